@@ -1,0 +1,117 @@
+package broker_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// TestMalformedPacketsCloseOnlyThatConnection sends each kind of bad input
+// on its own connection and checks the reason code, and that a bystander
+// keeps working.
+func TestMalformedPacketsCloseOnlyThatConnection(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	bystander := mustConnect(t, b.addr, packet.V311, "bystander", true)
+	bystander.subscribe(1, packet.Subscription{Filter: "ok"})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+
+	cases := []struct {
+		name string
+		raw  []byte
+		want packet.ReasonCode // v5 DISCONNECT reason
+	}{
+		{"wildcard in topic", []byte{0x30, 5, 0, 3, 'a', '/', '#'}, packet.TopicNameInvalid},
+		{"plus in topic", []byte{0x30, 5, 0, 3, 'a', '/', '+'}, packet.TopicNameInvalid},
+		{"QoS 3", []byte{0x36, 6, 0, 1, 'a', 0, 1, 0}, packet.MalformedPacket},
+		{"invalid UTF-8 topic", []byte{0x30, 5, 0, 2, 0xff, 0xfe, 0}, packet.MalformedPacket},
+		{"U+0000 in topic", []byte{0x30, 5, 0, 2, 'a', 0, 0}, packet.MalformedPacket},
+		{"reserved flags on PINGREQ", []byte{0xC1, 0}, packet.MalformedPacket},
+		{"SUBSCRIBE wrong flags", []byte{0x80, 6, 0, 1, 0, 1, 'a', 0}, packet.MalformedPacket},
+		{"empty SUBSCRIBE", []byte{0x82, 3, 0, 1, 0}, packet.ProtocolError},
+		{"remaining length too long", []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, packet.MalformedPacket},
+		{"truncated body", []byte{0x30, 10, 0, 8, 'a'}, 0},
+		{"CONNACK from client", []byte{0x20, 3, 0, 0, 0}, packet.ProtocolError},
+		{"bad subscription filter", []byte{0x82, 8, 0, 1, 0, 0, 3, 'a', '#', 'b', 0}, packet.MalformedPacket},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := v5Connect(t, b.addr, "bad", nil)
+			c.sendBytes(tc.raw)
+			if tc.name == "truncated body" {
+				c.nc.(*net.TCPConn).CloseWrite()
+			}
+			d := c.expectClosed()
+			if tc.want != 0 && (d == nil || d.ReasonCode != tc.want) {
+				t.Fatalf("DISCONNECT %+v, want %#x", d, tc.want)
+			}
+			pub.publish("ok", tc.name, 0, false, 0)
+			if m := bystander.expectPublish(); string(m.Payload) != tc.name {
+				t.Fatalf("bystander got %+v", m)
+			}
+		})
+	}
+}
+
+func TestNoConnectTimeout(t *testing.T) {
+	o := testOptions()
+	o.ConnectTimeout = 200 * time.Millisecond
+	b := startBroker(t, o, nil)
+	c := dialRaw(t, b.addr, packet.V311)
+	c.expectClosed()
+}
+
+func TestMessageSizeLimit(t *testing.T) {
+	o := testOptions()
+	o.MessageSizeLimit = 10
+	b := startBroker(t, o, nil)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "big"})
+	c, _ := v5Connect(t, b.addr, "pub", nil)
+	c.send(&packet.Publish{Topic: "big", Payload: make([]byte, 11), QoS: 1, PacketID: 1})
+	if a := c.expectAck(packet.PUBACK, 1); a.ReasonCode != packet.ImplementationSpecificError {
+		t.Fatalf("PUBACK %#x, want 0x83", a.ReasonCode)
+	}
+	sub.expectNothing(100 * time.Millisecond)
+}
+
+func TestRetainUnavailable(t *testing.T) {
+	o := testOptions()
+	o.RetainAvailable = false
+	b := startBroker(t, o, nil)
+	c, ack := v5Connect(t, b.addr, "r", nil)
+	if !ack.Properties.Has(packet.PropRetainAvailable) || ack.Properties.RetainAvailable != 0 {
+		t.Fatal("Retain Available 0 not announced")
+	}
+	c.send(&packet.Publish{Topic: "x", Payload: []byte("x"), Retain: true})
+	if d := c.expectClosed(); d == nil || d.ReasonCode != packet.RetainNotSupported {
+		t.Fatalf("DISCONNECT %+v, want 0x9A", d)
+	}
+}
+
+func TestSlowSubscriberDoesNotBlockOthers(t *testing.T) {
+	o := testOptions()
+	o.MaxQueuedMessages = 100
+	b := startBroker(t, o, nil)
+	// The slow subscriber never reads.
+	slow := mustConnect(t, b.addr, packet.V311, "slow", true)
+	slow.subscribe(1, packet.Subscription{Filter: "flood"})
+	fast := mustConnect(t, b.addr, packet.V311, "fast", true)
+	fast.subscribe(1, packet.Subscription{Filter: "news"})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+
+	payload := make([]byte, 4096)
+	const n = 3000 // ~12 MB: far beyond the slow socket's buffers
+	for range n {
+		pub.send(&packet.Publish{Topic: "flood", Payload: payload})
+	}
+	pub.ping() // the publisher was never blocked by the slow socket
+	pub.publish("news", "still moving", 1, false, 1)
+	if m := fast.expectPublish(); string(m.Payload) != "still moving" {
+		t.Fatalf("got %+v", m)
+	}
+	if b.Stats().Dropped == 0 {
+		t.Fatal("no drops counted for the slow subscriber")
+	}
+}

@@ -1,0 +1,373 @@
+package broker
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// conn is one network connection. Its goroutine runs serve, which reads
+// and handles packets one at a time; writes go through the writer.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	l      *Listener
+	w      *writer
+	remote string
+
+	// first holds the first byte of the next packet: the reader blocks on
+	// a one-byte read into it, so an idle connection holds no read buffer.
+	first [1]byte
+
+	// Set once by the CONNECT handler, then read-only.
+	connected bool
+	sess      *session
+	version   byte
+	clientID  string
+	keepAlive time.Duration
+	info      *ClientInfo
+	// receive limits the client announced (v5).
+	maxPacketOut uint32 // 0: no limit
+	window       int    // outgoing QoS 1/2 in flight allowed
+	aliasMaxOut  uint16 // topic aliases we may use toward the client
+
+	// Guarded by sess.mu: outgoing topic aliases of this connection.
+	aliasOut map[string]uint16
+
+	// Reader-only state.
+	aliasIn       map[uint16]string
+	connectExpiry uint32 // session expiry asked for in CONNECT
+
+	// will is the will message of this connection; whoever swaps it out
+	// (a normal DISCONNECT, a takeover, the close path) decides its fate.
+	will atomic.Pointer[willMsg]
+	// kickReason, when set, is the DISCONNECT reason sent when the
+	// connection is closed by the broker (takeover, shutdown).
+	kickReason atomic.Uint32
+	closeOnce  sync.Once
+	done       chan struct{}
+}
+
+type willMsg struct {
+	msg   *message
+	delay uint32
+}
+
+func newConn(s *Server, nc net.Conn, l *Listener) *conn {
+	c := &conn{
+		srv:    s,
+		nc:     nc,
+		l:      l,
+		remote: nc.RemoteAddr().String(),
+		done:   make(chan struct{}),
+	}
+	c.w = newWriter(nc)
+	c.w.onError = func(error) { nc.Close() }
+	c.w.sent = func(n int) { s.stats.bytesSent.Add(int64(n)) }
+	if s.opts.SetTCPNoDelay {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+	} else if tc, ok := nc.(*net.TCPConn); ok {
+		// Go enables TCP_NODELAY by default; Mosquitto leaves Nagle on
+		// unless set_tcp_nodelay is true.
+		_ = tc.SetNoDelay(false)
+	}
+	return c
+}
+
+// errClosedByBroker marks connections we closed on purpose.
+var errClosedByBroker = errors.New("closed by broker")
+
+// serve runs the connection until it ends.
+func (c *conn) serve() {
+	s := c.srv
+	if s.opts.ConnectionMessages {
+		s.log.Info(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
+	}
+	err := c.readLoop()
+	c.finish(err)
+}
+
+// readLoop reads packets until an error. Between bursts it holds no
+// buffer: it blocks on a one-byte read, then borrows a pooled
+// bufio.Reader for as long as bytes keep arriving.
+func (c *conn) readLoop() error {
+	s := c.srv
+	_ = c.nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
+	for {
+		if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
+			return err
+		}
+		br := s.getReader(c.nc)
+		first := c.first[0]
+		for {
+			if err := c.readPacket(first, br); err != nil {
+				s.putReader(br)
+				return err
+			}
+			if br.Buffered() == 0 {
+				break
+			}
+			var err error
+			if first, err = br.ReadByte(); err != nil {
+				s.putReader(br)
+				return err
+			}
+		}
+		s.putReader(br)
+		c.w.waitBelowHighWater()
+		if c.keepAlive > 0 {
+			// [MQTT-3.1.2-24] one and a half times the keep alive.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		} else if c.connected {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+	}
+}
+
+// maxBodyChunk is how much body is allocated ahead of the bytes that have
+// actually arrived, so a header announcing 256 MB cannot make us allocate
+// 256 MB before the peer sends it.
+const maxBodyChunk = 64 << 10
+
+// readPacket reads the rest of one packet whose first byte is known.
+func (c *conn) readPacket(first byte, br *bufio.Reader) error {
+	s := c.srv
+	remaining, n, err := readRemainingLength(br)
+	if err != nil {
+		return err
+	}
+	total := 1 + n + remaining
+	if limit := s.opts.MaxPacketSize; limit > 0 && total > limit {
+		return &packet.Error{Reason: packet.PacketTooLarge, Msg: fmt.Sprintf("packet of %d bytes exceeds max_packet_size %d", total, limit)}
+	}
+	if !c.connected && packet.Type(first>>4) != packet.CONNECT {
+		// [MQTT-3.1.0-1] the first packet must be CONNECT.
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s before CONNECT", packet.Type(first>>4))}
+	}
+	body, err := readBody(br, remaining)
+	if err != nil {
+		return err
+	}
+	s.stats.bytesRecv.Add(int64(total))
+	s.stats.msgsRecv.Add(1)
+	version := c.version
+	pk, err := packet.Decode(version, first, body)
+	if err != nil {
+		return err
+	}
+	return c.handle(pk)
+}
+
+func readRemainingLength(br *bufio.Reader) (value, n int, err error) {
+	mult := 1
+	for n < 4 {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, n, err
+		}
+		n++
+		value += int(b&0x7f) * mult
+		if b&0x80 == 0 {
+			return value, n, nil
+		}
+		mult *= 128
+	}
+	return 0, n, &packet.Error{Reason: packet.MalformedPacket, Msg: "remaining length longer than four bytes"}
+}
+
+func readBody(br *bufio.Reader, n int) ([]byte, error) {
+	if n <= maxBodyChunk {
+		body := make([]byte, n)
+		_, err := io.ReadFull(br, body)
+		return body, noEOF(err)
+	}
+	body := make([]byte, 0, maxBodyChunk)
+	for len(body) < n {
+		want := min(n-len(body), max(cap(body)-len(body), maxBodyChunk))
+		if cap(body)-len(body) < want {
+			body = append(body[:cap(body)], make([]byte, want)...)[:len(body)]
+		}
+		m, err := io.ReadFull(br, body[len(body):len(body)+want])
+		body = body[:len(body)+m]
+		if err != nil {
+			return nil, noEOF(err)
+		}
+	}
+	return body, nil
+}
+
+// noEOF turns a clean EOF in the middle of a packet into an unexpected one.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// getReader and putReader lend read buffers to connections with bytes to read.
+func (s *Server) getReader(r io.Reader) *bufio.Reader {
+	if br, ok := s.readers.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, 4096)
+}
+
+func (s *Server) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	s.readers.Put(br)
+}
+
+// send encodes and queues a control packet.
+func (c *conn) send(p packet.Packet) {
+	b, err := packet.Append(nil, p, c.version)
+	if err != nil {
+		c.srv.log.Error("encoding failed", "client", c.clientID, "packet", p.Type().String(), "error", err)
+		return
+	}
+	if c.w.write(b) {
+		c.srv.stats.msgsSent.Add(1)
+	}
+}
+
+// disconnect sends a v5 DISCONNECT with reason (nothing for 3.x) and
+// closes the connection after a short drain.
+func (c *conn) disconnect(reason packet.ReasonCode) {
+	if c.version == packet.V5 && c.connected {
+		c.send(&packet.Disconnect{ReasonCode: reason})
+	}
+	c.close(true)
+}
+
+// close ends the connection: the writer is optionally drained, then the
+// socket is closed, which ends the reader.
+func (c *conn) close(drain bool) {
+	c.closeOnce.Do(func() {
+		c.w.close(drain, 2*time.Second)
+		c.nc.Close()
+	})
+}
+
+// kick closes the connection from another goroutine with a v5 reason.
+func (c *conn) kick(reason packet.ReasonCode) {
+	c.kickReason.Store(uint32(reason) | 0x100)
+	if c.version == packet.V5 {
+		c.send(&packet.Disconnect{ReasonCode: reason})
+	}
+	c.close(true)
+}
+
+// shutdown is kick for a server shutdown, waiting for the reader to end.
+func (c *conn) shutdown() {
+	c.kick(packet.ServerShuttingDown)
+	<-c.done
+}
+
+// finish runs when the reader ends: it logs why, reports protocol errors
+// to v5 clients, and detaches the session.
+func (c *conn) finish(err error) {
+	s := c.srv
+	defer close(c.done)
+	defer s.untrack(c)
+
+	var perr *packet.Error
+	switch {
+	case c.kickReason.Load() != 0:
+		// closed on purpose by the broker; already logged there
+	case errors.As(err, &perr):
+		s.log.Info(fmt.Sprintf("Client %s disconnected due to %s: %s.", c.displayID(), perr.Reason.String(), perr.Msg))
+		if perr.Reason == packet.UnsupportedProtocolVersion && !c.connected {
+			// [MQTT-3.1.2-2] refuse an unknown protocol level with return code 1.
+			c.w.write([]byte{byte(packet.CONNACK) << 4, 2, 0, byte(packet.V3UnacceptableProtocolVersion)})
+		}
+		c.disconnect(perr.Reason)
+	case errors.Is(err, errClosedByBroker), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.connected {
+			s.log.Notice(fmt.Sprintf("Client %s has exceeded timeout, disconnecting.", c.clientID))
+			c.disconnect(packet.KeepAliveTimeout)
+		} else {
+			s.log.Notice(fmt.Sprintf("Client %s sent no CONNECT in time, disconnecting.", c.remote))
+		}
+	case err == io.EOF && c.connected:
+		s.log.Info(fmt.Sprintf("Client %s closed its connection.", c.clientID))
+	case err != nil && c.connected:
+		s.log.Info(fmt.Sprintf("Client %s disconnected: %v.", c.clientID, err))
+	}
+	c.close(false)
+	if c.connected {
+		s.stats.connected.Add(-1)
+		s.detach(c)
+	}
+}
+
+func (c *conn) displayID() string {
+	if c.clientID != "" {
+		return c.clientID
+	}
+	return "<unknown>"
+}
+
+// handle dispatches one decoded packet.
+func (c *conn) handle(pk packet.Packet) error {
+	switch p := pk.(type) {
+	case *packet.Connect:
+		if c.connected {
+			// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+			return &packet.Error{Reason: packet.ProtocolError, Msg: "second CONNECT"}
+		}
+		return c.handleConnect(p)
+	case *packet.Publish:
+		return c.handlePublish(p)
+	case *packet.Ack:
+		return c.handleAck(p)
+	case *packet.Subscribe:
+		return c.handleSubscribe(p)
+	case *packet.Unsubscribe:
+		return c.handleUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+		return nil
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Auth:
+		// No enhanced authentication method is configured, so the client
+		// cannot have started an exchange [MQTT-4.12.0-1].
+		return &packet.Error{Reason: packet.ProtocolError, Msg: "AUTH without authentication method"}
+	default:
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("unexpected %s from client", pk.Type())}
+	}
+}
+
+// handleDisconnect ends the connection normally: no will, unless a v5
+// client asks for it with reason 0x04.
+func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.version == packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
+		// [MQTT-3.14.2-2] a session that was to end cannot be made to last.
+		if c.connectExpiry == 0 && p.Properties.SessionExpiry != 0 {
+			return &packet.Error{Reason: packet.ProtocolError, Msg: "session expiry set in DISCONNECT after 0 in CONNECT"}
+		}
+		c.sess.mu.Lock()
+		c.sess.expiry = p.Properties.SessionExpiry
+		c.sess.mu.Unlock()
+	}
+	if p.ReasonCode != packet.DisconnectWithWill {
+		c.will.Store(nil) // [MQTT-3.14.4-3]
+	}
+	if c.srv.opts.ConnectionMessages {
+		c.srv.log.Info(fmt.Sprintf("Client %s disconnected.", c.clientID))
+	}
+	c.kickReason.Store(0x100) // closing on the client's request; no DISCONNECT back
+	c.close(false)
+	return errClosedByBroker
+}

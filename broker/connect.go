@@ -1,0 +1,420 @@
+package broker
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// refuse answers a CONNECT with a failure CONNACK and closes. reason is
+// the v5 code; 3.x clients get the matching 3.x return code.
+func (c *conn) refuse(reason packet.ReasonCode, why string) error {
+	code := reason
+	if c.version != packet.V5 {
+		code = v3ConnackCode(reason)
+	}
+	c.send(&packet.Connack{ReasonCode: code})
+	c.srv.log.Notice(fmt.Sprintf("Client %s from %s refused: %s.", c.displayID(), c.remote, why))
+	c.kickReason.Store(0x100)
+	c.close(true)
+	return errClosedByBroker
+}
+
+func v3ConnackCode(r packet.ReasonCode) packet.ReasonCode {
+	switch r {
+	case packet.UnsupportedProtocolVersion:
+		return packet.V3UnacceptableProtocolVersion
+	case packet.ClientIdentifierNotValid:
+		return packet.V3IdentifierRejected
+	case packet.BadUsernameOrPassword:
+		return packet.V3BadUsernameOrPassword
+	case packet.NotAuthorized, packet.Banned, packet.BadAuthenticationMethod:
+		return packet.V3NotAuthorized
+	default:
+		return packet.V3ServerUnavailable
+	}
+}
+
+// handleConnect validates a CONNECT, attaches the session and answers.
+func (c *conn) handleConnect(p *packet.Connect) error {
+	s := c.srv
+	c.version = p.ProtocolVersion
+	c.clientID = p.ClientID
+	props := &p.Properties
+
+	if p.Properties.Has(packet.PropAuthMethod) {
+		// No enhanced authentication method is available.
+		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method")
+	}
+
+	// Client identifier rules.
+	assigned := false
+	if c.clientID == "" {
+		switch {
+		case c.version == packet.V31:
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client id")
+		case c.version == packet.V311 && !p.CleanStart:
+			// [MQTT-3.1.3-8]
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client id with clean session off")
+		case !c.l.AllowZeroLengthClientID:
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client id not allowed")
+		}
+		c.clientID = c.l.AutoIDPrefix + newUUID()
+		assigned = true
+	}
+	if c.l.UseUsernameAsClientID {
+		if !p.UsernameFlag {
+			return c.refuse(packet.NotAuthorized, "no username for use_username_as_clientid")
+		}
+		c.clientID = p.Username
+	}
+
+	// Keep alive.
+	keepAlive := p.KeepAlive
+	serverKeepAlive := false
+	if max := s.opts.MaxKeepalive; max > 0 && (keepAlive > max || keepAlive == 0) {
+		if c.version != packet.V5 {
+			return c.refuse(packet.ClientIdentifierNotValid, fmt.Sprintf("keepalive %d exceeds max_keepalive %d", keepAlive, max))
+		}
+		keepAlive = max
+		serverKeepAlive = true
+	}
+	c.keepAlive = time.Duration(keepAlive) * time.Second
+
+	// Will.
+	if w := p.Will; w != nil {
+		if err := topic.ValidateName(w.Topic); err != nil {
+			return c.refuse(packet.TopicNameInvalid, "invalid will topic")
+		}
+		if w.QoS > c.l.MaxQoS {
+			return c.refuse(packet.QoSNotSupported, "will QoS above maximum")
+		}
+		if w.Retain && !s.opts.RetainAvailable {
+			return c.refuse(packet.RetainNotSupported, "retained will not supported")
+		}
+	}
+
+	// Authentication.
+	info := &ClientInfo{
+		ClientID:        c.clientID,
+		Username:        p.Username,
+		HasUsername:     p.UsernameFlag,
+		Password:        p.Password,
+		HasPassword:     p.PasswordFlag,
+		ProtocolVersion: c.version,
+		RemoteAddr:      c.nc.RemoteAddr(),
+		Listener:        c.l,
+	}
+	if !p.UsernameFlag && !c.l.AllowAnonymous {
+		return c.refuse(packet.NotAuthorized, "not authorised")
+	}
+	if rc := s.auth.Authenticate(info); rc != 0 {
+		return c.refuse(packet.ReasonCode(rc), "not authorised")
+	}
+	info.Password = nil // not kept beyond authentication
+	c.info = info
+
+	if w := p.Will; w != nil {
+		wm := newMessage(&packet.Publish{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
+		wm.props.Clear(packet.PropWillDelay)
+		c.will.Store(&willMsg{msg: wm, delay: w.Properties.WillDelay})
+	}
+
+	// Session expiry: v5 from the property, 3.x "never" unless clean.
+	expiry := uint32(0)
+	if c.version == packet.V5 {
+		expiry = props.SessionExpiry
+	} else if !p.CleanStart {
+		expiry = neverExpires
+	}
+	c.connectExpiry = expiry
+
+	// Limits the client announced.
+	c.window = s.opts.MaxInflightMessages
+	if c.window <= 0 {
+		c.window = 65535
+	}
+	if c.version == packet.V5 {
+		if props.Has(packet.PropReceiveMaximum) {
+			c.window = min(c.window, int(props.ReceiveMaximum))
+		}
+		c.maxPacketOut = props.MaximumPacketSize
+		c.aliasMaxOut = min(props.TopicAliasMaximum, uint16(max(0, min(s.opts.MaxTopicAliasBroker, 65535))))
+	}
+
+	connack := &packet.Connack{}
+	if c.version == packet.V5 {
+		cp := &connack.Properties
+		if serverKeepAlive {
+			cp.ServerKeepAlive = keepAlive
+			cp.Set(packet.PropServerKeepAlive)
+		}
+		if c.l.MaxTopicAlias > 0 {
+			cp.TopicAliasMaximum = c.l.MaxTopicAlias
+			cp.Set(packet.PropTopicAliasMaximum)
+		}
+		if assigned {
+			cp.AssignedClientID = c.clientID
+			cp.Set(packet.PropAssignedClientID)
+		}
+		if !s.opts.RetainAvailable {
+			cp.RetainAvailable = 0
+			cp.Set(packet.PropRetainAvailable)
+		}
+		if s.opts.MaxPacketSize > 0 {
+			cp.MaximumPacketSize = uint32(s.opts.MaxPacketSize)
+			cp.Set(packet.PropMaximumPacketSize)
+		}
+		cp.ReceiveMaximum = uint16(min(max(s.opts.MaxInflightMessages, 0), 65535))
+		if cp.ReceiveMaximum == 0 {
+			cp.ReceiveMaximum = 65535
+		}
+		cp.Set(packet.PropReceiveMaximum)
+		if c.l.MaxQoS < 2 {
+			cp.MaximumQoS = c.l.MaxQoS
+			cp.Set(packet.PropMaximumQoS)
+		}
+		if props.RequestResponseInfo == 1 {
+			// Response Information: a topic prefix reserved for this
+			// client's responses (request/response, MQTT 5.0 4.10).
+			cp.ResponseInfo = "response/" + c.clientID
+			cp.Set(packet.PropResponseInfo)
+		}
+	}
+	c.attach(p.CleanStart, expiry, connack)
+	return nil
+}
+
+// attach binds the connection to its session (new, resumed or taken
+// over), sends CONNACK and resends what the session owes the client.
+func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
+	s := c.srv
+	var (
+		old       *conn
+		endedWill *pendingWill
+		dropped   *session
+	)
+	s.mu.Lock()
+	sess := s.sessions[c.clientID]
+	resumed := false
+	if sess != nil {
+		sess.mu.Lock()
+		old = sess.conn
+		sess.conn = nil
+		sess.online.Store(false)
+		pw := sess.stopTimers()
+		if cleanStart {
+			// [MQTT-3.1.2-4] discard the existing session.
+			sess.ended = true
+			sess.mu.Unlock()
+			endedWill = pw
+			dropped = sess
+			sess = nil
+		} else {
+			// A new connection before the will delay passed: no will.
+			resumed = true
+			sess.mu.Unlock()
+		}
+	}
+	if sess == nil {
+		sess = newSession(c.clientID)
+		s.sessions[c.clientID] = sess
+	}
+	if dropped != nil {
+		s.removeSubscriptions(dropped)
+	}
+	total := int64(len(s.sessions))
+	sess.mu.Lock()
+	sess.conn = c
+	sess.online.Store(true)
+	sess.version = c.version
+	sess.expiry = expiry
+	sess.info = c.info
+	sess.generation++
+	c.sess = sess
+	c.connected = true
+	c.aliasOut = nil
+	connack.SessionPresent = resumed && c.version != packet.V31 // [MQTT-3.2.2-2]
+	s.mu.Unlock()
+
+	// The CONNACK goes first: the session lock keeps publishers from
+	// queueing anything to this connection before it.
+	c.send(connack)
+	s.stats.connected.Add(1)
+	s.stats.connections.Add(1)
+	for {
+		m := s.stats.maxClients.Load()
+		if total <= m || s.stats.maxClients.CompareAndSwap(m, total) {
+			break
+		}
+	}
+	if resumed {
+		c.resend(sess)
+	}
+	sess.mu.Unlock()
+
+	if old != nil {
+		// Session takeover [MQTT-3.1.4-3]: the old connection goes, with
+		// its will unless the session continues and the will is delayed.
+		if w := old.will.Swap(nil); w != nil && (cleanStart || w.delay == 0) {
+			s.publishWill(w.msg, old.info)
+		}
+		s.log.Info(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
+		old.kick(packet.SessionTakenOver)
+	}
+	if endedWill != nil {
+		s.publishWill(endedWill.msg, endedWill.info)
+	}
+	if s.opts.ConnectionMessages {
+		s.log.Info(fmt.Sprintf("New client connected from %s as %s (p%d, c%d, k%d).",
+			c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second)))
+	}
+}
+
+func logProtocol(v byte) int {
+	switch v {
+	case packet.V31:
+		return 1
+	case packet.V311:
+		return 2
+	}
+	return 5
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// detach runs when a connected client's connection has ended.
+func (s *Server) detach(c *conn) {
+	sess := c.sess
+	w := c.will.Swap(nil)
+	now := time.Now()
+	var publishNow *willMsg
+
+	s.mu.Lock()
+	sess.mu.Lock()
+	if sess.conn != c {
+		// Taken over, or ended: the new owner handled the session.
+		sess.mu.Unlock()
+		s.mu.Unlock()
+		if w != nil {
+			s.publishWill(w.msg, c.info)
+		}
+		return
+	}
+	sess.conn = nil
+	sess.online.Store(false)
+	sess.disconnectedAt = now
+	gen := sess.generation
+	expiry := sess.expiry
+	if expiry == neverExpires && c.version != packet.V5 && s.opts.PersistentClientExpiration > 0 {
+		expiry = uint32(min(s.opts.PersistentClientExpiration/time.Second, neverExpires-1))
+	}
+	if expiry == 0 {
+		sess.ended = true
+		delete(s.sessions, sess.id)
+		sess.mu.Unlock()
+		s.removeSubscriptions(sess)
+		s.mu.Unlock()
+		if w != nil {
+			s.publishWill(w.msg, c.info)
+		}
+		return
+	}
+	if w != nil {
+		if w.delay == 0 {
+			publishNow = w
+		} else {
+			// [MQTT-3.1.3-9] wait out the will delay; a reconnect cancels it.
+			pw := &pendingWill{msg: w.msg, info: c.info}
+			pw.timer = time.AfterFunc(time.Duration(w.delay)*time.Second, func() { s.fireWill(sess, pw) })
+			sess.pendingWill = pw
+		}
+	}
+	if expiry != neverExpires {
+		sess.expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { s.expire(sess, gen) })
+	}
+	sess.mu.Unlock()
+	s.mu.Unlock()
+	if publishNow != nil {
+		s.publishWill(publishNow.msg, c.info)
+	}
+}
+
+// fireWill publishes a delayed will if it is still pending.
+func (s *Server) fireWill(sess *session, pw *pendingWill) {
+	sess.mu.Lock()
+	if sess.pendingWill != pw {
+		sess.mu.Unlock()
+		return
+	}
+	sess.pendingWill = nil
+	sess.mu.Unlock()
+	s.publishWill(pw.msg, pw.info)
+}
+
+// expire ends a disconnected session whose expiry interval has passed.
+func (s *Server) expire(sess *session, gen uint64) {
+	s.mu.Lock()
+	sess.mu.Lock()
+	if sess.generation != gen || sess.conn != nil || sess.ended {
+		sess.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	sess.ended = true
+	pw := sess.stopTimers()
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	sess.mu.Unlock()
+	s.removeSubscriptions(sess)
+	s.mu.Unlock()
+	s.stats.expired.Add(1)
+	s.log.Info(fmt.Sprintf("Expiring client %s.", sess.id))
+	if pw != nil {
+		// The session ended before the will delay: send it now.
+		s.publishWill(pw.msg, pw.info)
+	}
+}
+
+// removeSubscriptions takes an ended session out of the subscription tree.
+func (s *Server) removeSubscriptions(sess *session) {
+	sess.mu.Lock()
+	filters := make([]string, 0, len(sess.subs))
+	for f := range sess.subs {
+		filters = append(filters, f)
+	}
+	clear(sess.subs)
+	sess.clearMessages()
+	sess.mu.Unlock()
+	for _, f := range filters {
+		s.subs.Unsubscribe(sess, f)
+	}
+}
+
+// publishWill sends a will message, checking the client's right to
+// publish it as Mosquitto does.
+func (s *Server) publishWill(m *message, info *ClientInfo) {
+	if info != nil && !s.auth.Authorize(info, m.topic, AccessWrite) {
+		return
+	}
+	s.publish(m)
+}
+
+// newUUID returns a random RFC 4122 version 4 UUID in upper case, the
+// form Mosquitto uses for assigned client ids.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

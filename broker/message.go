@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// message is one application message as the broker routes it. It is
+// immutable once published, so every subscriber shares it.
+type message struct {
+	topic   string
+	payload []byte
+	qos     byte
+	retain  bool
+	props   packet.Properties // v5 properties forwarded to subscribers
+	expiry  time.Time         // zero: never expires
+	origin  string            // client id of the publisher, for No Local
+	// sys marks broker-generated messages ($SYS), which skip ACL checks.
+	sys bool
+
+	// forms caches the encoded PUBLISH for the simple wire forms (QoS 0,
+	// no subscription identifier, no topic alias, no expiry), indexed by
+	// formIndex. Encoding happens once per form and the bytes are shared
+	// by every subscriber that needs that form.
+	forms [4]atomic.Pointer[[]byte]
+}
+
+// newMessage builds a message from a decoded PUBLISH. The properties that
+// belong to one hop (topic alias, subscription identifiers) are dropped.
+func newMessage(p *packet.Publish, origin string, now time.Time) *message {
+	m := &message{
+		topic:   p.Topic,
+		payload: p.Payload,
+		qos:     p.QoS,
+		retain:  p.Retain,
+		props:   p.Properties,
+		origin:  origin,
+	}
+	m.props.Clear(packet.PropTopicAlias)
+	m.props.Clear(packet.PropSubscriptionID)
+	if m.props.Has(packet.PropMessageExpiry) {
+		m.expiry = now.Add(time.Duration(m.props.MessageExpiry) * time.Second)
+	}
+	return m
+}
+
+// expired reports whether the message's expiry interval has passed.
+func (m *message) expired(now time.Time) bool {
+	return !m.expiry.IsZero() && !now.Before(m.expiry)
+}
+
+// remainingExpiry is the Message Expiry Interval to forward: the time left,
+// rounded up to whole seconds [MQTT-3.3.2-6].
+func (m *message) remainingExpiry(now time.Time) uint32 {
+	d := m.expiry.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return uint32((d + time.Second - 1) / time.Second)
+}
+
+// size is what the message counts against byte-based queue limits.
+func (m *message) size() int { return len(m.payload) }
+
+func formIndex(v5, retain bool) int {
+	i := 0
+	if v5 {
+		i = 2
+	}
+	if retain {
+		i++
+	}
+	return i
+}
+
+// delivery is one message on its way to one session, with what the
+// subscription decided: the QoS, the retain flag and subscription ids.
+type delivery struct {
+	msg    *message
+	qos    byte
+	retain bool
+	subIDs []uint32
+}
+
+// encode appends the PUBLISH for this delivery. alias is the topic alias
+// to use (0: none) and sendTopic whether the topic name must be sent with
+// it. It uses the shared cached form when the delivery has one.
+func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias uint16, sendTopic bool, now time.Time) ([]byte, error) {
+	v5 := version == packet.V5
+	p := packet.Publish{
+		Dup:      dup,
+		QoS:      d.qos,
+		Retain:   d.retain,
+		Topic:    d.msg.topic,
+		PacketID: id,
+		Payload:  d.msg.payload,
+	}
+	if v5 {
+		p.Properties = d.msg.props
+		if len(d.subIDs) > 0 {
+			p.Properties.SubscriptionIDs = d.subIDs
+		}
+		if !d.msg.expiry.IsZero() {
+			p.Properties.MessageExpiry = d.msg.remainingExpiry(now)
+			p.Properties.Set(packet.PropMessageExpiry)
+		}
+		if alias != 0 {
+			p.Properties.TopicAlias = alias
+			p.Properties.Set(packet.PropTopicAlias)
+			if !sendTopic {
+				p.Topic = ""
+			}
+		}
+	}
+	return packet.Append(dst, &p, version)
+}
+
+// shared returns the cached encoding of a QoS 0 delivery that has no
+// per-subscriber parts, encoding it on first use.
+func (d *delivery) shared(version byte) ([]byte, error) {
+	slot := &d.msg.forms[formIndex(version == packet.V5, d.retain)]
+	if b := slot.Load(); b != nil {
+		return *b, nil
+	}
+	b, err := d.encode(nil, version, 0, false, 0, false, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	slot.CompareAndSwap(nil, &b)
+	return *slot.Load(), nil
+}
+
+// cacheable reports whether the delivery's bytes can be shared.
+func (d *delivery) cacheable() bool {
+	return d.qos == 0 && len(d.subIDs) == 0 && d.msg.expiry.IsZero()
+}

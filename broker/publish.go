@@ -1,0 +1,369 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// handlePublish handles a PUBLISH from the client.
+func (c *conn) handlePublish(p *packet.Publish) error {
+	s := c.srv
+	s.stats.pubRecv.Add(1)
+	s.stats.pubBytesRecv.Add(int64(len(p.Payload)))
+
+	if c.version == packet.V5 {
+		if err := c.resolveAlias(p); err != nil {
+			return err
+		}
+	}
+	if p.QoS > c.l.MaxQoS {
+		// [MQTT-3.2.2-11] a QoS above Maximum QoS.
+		return &packet.Error{Reason: packet.QoSNotSupported, Msg: fmt.Sprintf("QoS %d above maximum %d", p.QoS, c.l.MaxQoS)}
+	}
+	if p.Retain && !s.opts.RetainAvailable {
+		// [MQTT-3.2.2-14]
+		return &packet.Error{Reason: packet.RetainNotSupported, Msg: "retain not available"}
+	}
+	if p.QoS == 2 {
+		c.sess.mu.Lock()
+		_, dup := c.sess.inbound[p.PacketID]
+		n := len(c.sess.inbound)
+		c.sess.mu.Unlock()
+		if dup {
+			// Already routed: answer again, deliver nothing [MQTT-4.3.3-10].
+			c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+			return nil
+		}
+		if recvMax := s.opts.MaxInflightMessages; c.version == packet.V5 && recvMax > 0 && n >= recvMax {
+			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than Receive Maximum.
+			return &packet.Error{Reason: packet.ReceiveMaximumExceeded, Msg: "receive maximum exceeded"}
+		}
+	}
+
+	reason := packet.Success
+	switch {
+	case s.opts.MessageSizeLimit > 0 && len(p.Payload) > s.opts.MessageSizeLimit:
+		s.log.Notice(fmt.Sprintf("Dropped too large PUBLISH from %s (q%d, r%d, m%d, '%s', ... (%d bytes)).",
+			c.clientID, p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
+		reason = packet.ImplementationSpecificError
+	case !s.auth.Authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
+		// Denied publishes are acknowledged and dropped, as Mosquitto does.
+		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
+		reason = packet.NotAuthorized
+	default:
+		m := newMessage(p, c.clientID, time.Now())
+		if s.publish(m) == 0 {
+			reason = packet.NoMatchingSubscribers
+		}
+	}
+	if c.version != packet.V5 && reason != packet.Success {
+		reason = packet.Success
+	}
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason})
+	case 2:
+		if !reason.IsError() {
+			c.sess.mu.Lock()
+			c.sess.inbound[p.PacketID] = struct{}{}
+			c.sess.mu.Unlock()
+		}
+		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason})
+	}
+	return nil
+}
+
+// isReservedForBroker reports topics clients may not publish to: the
+// $SYS tree is the broker's own.
+func isReservedForBroker(t string) bool {
+	return len(t) >= 4 && t[:4] == "$SYS"
+}
+
+// resolveAlias applies and records v5 topic aliases [MQTT-3.3.2-7..12].
+func (c *conn) resolveAlias(p *packet.Publish) error {
+	if !p.Properties.Has(packet.PropTopicAlias) {
+		if p.Topic == "" {
+			return &packet.Error{Reason: packet.ProtocolError, Msg: "empty topic without topic alias"}
+		}
+		return nil
+	}
+	alias := p.Properties.TopicAlias
+	if alias == 0 || alias > c.l.MaxTopicAlias {
+		return &packet.Error{Reason: packet.TopicAliasInvalid, Msg: fmt.Sprintf("topic alias %d out of range", alias)}
+	}
+	if p.Topic == "" {
+		t, ok := c.aliasIn[alias]
+		if !ok {
+			return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("unknown topic alias %d", alias)}
+		}
+		p.Topic = t
+		return nil
+	}
+	if c.aliasIn == nil {
+		c.aliasIn = make(map[uint16]string)
+	}
+	c.aliasIn[alias] = p.Topic
+	return nil
+}
+
+// handleAck handles PUBACK, PUBREC, PUBREL and PUBCOMP from the client.
+func (c *conn) handleAck(a *packet.Ack) error {
+	sess := c.sess
+	switch a.Kind {
+	case packet.PUBREL:
+		sess.mu.Lock()
+		_, ok := sess.inbound[a.PacketID]
+		delete(sess.inbound, a.PacketID)
+		sess.mu.Unlock()
+		rc := packet.Success
+		if !ok && c.version == packet.V5 {
+			rc = packet.PacketIdentifierNotFound
+		}
+		c.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: rc})
+		return nil
+	case packet.PUBACK, packet.PUBCOMP:
+		sess.mu.Lock()
+		if f := sess.inflight[a.PacketID]; f != nil &&
+			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
+			sess.complete(f)
+			c.drainQueue(sess, time.Now())
+		}
+		sess.mu.Unlock()
+		return nil
+	case packet.PUBREC:
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		f := sess.inflight[a.PacketID]
+		if f == nil || f.state == awaitPuback {
+			if c.version == packet.V5 {
+				c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+			} else {
+				c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+			}
+			return nil
+		}
+		if a.ReasonCode.IsError() {
+			// [MQTT-4.3.3-4] the receiver refused the message: done.
+			sess.complete(f)
+			c.drainQueue(sess, time.Now())
+			return nil
+		}
+		f.state = awaitPubcomp
+		c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+		return nil
+	}
+	return nil
+}
+
+// complete removes a finished in-flight message.
+func (s *session) complete(f *inflight) {
+	delete(s.inflight, f.id)
+	s.inflightLen -= f.msg.size()
+}
+
+// publish routes a message to every matching subscription and updates
+// the retained store. It returns the number of subscriptions it matched.
+func (s *Server) publish(m *message) int {
+	if m.retain {
+		if len(m.payload) == 0 {
+			// [MQTT-3.3.1-6] an empty retained message clears the topic.
+			s.retained.Delete(m.topic)
+		} else {
+			s.retained.Set(m.topic, m)
+		}
+	}
+	r := s.getRouter()
+	n := r.route(s, m)
+	s.putRouter(r)
+	return n
+}
+
+// deliver puts one delivery on its way to a session: straight to the
+// connection when the in-flight window allows, else into the session's
+// bounded queue. It returns false if the message was dropped.
+func (s *Server) deliver(sess *session, d delivery) bool {
+	now := time.Now()
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return false
+	}
+	if !d.msg.sys && sess.info != nil && !s.auth.Authorize(sess.info, d.msg.topic, AccessRead) {
+		return false
+	}
+	c := sess.conn
+	if d.qos == 0 {
+		if c != nil {
+			return c.sendQoS0(d, now)
+		}
+		if !s.opts.QueueQoS0Messages || !sess.persistent() {
+			return false
+		}
+		return s.enqueue(sess, d)
+	}
+	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
+		return s.enqueue(sess, d)
+	}
+	c.sendInflight(sess, d, now)
+	return true
+}
+
+// enqueue appends to the session queue within Mosquitto's limits.
+func (s *Server) enqueue(sess *session, d delivery) bool {
+	if max := s.opts.MaxQueuedMessages; max > 0 && len(sess.queue) >= max ||
+		s.opts.MaxQueuedBytes > 0 && sess.queuedBytes+d.msg.size() > s.opts.MaxQueuedBytes {
+		s.stats.pubDropped.Add(1)
+		return false
+	}
+	sess.queue = append(sess.queue, d)
+	sess.queuedBytes += d.msg.size()
+	return true
+}
+
+// windowOpen reports whether another QoS 1/2 message may be sent now.
+// Called with sess.mu held.
+func (c *conn) windowOpen(sess *session, m *message) bool {
+	if len(sess.inflight) >= c.window {
+		return false
+	}
+	if max := c.srv.opts.MaxInflightBytes; max > 0 && sess.inflightLen > 0 && sess.inflightLen+m.size() > max {
+		return false
+	}
+	return true
+}
+
+// sendQoS0 encodes (or shares) and queues a QoS 0 PUBLISH. Called with
+// sess.mu held.
+func (c *conn) sendQoS0(d delivery, now time.Time) bool {
+	s := c.srv
+	var b []byte
+	var err error
+	if d.cacheable() && c.aliasMaxOut == 0 {
+		b, err = d.shared(c.version)
+	} else {
+		alias, sendTopic := c.topicAlias(d.msg.topic)
+		b, err = d.encode(nil, c.version, 0, false, alias, sendTopic, now)
+	}
+	if err != nil {
+		s.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
+		return false
+	}
+	if c.maxPacketOut > 0 && len(b) > int(c.maxPacketOut) {
+		// [MQTT-3.1.2-25] too large for the client: discard.
+		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(b)))
+		return false
+	}
+	if !c.w.writeQoS0(b, s.opts.MaxQueuedMessages) {
+		s.stats.pubDropped.Add(1)
+		return false
+	}
+	s.countSent(d)
+	return true
+}
+
+func (s *Server) countSent(d delivery) {
+	s.stats.pubSent.Add(1)
+	s.stats.msgsSent.Add(1)
+	s.stats.pubBytesSent.Add(int64(len(d.msg.payload)))
+}
+
+// sendInflight assigns a packet id and sends a QoS 1/2 delivery. Called
+// with sess.mu held and the window open.
+func (c *conn) sendInflight(sess *session, d delivery, now time.Time) {
+	id := sess.allocID()
+	if id == 0 {
+		c.srv.enqueue(sess, d)
+		return
+	}
+	sess.seq++
+	f := &inflight{delivery: d, id: id, seq: sess.seq, state: awaitPuback}
+	if d.qos == 2 {
+		f.state = awaitPubrec
+	}
+	sess.inflight[id] = f
+	sess.inflightLen += d.msg.size()
+	c.writeInflight(sess, f, false, now)
+}
+
+// writeInflight encodes and queues an in-flight PUBLISH (dup on resend).
+func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time) {
+	alias, sendTopic := c.topicAlias(f.msg.topic)
+	b, err := f.encode(nil, c.version, f.id, dup, alias, sendTopic, now)
+	if err != nil {
+		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
+		sess.complete(f)
+		return
+	}
+	if c.maxPacketOut > 0 && len(b) > int(c.maxPacketOut) {
+		// [MQTT-3.1.2-25] discard, and behave as if it had been delivered.
+		sess.complete(f)
+		return
+	}
+	if c.w.write(b) {
+		c.srv.countSent(f.delivery)
+	}
+}
+
+// topicAlias picks the outgoing topic alias for a topic on this
+// connection: an existing one (send no topic), a new one while aliases are
+// left (send topic and alias), or none. Called with sess.mu held.
+func (c *conn) topicAlias(t string) (alias uint16, sendTopic bool) {
+	if c.aliasMaxOut == 0 {
+		return 0, true
+	}
+	if a, ok := c.aliasOut[t]; ok {
+		return a, false
+	}
+	if len(c.aliasOut) >= int(c.aliasMaxOut) {
+		return 0, true
+	}
+	if c.aliasOut == nil {
+		c.aliasOut = make(map[string]uint16)
+	}
+	a := uint16(len(c.aliasOut) + 1)
+	c.aliasOut[t] = a
+	return a, true
+}
+
+// drainQueue moves queued messages into the in-flight window. Called with
+// sess.mu held.
+func (c *conn) drainQueue(sess *session, now time.Time) {
+	for len(sess.queue) > 0 {
+		d := sess.queue[0]
+		if d.qos > 0 && !c.windowOpen(sess, d.msg) {
+			return
+		}
+		sess.queue[0] = delivery{}
+		sess.queue = sess.queue[1:]
+		sess.queuedBytes -= d.msg.size()
+		if len(sess.queue) == 0 {
+			sess.queue = nil
+		}
+		if d.msg.expired(now) {
+			continue // [MQTT-3.3.2-5]
+		}
+		if d.qos == 0 {
+			c.sendQoS0(d, now)
+			continue
+		}
+		c.sendInflight(sess, d, now)
+	}
+}
+
+// resend redelivers, after a session resumes, every unacknowledged
+// PUBLISH (with DUP) and PUBREL in the original order [MQTT-4.4.0-1], then
+// what was queued. Called with sess.mu held.
+func (c *conn) resend(sess *session) {
+	now := time.Now()
+	for _, f := range sess.inflightOrdered() {
+		if f.state == awaitPubcomp {
+			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: f.id})
+			continue
+		}
+		c.writeInflight(sess, f, true, now)
+	}
+	c.drainQueue(sess, now)
+}

@@ -1,0 +1,263 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+func TestQoSMatrix(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	for _, pv := range versions {
+		for _, sv := range versions {
+			for pq := byte(0); pq <= 2; pq++ {
+				for sq := byte(0); sq <= 2; sq++ {
+					name := fmt.Sprintf("pub%s-q%d/sub%s-q%d", pv.name, pq, sv.name, sq)
+					t.Run(name, func(t *testing.T) {
+						topic := "m/" + name
+						sub := mustConnect(t, b.addr, sv.v, "s"+name, true)
+						if codes := sub.subscribe(3, packet.Subscription{Filter: topic, QoS: sq}); codes[0] != packet.ReasonCode(sq) {
+							t.Fatalf("granted %d, want %d", codes[0], sq)
+						}
+						pub := mustConnect(t, b.addr, pv.v, "p"+name, true)
+						pub.publish(topic, "payload", pq, false, 11)
+						m := sub.expectPublish()
+						want := min(pq, sq)
+						if m.Topic != topic || string(m.Payload) != "payload" || m.QoS != want || m.Retain || m.Dup {
+							t.Fatalf("got %+v, want QoS %d", m, want)
+						}
+						switch want {
+						case 1:
+							if m.PacketID == 0 {
+								t.Fatal("no packet id")
+							}
+							sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+						case 2:
+							sub.send(&packet.Ack{Kind: packet.PUBREC, PacketID: m.PacketID})
+							sub.expectAck(packet.PUBREL, m.PacketID)
+							sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID})
+						}
+						sub.ping()
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestQoS2InboundExactlyOnce(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "x", QoS: 0})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.send(&packet.Publish{Topic: "x", Payload: []byte("1"), QoS: 2, PacketID: 5})
+	pub.expectAck(packet.PUBREC, 5)
+	// A duplicate before PUBREL is acknowledged but not routed again.
+	pub.send(&packet.Publish{Topic: "x", Payload: []byte("1"), QoS: 2, PacketID: 5, Dup: true})
+	pub.expectAck(packet.PUBREC, 5)
+	pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 5})
+	pub.expectAck(packet.PUBCOMP, 5)
+	sub.expectPublish()
+	sub.expectNothing(200 * time.Millisecond)
+}
+
+func TestOrderingPerTopic(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "order", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	const n = 200
+	for i := range n {
+		pub.send(&packet.Publish{Topic: "order", Payload: fmt.Appendf(nil, "%d", i), QoS: 1, PacketID: uint16(i + 1)})
+	}
+	for i := range n {
+		m := sub.expectPublish()
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q", i, m.Payload)
+		}
+		sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+}
+
+func TestRetained(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.publish("ret/a", "first", 1, true, 1)
+	pub.publish("ret/a", "second", 1, true, 2) // replaces
+	pub.publish("ret/b", "b", 0, true, 0)
+	pub.publish("ret/c", "c", 0, true, 0)
+	pub.publish("ret/c", "", 0, true, 0) // clears
+
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "ret/#", QoS: 1})
+	got := map[string]string{}
+	for range 2 {
+		m := sub.expectPublish()
+		if !m.Retain {
+			t.Fatalf("retained message without retain flag: %+v", m)
+		}
+		got[m.Topic] = string(m.Payload)
+		if m.QoS == 1 {
+			sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+		}
+	}
+	if got["ret/a"] != "second" || got["ret/b"] != "b" || len(got) != 2 {
+		t.Fatalf("retained %v", got)
+	}
+	sub.expectNothing(100 * time.Millisecond)
+
+	// A live retained publish reaches existing subscribers without the flag.
+	pub.publish("ret/a", "live", 0, true, 0)
+	if m := sub.expectPublish(); m.Retain || string(m.Payload) != "live" {
+		t.Fatalf("live retained %+v", m)
+	}
+}
+
+func TestWildcardsAndDollarTopics(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1,
+		packet.Subscription{Filter: "#"},
+		packet.Subscription{Filter: "+/status"},
+		packet.Subscription{Filter: "$SYS/custom/+"},
+	)
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.publish("$internal/x", "hidden", 0, false, 0) // # does not match $ topics
+	pub.publish("dev/status", "s", 0, false, 0)       // matches # and +/status: one copy
+	m := sub.expectPublish()
+	if m.Topic != "dev/status" {
+		t.Fatalf("got %+v", m)
+	}
+	sub.expectNothing(150 * time.Millisecond)
+}
+
+func TestUnsubscribe(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := mustConnect(t, b.addr, packet.V5, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "u/1"})
+	sub.send(&packet.Unsubscribe{PacketID: 2, Filters: []string{"u/1", "u/none"}})
+	ack, ok := sub.recv().(*packet.Unsuback)
+	if !ok || len(ack.ReasonCodes) != 2 || ack.ReasonCodes[0] != 0 || ack.ReasonCodes[1] != packet.NoSubscriptionExisted {
+		t.Fatalf("UNSUBACK %+v", ack)
+	}
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.publish("u/1", "x", 0, false, 0)
+	sub.expectNothing(150 * time.Millisecond)
+}
+
+func TestSharedSubscriptionsRoundRobin(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	members := []*rawClient{
+		mustConnect(t, b.addr, packet.V5, "m1", true),
+		mustConnect(t, b.addr, packet.V311, "m2", true),
+	}
+	for _, m := range members {
+		m.subscribe(1, packet.Subscription{Filter: "$share/g/jobs/+", QoS: 1})
+	}
+	plain := mustConnect(t, b.addr, packet.V311, "plain", true)
+	plain.subscribe(1, packet.Subscription{Filter: "jobs/+"})
+
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	const n = 10
+	for i := range n {
+		pub.publish("jobs/a", fmt.Sprint(i), 1, false, uint16(i+1))
+	}
+	counts := make([]int, len(members))
+	for i, m := range members {
+		for {
+			p, err := m.tryRecv(200 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			if pp, ok := p.(*packet.Publish); ok {
+				counts[i]++
+				m.send(&packet.Ack{Kind: packet.PUBACK, PacketID: pp.PacketID})
+			}
+		}
+	}
+	if counts[0]+counts[1] != n || counts[0] != n/2 {
+		t.Fatalf("shared deliveries %v, want %d each", counts, n/2)
+	}
+	for range n {
+		plain.expectPublish() // the ordinary subscription gets every message
+	}
+}
+
+func TestWills(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	watcher := mustConnect(t, b.addr, packet.V5, "watcher", true)
+	watcher.subscribe(1, packet.Subscription{Filter: "w/#", QoS: 2})
+
+	connectWithWill := func(id string, v byte, will *packet.Will) *rawClient {
+		c := dialRaw(t, b.addr, v)
+		if ack := c.connect(&packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 60, Will: will}); ack.ReasonCode != 0 {
+			t.Fatalf("CONNACK %#x", ack.ReasonCode)
+		}
+		return c
+	}
+
+	// Network loss: will sent, with its QoS and retain.
+	c := connectWithWill("lost", packet.V311, &packet.Will{Topic: "w/lost", Payload: []byte("bye"), QoS: 1, Retain: true})
+	c.nc.Close()
+	m := watcher.expectPublish()
+	if m.Topic != "w/lost" || m.QoS != 1 {
+		t.Fatalf("will %+v", m)
+	}
+	watcher.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+
+	// Normal DISCONNECT: no will.
+	c = connectWithWill("polite", packet.V311, &packet.Will{Topic: "w/polite", Payload: []byte("x")})
+	c.send(&packet.Disconnect{})
+	c.expectClosed()
+	watcher.expectNothing(150 * time.Millisecond)
+
+	// v5 DISCONNECT 0x04: will sent.
+	c = connectWithWill("asked", packet.V5, &packet.Will{Topic: "w/asked", Payload: []byte("x")})
+	c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
+	c.expectClosed()
+	if m := watcher.expectPublish(); m.Topic != "w/asked" {
+		t.Fatalf("will %+v", m)
+	}
+
+	// The retained will is kept.
+	late := mustConnect(t, b.addr, packet.V311, "late", true)
+	late.subscribe(1, packet.Subscription{Filter: "w/lost"})
+	if m := late.expectPublish(); !m.Retain || string(m.Payload) != "bye" {
+		t.Fatalf("retained will %+v", m)
+	}
+}
+
+func TestWillDelay(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	watcher := mustConnect(t, b.addr, packet.V5, "watcher", true)
+	watcher.subscribe(1, packet.Subscription{Filter: "wd/#"})
+
+	will := &packet.Will{Topic: "wd/x", Payload: []byte("late")}
+	will.Properties.WillDelay = 1
+	will.Properties.Set(packet.PropWillDelay)
+	conn := &packet.Connect{ClientID: "delayed", CleanStart: true, KeepAlive: 60, Will: will}
+	conn.Properties.SessionExpiry = 60
+	conn.Properties.Set(packet.PropSessionExpiry)
+
+	// Reconnecting within the delay cancels the will.
+	c := dialRaw(t, b.addr, packet.V5)
+	c.connect(conn)
+	c.nc.Close()
+	c2 := dialRaw(t, b.addr, packet.V5)
+	conn.CleanStart = false
+	c2.connect(conn)
+	watcher.expectNothing(1500 * time.Millisecond)
+
+	// Not reconnecting: the will arrives after the delay.
+	start := time.Now()
+	c2.nc.Close()
+	m := watcher.expectPublish()
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Fatalf("will after %v, before its delay", el)
+	}
+	if m.Topic != "wd/x" || m.Properties.Has(packet.PropWillDelay) {
+		t.Fatalf("will %+v", m)
+	}
+}

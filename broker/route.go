@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// router is the per-publish scratch space: pooled, so routing allocates
+// nothing in steady state.
+type router struct {
+	m       topic.Matches[*session]
+	idx     map[*session]int
+	targets []delivery
+	owners  []*session
+}
+
+func (s *Server) getRouter() *router {
+	if r, ok := s.routers.Get().(*router); ok {
+		return r
+	}
+	return &router{idx: make(map[*session]int)}
+}
+
+func (s *Server) putRouter(r *router) {
+	r.m.Reset()
+	clear(r.targets)
+	r.targets = r.targets[:0]
+	clear(r.owners)
+	r.owners = r.owners[:0]
+	if len(r.idx) > 0 {
+		clear(r.idx)
+	}
+	s.routers.Put(r)
+}
+
+// route delivers m to the sessions whose subscriptions match. A session
+// with several matching subscriptions gets one copy at the highest QoS
+// carrying every subscription identifier [MQTT-3.3.4-3, 3.3.4-4]; each
+// shared group gets one copy for one of its members [MQTT-4.8.2-?].
+func (r *router) route(s *Server, m *message) int {
+	s.subs.Match(m.topic, &r.m)
+	matched := len(r.m.Subs) + len(r.m.Shared)
+	if matched == 0 {
+		return 0
+	}
+	for i := range r.m.Subs {
+		sub := &r.m.Subs[i]
+		sess := sub.Key
+		if sub.Options.NoLocal && sess.id == m.origin {
+			continue // [MQTT-3.8.3-3]
+		}
+		qos := s.grantedQoS(m.qos, sub.Options.QoS)
+		retain := m.retain && sub.Options.RetainAsPublished // [MQTT-3.3.1-12, 3.3.1-13]
+		if len(r.m.Subs) > 1 {
+			if j, seen := r.idx[sess]; seen {
+				t := &r.targets[j]
+				t.qos = max(t.qos, qos)
+				t.retain = t.retain || retain
+				if id := sub.Options.SubscriptionID; id != 0 {
+					t.subIDs = append(t.subIDs, id)
+				}
+				continue
+			}
+			r.idx[sess] = len(r.targets)
+		}
+		d := delivery{msg: m, qos: qos, retain: retain}
+		if id := sub.Options.SubscriptionID; id != 0 {
+			d.subIDs = []uint32{id}
+		}
+		r.targets = append(r.targets, d)
+		r.owners = append(r.owners, sess)
+	}
+	for i := range r.targets {
+		s.deliver(r.owners[i], r.targets[i])
+	}
+	for _, g := range r.m.Shared {
+		sub, ok := g.Pick(sessionOnline)
+		if !ok {
+			// Nobody online: queue on a member whose session persists.
+			if sub, ok = g.Pick(nil); !ok {
+				continue
+			}
+		}
+		d := delivery{msg: m, qos: s.grantedQoS(m.qos, sub.Options.QoS), retain: m.retain && sub.Options.RetainAsPublished}
+		if id := sub.Options.SubscriptionID; id != 0 {
+			d.subIDs = []uint32{id}
+		}
+		s.deliver(sub.Key, d)
+	}
+	return matched
+}
+
+func sessionOnline(sess *session) bool { return sess.online.Load() }
+
+// grantedQoS is the QoS a subscriber receives a message at.
+func (s *Server) grantedQoS(pub, sub byte) byte {
+	if s.opts.UpgradeOutgoingQoS {
+		return sub
+	}
+	return min(pub, sub)
+}

@@ -1,0 +1,200 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT broker. Create it with New, feed it listeners with
+// Serve, stop it with Close.
+type Server struct {
+	opts Options
+	log  logger
+	auth Authorizer
+
+	subs     *topic.Tree[*session]
+	retained *topic.Retained[*message]
+
+	// mu guards sessions and the connection set; see docs/locking.md.
+	mu        sync.Mutex
+	sessions  map[string]*session
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	closed    bool
+
+	// Scratch pools: read buffers for connections with bytes to read,
+	// routers for publishes in progress.
+	readers sync.Pool
+	routers sync.Pool
+
+	stats     stats
+	started   time.Time
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // connection goroutines and background loops
+	idCounter atomic.Uint64
+}
+
+// New creates a broker with the given options.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Auth == nil {
+		opts.Auth = AllowAll{}
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:      opts,
+		log:       logger{opts.Logger},
+		auth:      opts.Auth,
+		subs:      topic.NewTree[*session](),
+		retained:  topic.NewRetained[*message](),
+		sessions:  make(map[string]*session),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		started:   time.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
+	}
+	if opts.SysInterval > 0 {
+		s.wg.Go(s.sysLoop)
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Close, using the listener
+// settings l. It returns ErrServerClosed after Close.
+func (s *Server) Serve(ln net.Listener, l *Listener) error {
+	if l == nil {
+		l = DefaultListener(0)
+		l.AllowAnonymous = true
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+
+	var active atomic.Int64
+	var tempDelay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of file descriptors or similar: back off and retry,
+				// as net/http does, rather than spin or give up.
+				if tempDelay == 0 {
+					tempDelay = 5 * time.Millisecond
+				} else {
+					tempDelay = min(2*tempDelay, time.Second)
+				}
+				s.log.Warn("accept failed, retrying", "listener", l.Name, "error", err)
+				time.Sleep(tempDelay)
+				continue
+			}
+			return err
+		}
+		tempDelay = 0
+		if l.MaxConnections >= 0 && active.Load() >= int64(l.MaxConnections) {
+			s.log.Info("Client connection refused: too many connections", "listener", l.Name, "remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
+		active.Add(1)
+		c := newConn(s, nc, l)
+		if !s.track(c) {
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.wg.Go(func() {
+			defer active.Add(-1)
+			c.serve()
+		})
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.stats.sockets.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Close stops the listeners, disconnects every client (v5 clients get
+// DISCONNECT 0x8B server shutting down) and waits for the goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	var timers []*session
+	for _, ss := range s.sessions {
+		timers = append(timers, ss)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.shutdown()
+	}
+	s.wg.Wait()
+	for _, ss := range timers {
+		ss.mu.Lock()
+		ss.stopTimers()
+		ss.mu.Unlock()
+	}
+	return nil
+}
+
+// Addr-independent helpers for tests and embedding.
+
+// ClientCount returns the number of connected clients.
+func (s *Server) ClientCount() int { return int(s.stats.connected.Load()) }
+
+// SessionCount returns the number of sessions, connected or not.
+func (s *Server) SessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

@@ -1,0 +1,160 @@
+package broker
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// neverExpires is the v5 Session Expiry Interval meaning "never".
+const neverExpires = 0xFFFFFFFF
+
+// outState is where an outgoing QoS 1/2 message is in its handshake.
+type outState byte
+
+const (
+	awaitPuback  outState = iota // QoS 1 sent
+	awaitPubrec                  // QoS 2 sent
+	awaitPubcomp                 // QoS 2: PUBREC received, PUBREL sent
+)
+
+// inflight is an outgoing QoS 1/2 message awaiting acknowledgement.
+type inflight struct {
+	delivery
+	id    uint16
+	state outState
+	seq   uint64 // send order, for redelivery in the original order
+}
+
+// session is the state the broker keeps for one client id: it outlives
+// connections when the client asked for a persistent session.
+type session struct {
+	id string
+
+	// mu guards everything below. Lock order: Server.mu, then session.mu,
+	// then writer.mu.
+	mu sync.Mutex
+	// conn is the current connection, nil while disconnected.
+	conn *conn
+	// online mirrors conn != nil for readers that hold no lock (shared
+	// subscription member selection).
+	online atomic.Bool
+	// ended is set when the session is discarded; deliveries to an ended
+	// session are dropped (the subscription tree may still hold it for a
+	// moment).
+	ended bool
+	// version is the protocol level of the latest connection.
+	version byte
+	// expiry is the Session Expiry Interval in seconds (neverExpires: never).
+	expiry uint32
+	// subs are the session's subscriptions by filter, as subscribed
+	// (including any $share prefix).
+	subs map[string]topic.Options
+
+	// Outgoing QoS 1/2: the in-flight window and the queue behind it.
+	inflight    map[uint16]*inflight
+	seq         uint64
+	nextID      uint16
+	queue       []delivery
+	queuedBytes int
+	inflightLen int // payload bytes in flight, for MaxInflightBytes
+
+	// Incoming QoS 2 packet ids that got PUBREC and await PUBREL.
+	inbound map[uint16]struct{}
+
+	// pendingWill is a will waiting out its delay after a disconnect.
+	pendingWill *pendingWill
+	// expiryTimer ends the session after a disconnect.
+	expiryTimer *time.Timer
+	// generation counts connections, so timers armed for one disconnect
+	// do nothing after a reconnect.
+	generation uint64
+	// disconnectedAt is when the last connection ended.
+	disconnectedAt time.Time
+
+	// info is what the Authorizer knows about the client.
+	info *ClientInfo
+}
+
+type pendingWill struct {
+	msg   *message
+	timer *time.Timer
+	info  *ClientInfo
+}
+
+func newSession(id string) *session {
+	return &session{
+		id:       id,
+		subs:     make(map[string]topic.Options),
+		inflight: make(map[uint16]*inflight),
+		inbound:  make(map[uint16]struct{}),
+	}
+}
+
+// persistent reports whether the session outlives its connection.
+func (s *session) persistent() bool { return s.expiry > 0 }
+
+// allocID returns a free outgoing packet id, or 0 if all are in use.
+// Ids start at 1 per session and increase, as Mosquitto's do.
+func (s *session) allocID() uint16 {
+	for range 65535 {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if _, used := s.inflight[s.nextID]; !used {
+			return s.nextID
+		}
+	}
+	return 0
+}
+
+// inflightOrdered returns the in-flight messages in the order they were
+// first sent.
+func (s *session) inflightOrdered() []*inflight {
+	out := make([]*inflight, 0, len(s.inflight))
+	for _, f := range s.inflight {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// clearMessages drops every queued and in-flight message.
+func (s *session) clearMessages() {
+	clear(s.inflight)
+	s.queue = nil
+	s.queuedBytes = 0
+	s.inflightLen = 0
+	clear(s.inbound)
+}
+
+// stopTimers cancels the expiry timer and a pending will, returning the
+// will that was pending (the caller decides whether to publish it).
+func (s *session) stopTimers() *pendingWill {
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	w := s.pendingWill
+	if w != nil {
+		w.timer.Stop()
+		s.pendingWill = nil
+	}
+	return w
+}
+
+// subscriptionOptions converts a SUBSCRIBE entry to stored options.
+func subscriptionOptions(sub packet.Subscription, qos byte, subID uint32) topic.Options {
+	return topic.Options{
+		QoS:               qos,
+		NoLocal:           sub.NoLocal,
+		RetainAsPublished: sub.RetainAsPublished,
+		RetainHandling:    sub.RetainHandling,
+		SubscriptionID:    subID,
+	}
+}

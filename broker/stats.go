@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"sync/atomic"
+	"syscall"
+)
+
+// errTooManyFiles is what Accept returns when the process is out of file
+// descriptors; the accept loop backs off instead of failing.
+var errTooManyFiles = syscall.EMFILE
+
+// stats are the broker's counters, published under $SYS. Every field is
+// updated atomically on the hot path; nothing here takes a lock.
+type stats struct {
+	connected    atomic.Int64 // clients connected now
+	maxClients   atomic.Int64 // peak of total clients
+	expired      atomic.Int64 // sessions removed by expiry
+	sockets      atomic.Int64 // sockets accepted (for load/sockets)
+	connections  atomic.Int64 // CONNECTs accepted (for load/connections)
+	msgsRecv     atomic.Int64 // every MQTT packet received
+	msgsSent     atomic.Int64 // every MQTT packet sent
+	pubRecv      atomic.Int64 // PUBLISH received
+	pubSent      atomic.Int64 // PUBLISH sent
+	pubDropped   atomic.Int64 // PUBLISH dropped by queue limits
+	pubBytesRecv atomic.Int64 // PUBLISH payload bytes received
+	pubBytesSent atomic.Int64 // PUBLISH payload bytes sent
+	bytesRecv    atomic.Int64 // all bytes received
+	bytesSent    atomic.Int64 // all bytes sent
+	storedMsgs   atomic.Int64 // retained + queued messages
+	storedBytes  atomic.Int64 // their payload bytes
+}
+
+// Stats is a snapshot of the broker's counters.
+type Stats struct {
+	Connected, Expired                         int64
+	MessagesReceived, MessagesSent             int64
+	PublishReceived, PublishSent, Dropped      int64
+	PublishBytesReceived, PublishBytesSent     int64
+	BytesReceived, BytesSent                   int64
+	Retained, Subscriptions, SharedSubscribers int
+}
+
+// Stats returns a snapshot of the broker's counters.
+func (s *Server) Stats() Stats {
+	st := &s.stats
+	return Stats{
+		Connected:            st.connected.Load(),
+		Expired:              st.expired.Load(),
+		MessagesReceived:     st.msgsRecv.Load(),
+		MessagesSent:         st.msgsSent.Load(),
+		PublishReceived:      st.pubRecv.Load(),
+		PublishSent:          st.pubSent.Load(),
+		Dropped:              st.pubDropped.Load(),
+		PublishBytesReceived: st.pubBytesRecv.Load(),
+		PublishBytesSent:     st.pubBytesSent.Load(),
+		BytesReceived:        st.bytesRecv.Load(),
+		BytesSent:            st.bytesSent.Load(),
+		Retained:             s.retained.Len(),
+		Subscriptions:        s.subs.Count() + s.subs.SharedCount(),
+		SharedSubscribers:    s.subs.SharedCount(),
+	}
+}

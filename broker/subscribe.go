@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// handleSubscribe grants or refuses each filter, answers SUBACK, then
+// sends the retained messages the subscriptions ask for.
+func (c *conn) handleSubscribe(p *packet.Subscribe) error {
+	s := c.srv
+	var subID uint32
+	if ids := p.Properties.SubscriptionIDs; len(ids) > 0 {
+		subID = ids[0]
+	}
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	type retainedReq struct {
+		filter string
+		opts   topic.Options
+	}
+	var wantRetained []retainedReq
+	for i, sub := range p.Subscriptions {
+		if err := topic.ValidateFilter(sub.Filter); err != nil {
+			// Mosquitto closes the connection on a malformed filter; the
+			// specifications call it a malformed packet [MQTT-4.7.3-?].
+			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid subscription filter %q: %v", sub.Filter, err)}
+		}
+		_, _, shared := topic.SplitShared(sub.Filter)
+		if shared && sub.NoLocal {
+			// [MQTT-3.8.3-4]
+			return &packet.Error{Reason: packet.ProtocolError, Msg: "no local on a shared subscription"}
+		}
+		if !s.auth.Authorize(c.info, sub.Filter, AccessSubscribe) {
+			codes[i] = refusedSubscription(c.version)
+			continue
+		}
+		qos := min(sub.QoS, c.l.MaxQoS)
+		opts := subscriptionOptions(sub, qos, subID)
+		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
+		c.sess.mu.Lock()
+		c.sess.subs[sub.Filter] = opts
+		c.sess.mu.Unlock()
+		codes[i] = packet.ReasonCode(qos)
+		s.log.Debug(fmt.Sprintf("%s %d %s", c.clientID, qos, sub.Filter))
+		// [MQTT-3.3.1-9..11] retain handling; never for shared subscriptions.
+		if !shared && (sub.RetainHandling == 0 || sub.RetainHandling == 1 && !existed) {
+			wantRetained = append(wantRetained, retainedReq{sub.Filter, opts})
+		}
+	}
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	for _, r := range wantRetained {
+		s.sendRetained(c.sess, r.filter, r.opts)
+	}
+	return nil
+}
+
+func refusedSubscription(version byte) packet.ReasonCode {
+	if version == packet.V5 {
+		return packet.NotAuthorized
+	}
+	return packet.V3SubackFailure
+}
+
+// sendRetained delivers the retained messages matching a new subscription.
+func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) {
+	now := time.Now()
+	s.retained.Match(filter, func(_ string, m *message) bool {
+		if m.expired(now) {
+			return true
+		}
+		d := delivery{msg: m, qos: s.grantedQoS(m.qos, opts.QoS), retain: true} // [MQTT-3.3.1-8]
+		if opts.SubscriptionID != 0 {
+			d.subIDs = []uint32{opts.SubscriptionID}
+		}
+		s.deliver(sess, d)
+		return true
+	})
+}
+
+// handleUnsubscribe removes each filter and answers UNSUBACK.
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
+	s := c.srv
+	codes := make([]packet.ReasonCode, len(p.Filters))
+	for i, f := range p.Filters {
+		if err := topic.ValidateFilter(f); err != nil {
+			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", f, err)}
+		}
+		existed := s.subs.Unsubscribe(c.sess, f)
+		c.sess.mu.Lock()
+		delete(c.sess.subs, f)
+		c.sess.mu.Unlock()
+		if !existed {
+			codes[i] = packet.NoSubscriptionExisted
+		}
+	}
+	ack := &packet.Unsuback{PacketID: p.PacketID}
+	if c.version == packet.V5 {
+		ack.ReasonCodes = codes
+	}
+	c.send(ack)
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// The test binary doubles as the midge binary: with MIDGE_TEST_MAIN set it
+// runs main with the remaining arguments, so the tests exercise the real
+// process (exit codes, signals) without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("MIDGE_TEST_MAIN") != "" {
+		args := append([]string{os.Getenv("MIDGE_TEST_MAIN")}, os.Args[1:]...)
+		os.Exit(run(args, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// midgeCmd returns a command running midge (as argv0 name) with args.
+func midgeCmd(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "MIDGE_TEST_MAIN="+name)
+	return cmd
+}
+
+func TestUsageErrorsExit3(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"-x"}, {"-p"}, {"-p", "0"}, {"-c"}, {"-rd"}} {
+		cmd := midgeCmd(t, "midge", args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errorsAs(err, &ee) || ee.ExitCode() != exitUsage {
+			t.Fatalf("%v: exit %v, want %d", args, err, exitUsage)
+		}
+		if !strings.Contains(stdout.String(), "Usage: midge") {
+			t.Fatalf("%v: no usage text in %q", args, stdout.String())
+		}
+		if args[0] != "-h" && !strings.HasPrefix(stderr.String(), "Error: ") {
+			t.Fatalf("%v: stderr %q", args, stderr.String())
+		}
+	}
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	ee, ok := err.(*exec.ExitError)
+	if ok {
+		*target = ee
+	}
+	return ok
+}
+
+func TestBadConfigNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(conf, []byte("listener 1883\nallow_anonymous maybe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := midgeCmd(t, "midge", "-c", conf)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != exitUsage {
+		t.Fatalf("exit %v, want %d", err, exitUsage)
+	}
+	if !strings.Contains(string(out), conf+":2") {
+		t.Fatalf("error does not name %s:2: %q", conf, out)
+	}
+}
+
+func TestRefusesSecurityItCannotProvide(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "pw.conf")
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("u:$7$101$abc$def\n"), 0o600)
+	os.WriteFile(conf, []byte("listener 0 "+filepath.Join(dir, "s")+"\npassword_file "+filepath.Join(dir, "pw")+"\n"), 0o600)
+	out, err := midgeCmd(t, "midge", "-c", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "password_file") {
+		t.Fatalf("started without its password file: %v %q", err, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startMidge runs the broker and waits for its "running" line.
+func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := midgeCmd(t, name, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var log bytes.Buffer
+	running := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if !signalled && strings.HasSuffix(sc.Text(), " running") {
+				close(running)
+				signalled = true
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-running:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("broker did not start")
+	}
+	return cmd, &log
+}
+
+func TestLocalOnlyBrokerAndSignals(t *testing.T) {
+	for _, name := range []string{"midge", "mosquitto"} {
+		t.Run(name, func(t *testing.T) {
+			port := freePort(t)
+			cmd, _ := startMidge(t, name, "-p", fmt.Sprint(port))
+			nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			b, _ := packet.Append(nil, &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V311, ClientID: "cli", CleanStart: true}, packet.V311)
+			nc.Write(b)
+			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			p, err := packet.ReadPacket(nc, packet.V311, 0)
+			if ack, ok := p.(*packet.Connack); err != nil || !ok || ack.ReasonCode != 0 {
+				t.Fatalf("CONNACK %v %v", p, err)
+			}
+			// SIGHUP must not stop the broker; SIGTERM stops it with status 0.
+			cmd.Process.Signal(syscall.SIGHUP)
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("broker did not stop on SIGTERM")
+			}
+		})
+	}
+}
+
+func TestVersionSubcommand(t *testing.T) {
+	out, err := midgeCmd(t, "midge", "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "midge version ") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
