@@ -52,8 +52,10 @@ type conn struct {
 	// kickReason, when set, is the DISCONNECT reason sent when the
 	// connection is closed by the broker (takeover, shutdown).
 	kickReason atomic.Uint32
-	closeOnce  sync.Once
-	done       chan struct{}
+	// v5 mirrors version == V5 for goroutines other than the reader
+	// (takeover, shutdown), which may run while CONNECT is handled.
+	v5        atomic.Bool
+	closeOnce sync.Once
 }
 
 type willMsg struct {
@@ -67,7 +69,6 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 		nc:     nc,
 		l:      l,
 		remote: nc.RemoteAddr().String(),
-		done:   make(chan struct{}),
 	}
 	c.w = newWriter(nc)
 	c.w.onError = func(error) { nc.Close() }
@@ -259,25 +260,22 @@ func (c *conn) close(drain bool) {
 }
 
 // kick closes the connection from another goroutine with a v5 reason.
+// It may block for the drain timeout: callers run it on its own goroutine.
 func (c *conn) kick(reason packet.ReasonCode) {
 	c.kickReason.Store(uint32(reason) | 0x100)
-	if c.version == packet.V5 {
-		c.send(&packet.Disconnect{ReasonCode: reason})
+	if c.v5.Load() {
+		b, err := packet.Append(nil, &packet.Disconnect{ReasonCode: reason}, packet.V5)
+		if err == nil && c.w.write(b) {
+			c.srv.stats.msgsSent.Add(1)
+		}
 	}
 	c.close(true)
-}
-
-// shutdown is kick for a server shutdown, waiting for the reader to end.
-func (c *conn) shutdown() {
-	c.kick(packet.ServerShuttingDown)
-	<-c.done
 }
 
 // finish runs when the reader ends: it logs why, reports protocol errors
 // to v5 clients, and detaches the session.
 func (c *conn) finish(err error) {
 	s := c.srv
-	defer close(c.done)
 	defer s.untrack(c)
 
 	var perr *packet.Error

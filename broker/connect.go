@@ -42,6 +42,7 @@ func v3ConnackCode(r packet.ReasonCode) packet.ReasonCode {
 func (c *conn) handleConnect(p *packet.Connect) error {
 	s := c.srv
 	c.version = p.ProtocolVersion
+	c.v5.Store(c.version == packet.V5)
 	c.clientID = p.ClientID
 	props := &p.Properties
 
@@ -263,7 +264,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 			s.publishWill(w.msg, old.info)
 		}
 		s.log.Info(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
-		old.kick(packet.SessionTakenOver)
+		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
 	}
 	if endedWill != nil {
 		s.publishWill(endedWill.msg, endedWill.info)

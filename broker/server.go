@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/midge-mqtt/midge/internal/packet"
 	"github.com/midge-mqtt/midge/internal/topic"
 )
 
@@ -176,7 +177,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 
 	for _, c := range conns {
-		c.shutdown()
+		// In parallel: a stuck socket costs its drain timeout once, not
+		// once per connection.
+		s.wg.Go(func() { c.kick(packet.ServerShuttingDown) })
 	}
 	s.wg.Wait()
 	for _, ss := range timers {

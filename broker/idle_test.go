@@ -1,0 +1,72 @@
+package broker_test
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// TestOneGoroutinePerIdleConnection checks the memory model's promise: an
+// idle connection costs exactly one goroutine (its reader), because the
+// writer's flusher exits once the queue is empty.
+func TestOneGoroutinePerIdleConnection(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	// Warm up so that lazily started runtime goroutines are already there.
+	warm := mustConnect(t, b.addr, packet.V311, "warm", true)
+	warm.subscribe(1, packet.Subscription{Filter: "warm"})
+	warm.publish("warm", "x", 0, false, 0)
+	warm.expectPublish()
+
+	before := settledGoroutines(t, -1)
+	const n = 200
+	clients := make([]*rawClient, n)
+	for i := range clients {
+		// Each client subscribes and receives a message, so its writer
+		// has run at least once before the connection goes idle.
+		c := mustConnect(t, b.addr, packet.V5, fmt.Sprintf("idle-%d", i), true)
+		c.subscribe(1, packet.Subscription{Filter: fmt.Sprintf("idle/%d", i), QoS: 1})
+		c.send(&packet.Publish{Topic: fmt.Sprintf("idle/%d", i), Payload: []byte("hello"), QoS: 1, PacketID: 2})
+		for range 2 { // our PUBACK and the delivery, in either order
+			if m, ok := c.recv().(*packet.Publish); ok {
+				c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+			}
+		}
+		c.ping()
+		clients[i] = c
+	}
+	after := settledGoroutines(t, before+n)
+	if per := float64(after-before) / n; per != 1 {
+		t.Fatalf("%.2f goroutines per idle connection (before %d, after %d), want 1", per, before, after)
+	}
+	t.Logf("goroutines per idle connection: %.2f", float64(after-before)/n)
+}
+
+// settledGoroutines waits until the goroutine count equals want (or, with
+// want < 0, stops changing) and returns it.
+func settledGoroutines(t *testing.T, want int) int {
+	t.Helper()
+	last := runtime.NumGoroutine()
+	if want < 0 {
+		stable := 0
+		waitFor(t, "goroutine count to settle", func() bool {
+			n := runtime.NumGoroutine()
+			if n == last {
+				stable++
+			} else {
+				stable, last = 0, n
+			}
+			return stable >= 10
+		})
+		return last
+	}
+	// Flushers exit as soon as their queues are empty; give them time.
+	deadlineOK := false
+	waitFor(t, fmt.Sprintf("%d goroutines", want), func() bool {
+		last = runtime.NumGoroutine()
+		deadlineOK = last == want
+		return deadlineOK
+	})
+	return last
+}
