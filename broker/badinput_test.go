@@ -31,6 +31,8 @@ func TestMalformedPacketsCloseOnlyThatConnection(t *testing.T) {
 		{"SUBSCRIBE wrong flags", []byte{0x80, 6, 0, 1, 0, 1, 'a', 0}, packet.MalformedPacket},
 		{"empty SUBSCRIBE", []byte{0x82, 3, 0, 1, 0}, packet.ProtocolError},
 		{"remaining length too long", []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, packet.MalformedPacket},
+		{"non-minimal remaining length", []byte{0xC0, 0x80, 0x00}, packet.MalformedPacket},
+		{"subscription id from client", []byte{0x30, 7, 0, 1, 'a', 2, 0x0B, 1, 'x'}, packet.ProtocolError},
 		{"truncated body", []byte{0x30, 10, 0, 8, 'a'}, 0},
 		{"CONNACK from client", []byte{0x20, 3, 0, 0, 0}, packet.ProtocolError},
 		{"bad subscription filter", []byte{0x82, 8, 0, 1, 0, 0, 3, 'a', '#', 'b', 0}, packet.MalformedPacket},

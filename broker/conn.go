@@ -179,6 +179,10 @@ func readRemainingLength(br *bufio.Reader) (value, n int, err error) {
 		n++
 		value += int(b&0x7f) * mult
 		if b&0x80 == 0 {
+			if n > 1 && b == 0 {
+				// [MQTT-1.5.5-1] the encoding must use the fewest bytes.
+				return 0, n, &packet.Error{Reason: packet.MalformedPacket, Msg: "remaining length not minimally encoded"}
+			}
 			return value, n, nil
 		}
 		mult *= 128

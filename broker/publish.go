@@ -14,6 +14,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	s.stats.pubBytesRecv.Add(int64(len(p.Payload)))
 
 	if c.version == packet.V5 {
+		if p.Properties.Has(packet.PropSubscriptionID) {
+			// [MQTT-3.3.4-6] only the server sets subscription identifiers.
+			return &packet.Error{Reason: packet.ProtocolError, Msg: "PUBLISH from client with a subscription identifier"}
+		}
 		if err := c.resolveAlias(p); err != nil {
 			return err
 		}

@@ -89,6 +89,7 @@ func TestRetained(t *testing.T) {
 	pub.publish("ret/b", "b", 0, true, 0)
 	pub.publish("ret/c", "c", 0, true, 0)
 	pub.publish("ret/c", "", 0, true, 0) // clears
+	pub.ping()                           // every publish above has been handled
 
 	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
 	sub.subscribe(1, packet.Subscription{Filter: "ret/#", QoS: 1})

@@ -253,7 +253,7 @@ func TestV5SubscriptionOptions(t *testing.T) {
 func TestV5RetainHandling(t *testing.T) {
 	b := startBroker(t, testOptions(), nil)
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
-	pub.publish("rh/x", "kept", 0, true, 0)
+	pub.publish("rh/x", "kept", 1, true, 1) // acknowledged: stored before we subscribe
 
 	c, _ := v5Connect(t, b.addr, "rh", nil)
 	// 2: never send retained.

@@ -77,14 +77,15 @@ func FuzzParseHeader(f *testing.F) {
 	f.Add([]byte{0x30, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x30, 0x80, 0x00})
 	f.Add([]byte{0x30})
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		first, rem, hl, err := ParseHeader(data)
 		if errors.Is(err, ErrIncomplete) {
 			if len(data) >= 5 {
 				t.Fatalf("incomplete with %d bytes", len(data))
 			}
-			for _, c := range data[1:] {
-				if c&0x80 == 0 {
+			for i := 1; i < len(data); i++ {
+				if data[i]&0x80 == 0 {
 					t.Fatal("incomplete although the length ended")
 				}
 			}
