@@ -112,6 +112,12 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 		return daemonize(stderr)
 	}
 
+	// Take the signals before anything is announced: a SIGHUP sent as soon as
+	// "running" is logged must not kill the broker with the default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
 	level := new(slog.LevelVar)
 	level.Set(levelFor(cfg.LogTypes, flags.verbose))
 	logOut, closeLog, err := openLogDest(cfg, stderr, stdout)
@@ -164,9 +170,6 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	}
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
