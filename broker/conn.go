@@ -56,6 +56,8 @@ type conn struct {
 	// (takeover, shutdown), which may run while CONNECT is handled.
 	v5        atomic.Bool
 	closeOnce sync.Once
+	// active, if set, counts the listener's open connections.
+	active *atomic.Int64
 }
 
 type willMsg struct {
@@ -88,49 +90,89 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 // errClosedByBroker marks connections we closed on purpose.
 var errClosedByBroker = errors.New("closed by broker")
 
-// serve runs the connection until it ends.
+// serve runs on the connection's first goroutine: it logs the new
+// connection and waits for CONNECT.
 func (c *conn) serve() {
 	s := c.srv
 	if s.opts.ConnectionMessages {
 		s.log.Info(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
 	}
-	err := c.readLoop()
-	c.finish(err)
+	_ = c.nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
+	c.awaitBytes()
 }
 
-// readLoop reads packets until an error. Between bursts it holds no
-// buffer: it blocks on a one-byte read, then borrows a pooled
-// bufio.Reader for as long as bytes keep arriving.
-func (c *conn) readLoop() error {
+// awaitBytes blocks until the first byte of the next packet arrives, then
+// handles everything that arrives in the same burst.
+//
+// Handling packets (logging, routing, CONNECT) grows a goroutine's stack to
+// several KB, and the runtime never shrinks a stack below four times what
+// the blocked reader uses, so a goroutine that handled a packet and then
+// waits for the next would keep 4 KB or more of stack per idle connection.
+// Instead each burst ends by starting a fresh goroutine, whose stack starts
+// small, to wait for the next one; the busy goroutine exits and its stack
+// goes back to the runtime. There is still exactly one goroutine per
+// connection.
+func (c *conn) awaitBytes() {
+	if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
+		c.end(err)
+		return
+	}
+	if err := c.readBurst(); err != nil {
+		c.end(err)
+		return
+	}
 	s := c.srv
-	_ = c.nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
+	s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
+	go c.awaitNext()
+}
+
+func (c *conn) awaitNext() {
+	defer c.srv.wg.Done()
+	c.awaitBytes()
+}
+
+// end runs once when the connection's reading stops for good.
+func (c *conn) end(err error) {
+	c.finish(err)
+	if c.active != nil {
+		c.active.Add(-1)
+	}
+}
+
+// readBurst handles the packet whose first byte is in c.first and every
+// packet already buffered behind it. It borrows a pooled bufio.Reader only
+// for the burst, so an idle connection holds no read buffer.
+func (c *conn) readBurst() error {
+	s := c.srv
+	br := s.getReader(c.nc)
+	err := c.readBuffered(br)
+	s.putReader(br)
+	if err != nil {
+		return err
+	}
+	c.w.waitBelowHighWater()
+	if c.keepAlive > 0 {
+		// [MQTT-3.1.2-24] one and a half times the keep alive.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+	} else if c.connected {
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	return nil
+}
+
+// readBuffered handles packets from br until its buffer is empty.
+func (c *conn) readBuffered(br *bufio.Reader) error {
+	first := c.first[0]
 	for {
-		if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
+		if err := c.readPacket(first, br); err != nil {
 			return err
 		}
-		br := s.getReader(c.nc)
-		first := c.first[0]
-		for {
-			if err := c.readPacket(first, br); err != nil {
-				s.putReader(br)
-				return err
-			}
-			if br.Buffered() == 0 {
-				break
-			}
-			var err error
-			if first, err = br.ReadByte(); err != nil {
-				s.putReader(br)
-				return err
-			}
+		if br.Buffered() == 0 {
+			return nil
 		}
-		s.putReader(br)
-		c.w.waitBelowHighWater()
-		if c.keepAlive > 0 {
-			// [MQTT-3.1.2-24] one and a half times the keep alive.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else if c.connected {
-			_ = c.nc.SetReadDeadline(time.Time{})
+		var err error
+		if first, err = br.ReadByte(); err != nil {
+			return err
 		}
 	}
 }

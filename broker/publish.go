@@ -72,6 +72,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case 2:
 		if !reason.IsError() {
 			c.sess.mu.Lock()
+			if c.sess.inbound == nil {
+				c.sess.inbound = make(map[uint16]struct{})
+			}
 			c.sess.inbound[p.PacketID] = struct{}{}
 			c.sess.mu.Unlock()
 		}
@@ -286,6 +289,9 @@ func (c *conn) sendInflight(sess *session, d delivery, now time.Time) {
 	f := &inflight{delivery: d, id: id, seq: sess.seq, state: awaitPuback}
 	if d.qos == 2 {
 		f.state = awaitPubrec
+	}
+	if sess.inflight == nil {
+		sess.inflight = make(map[uint16]*inflight)
 	}
 	sess.inflight[id] = f
 	sess.inflightLen += d.msg.size()

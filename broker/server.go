@@ -129,10 +129,8 @@ func (s *Server) Serve(ln net.Listener, l *Listener) error {
 			nc.Close()
 			return ErrServerClosed
 		}
-		s.wg.Go(func() {
-			defer active.Add(-1)
-			c.serve()
-		})
+		c.active = &active
+		s.wg.Go(c.serve)
 	}
 }
 

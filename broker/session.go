@@ -87,12 +87,9 @@ type pendingWill struct {
 }
 
 func newSession(id string) *session {
-	return &session{
-		id:       id,
-		subs:     make(map[string]topic.Options),
-		inflight: make(map[uint16]*inflight),
-		inbound:  make(map[uint16]struct{}),
-	}
+	// The maps are made on first use: most sessions of idle clients
+	// never need some of them.
+	return &session{id: id}
 }
 
 // persistent reports whether the session outlives its connection.

@@ -41,6 +41,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		opts := subscriptionOptions(sub, qos, subID)
 		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
 		c.sess.mu.Lock()
+		if c.sess.subs == nil {
+			c.sess.subs = make(map[string]topic.Options)
+		}
 		c.sess.subs[sub.Filter] = opts
 		c.sess.mu.Unlock()
 		codes[i] = packet.ReasonCode(qos)

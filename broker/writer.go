@@ -16,7 +16,10 @@ type writer struct {
 	nc net.Conn
 
 	mu       sync.Mutex
-	drained  *sync.Cond // signalled when the queue shrinks below the high-water mark
+	// drained, when not nil, is closed (and reset) when the queue shrinks
+	// or the writer closes. It is made only when someone waits, so idle
+	// connections do not carry a condition variable.
+	drained chan struct{}
 	queue    [][]byte
 	spare    [][]byte // the previous batch's slice, reused to avoid allocation
 	bytes    int      // bytes in queue
@@ -38,9 +41,7 @@ type writer struct {
 const highWater = 1 << 20
 
 func newWriter(nc net.Conn) *writer {
-	w := &writer{nc: nc, writeTimeout: 60 * time.Second}
-	w.drained = sync.NewCond(&w.mu)
-	return w
+	return &writer{nc: nc, writeTimeout: 60 * time.Second}
 }
 
 // write queues b. It reports false if the connection is closed. b must not
@@ -86,14 +87,10 @@ func (w *writer) flush() {
 		w.mu.Lock()
 		if w.closed || len(w.queue) == 0 {
 			w.flushing = false
-			// Give back a large idle queue so idle connections stay small.
-			if cap(w.queue) > 64 {
-				w.queue = nil
-			}
-			if cap(w.spare) > 64 {
-				w.spare = nil
-			}
-			w.drained.Broadcast()
+			// Give the queue slices back: idle connections hold none.
+			w.queue = nil
+			w.spare = nil
+			w.wakeLocked()
 			w.mu.Unlock()
 			return
 		}
@@ -102,14 +99,21 @@ func (w *writer) flush() {
 		n := w.bytes
 		w.bytes = 0
 		w.qos0 = 0
-		w.drained.Broadcast()
+		w.wakeLocked()
 		w.mu.Unlock()
 
 		if w.writeTimeout > 0 {
 			_ = w.nc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
 		}
-		bufs := net.Buffers(batch)
-		_, err := bufs.WriteTo(w.nc)
+		var err error
+		if len(batch) == 1 {
+			// A plain write: writev would make the socket cache an iovec
+			// array for the rest of its life.
+			_, err = w.nc.Write(batch[0])
+		} else {
+			bufs := net.Buffers(batch)
+			_, err = bufs.WriteTo(w.nc)
+		}
 		if w.sent != nil {
 			w.sent(n)
 		}
@@ -121,7 +125,7 @@ func (w *writer) flush() {
 			w.closed = true
 			w.flushing = false
 			w.queue = nil
-			w.drained.Broadcast()
+			w.wakeLocked()
 			w.mu.Unlock()
 			if w.onError != nil {
 				w.onError(err)
@@ -137,7 +141,10 @@ func (w *writer) flush() {
 func (w *writer) waitBelowHighWater() {
 	w.mu.Lock()
 	for !w.closed && w.bytes > highWater {
-		w.drained.Wait()
+		ch := w.waitChanLocked()
+		w.mu.Unlock()
+		<-ch
+		w.mu.Lock()
 	}
 	w.mu.Unlock()
 }
@@ -148,20 +155,40 @@ func (w *writer) waitBelowHighWater() {
 func (w *writer) close(drain bool, timeout time.Duration) {
 	w.mu.Lock()
 	if drain && !w.closed {
-		deadline := time.Now().Add(timeout)
-		_ = w.nc.SetWriteDeadline(deadline)
-		timer := time.AfterFunc(timeout, func() {
-			w.mu.Lock()
-			w.drained.Broadcast()
+		_ = w.nc.SetWriteDeadline(time.Now().Add(timeout))
+		timer := time.NewTimer(timeout)
+	wait:
+		for w.flushing {
+			ch := w.waitChanLocked()
 			w.mu.Unlock()
-		})
-		for w.flushing && time.Now().Before(deadline) {
-			w.drained.Wait()
+			select {
+			case <-ch:
+				w.mu.Lock()
+			case <-timer.C:
+				w.mu.Lock()
+				break wait
+			}
 		}
 		timer.Stop()
 	}
 	w.closed = true
 	w.queue = nil
-	w.drained.Broadcast()
+	w.wakeLocked()
 	w.mu.Unlock()
+}
+
+// waitChanLocked returns the channel that the next wakeLocked closes.
+func (w *writer) waitChanLocked() chan struct{} {
+	if w.drained == nil {
+		w.drained = make(chan struct{})
+	}
+	return w.drained
+}
+
+// wakeLocked wakes everyone waiting for the queue to shrink.
+func (w *writer) wakeLocked() {
+	if w.drained != nil {
+		close(w.drained)
+		w.drained = nil
+	}
 }
