@@ -15,11 +15,11 @@ import (
 type writer struct {
 	nc net.Conn
 
-	mu       sync.Mutex
+	mu sync.Mutex
 	// drained, when not nil, is closed (and reset) when the queue shrinks
 	// or the writer closes. It is made only when someone waits, so idle
 	// connections do not carry a condition variable.
-	drained chan struct{}
+	drained  chan struct{}
 	queue    [][]byte
 	spare    [][]byte // the previous batch's slice, reused to avoid allocation
 	bytes    int      // bytes in queue
