@@ -119,7 +119,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.info = info
 
 	if w := p.Will; w != nil {
-		wm := newMessage(&packet.Publish{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
+		wm := newMessage(&packet.Publish{Topic: c.mount(w.Topic), Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
 		wm.props.Clear(packet.PropWillDelay)
 		c.will.Store(&willMsg{msg: wm, delay: w.Properties.WillDelay})
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,13 +88,15 @@ type delivery struct {
 // encode appends the PUBLISH for this delivery. alias is the topic alias
 // to use (0: none) and sendTopic whether the topic name must be sent with
 // it. It uses the shared cached form when the delivery has one.
-func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias uint16, sendTopic bool, now time.Time) ([]byte, error) {
+//
+// mount is the receiving listener's mount_point, stripped from the topic.
+func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias uint16, sendTopic bool, mount string, now time.Time) ([]byte, error) {
 	v5 := version == packet.V5
 	p := packet.Publish{
 		Dup:      dup,
 		QoS:      d.qos,
 		Retain:   d.retain,
-		Topic:    d.msg.topic,
+		Topic:    strings.TrimPrefix(d.msg.topic, mount),
 		PacketID: id,
 		Payload:  d.msg.payload,
 	}
@@ -124,7 +127,7 @@ func (d *delivery) shared(version byte) ([]byte, error) {
 	if b := slot.Load(); b != nil {
 		return *b, nil
 	}
-	b, err := d.encode(nil, version, 0, false, 0, false, time.Time{})
+	b, err := d.encode(nil, version, 0, false, 0, false, "", time.Time{})
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
+	// Everything past this point, ACLs included, sees the mounted topic.
+	p.Topic = c.mount(p.Topic)
 	if p.QoS > c.l.MaxQoS {
 		// [MQTT-3.2.2-11] a QoS above Maximum QoS.
 		return &packet.Error{Reason: packet.QoSNotSupported, Msg: fmt.Sprintf("QoS %d above maximum %d", p.QoS, c.l.MaxQoS)}
@@ -198,7 +200,7 @@ func (s *Server) deliver(sess *session, d delivery) bool {
 	if sess.ended {
 		return false
 	}
-	if !d.msg.sys && sess.info != nil && !s.auth.Authorize(sess.info, d.msg.topic, AccessRead) {
+	if sess.info != nil && !s.auth.Authorize(sess.info, d.msg.topic, AccessRead) {
 		return false
 	}
 	c := sess.conn
@@ -248,11 +250,11 @@ func (c *conn) sendQoS0(d delivery, now time.Time) bool {
 	s := c.srv
 	var b []byte
 	var err error
-	if d.cacheable() && c.aliasMaxOut == 0 {
+	if d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == "" {
 		b, err = d.shared(c.version)
 	} else {
 		alias, sendTopic := c.topicAlias(d.msg.topic)
-		b, err = d.encode(nil, c.version, 0, false, alias, sendTopic, now)
+		b, err = d.encode(nil, c.version, 0, false, alias, sendTopic, c.l.MountPoint, now)
 	}
 	if err != nil {
 		s.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
@@ -301,7 +303,7 @@ func (c *conn) sendInflight(sess *session, d delivery, now time.Time) {
 // writeInflight encodes and queues an in-flight PUBLISH (dup on resend).
 func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time) {
 	alias, sendTopic := c.topicAlias(f.msg.topic)
-	b, err := f.encode(nil, c.version, f.id, dup, alias, sendTopic, now)
+	b, err := f.encode(nil, c.version, f.id, dup, alias, sendTopic, c.l.MountPoint, now)
 	if err != nil {
 		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
 		sess.complete(f)

@@ -28,6 +28,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			// specifications call it a malformed packet [MQTT-4.7.3-?].
 			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid subscription filter %q: %v", sub.Filter, err)}
 		}
+		sub.Filter = c.mountFilter(sub.Filter)
 		_, _, shared := topic.SplitShared(sub.Filter)
 		if shared && sub.NoLocal {
 			// [MQTT-3.8.3-4]
@@ -91,6 +92,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		if err := topic.ValidateFilter(f); err != nil {
 			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", f, err)}
 		}
+		f = c.mountFilter(f)
 		existed := s.subs.Unsubscribe(c.sess, f)
 		c.sess.mu.Lock()
 		delete(c.sess.subs, f)
@@ -105,4 +107,23 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	}
 	c.send(ack)
 	return nil
+}
+
+// mount prefixes a topic name with the listener's mount_point, which
+// confines the listener's clients to their own part of the topic tree.
+func (c *conn) mount(name string) string {
+	return c.l.MountPoint + name
+}
+
+// mountFilter prefixes a filter with the mount_point; for a shared
+// subscription the prefix goes on the filter inside $share/GROUP/.
+func (c *conn) mountFilter(filter string) string {
+	mp := c.l.MountPoint
+	if mp == "" {
+		return filter
+	}
+	if group, f, ok := topic.SplitShared(filter); ok {
+		return "$share/" + group + "/" + mp + f
+	}
+	return mp + filter
 }
