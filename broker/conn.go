@@ -54,7 +54,9 @@ type conn struct {
 	kickReason atomic.Uint32
 	// v5 mirrors version == V5 for goroutines other than the reader
 	// (takeover, shutdown), which may run while CONNECT is handled.
-	v5        atomic.Bool
+	v5 atomic.Bool
+	// authInfo is info once the client is accepted, for Reauthenticate.
+	authInfo  atomic.Pointer[ClientInfo]
 	closeOnce sync.Once
 	// active, if set, counts the listener's open connections.
 	active *atomic.Int64

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"time"
@@ -66,11 +67,22 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		c.clientID = c.l.AutoIDPrefix + newUUID()
 		assigned = true
 	}
+	// With use_identity_as_username (or use_subject_as_username) the
+	// certificate names the user; what CONNECT says is ignored.
+	username, hasUsername, password, hasPassword := p.Username, p.UsernameFlag, p.Password, p.PasswordFlag
+	fromCert := false
+	if c.l.CertUsername != nil {
+		name, ok := c.l.CertUsername(c.nc)
+		if !ok {
+			return c.refuse(packet.NotAuthorized, "no usable client certificate")
+		}
+		username, hasUsername, password, hasPassword, fromCert = name, true, nil, false, true
+	}
 	if c.l.UseUsernameAsClientID {
-		if !p.UsernameFlag {
+		if !hasUsername {
 			return c.refuse(packet.NotAuthorized, "no username for use_username_as_clientid")
 		}
-		c.clientID = p.Username
+		c.clientID = username
 	}
 
 	// Keep alive.
@@ -101,22 +113,29 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	// Authentication.
 	info := &ClientInfo{
 		ClientID:        c.clientID,
-		Username:        p.Username,
-		HasUsername:     p.UsernameFlag,
-		Password:        p.Password,
-		HasPassword:     p.PasswordFlag,
+		Username:        username,
+		HasUsername:     hasUsername,
+		Password:        password,
+		HasPassword:     hasPassword,
 		ProtocolVersion: c.version,
 		RemoteAddr:      c.nc.RemoteAddr(),
 		Listener:        c.l,
+		FromCertificate: fromCert,
 	}
-	if !p.UsernameFlag && !c.l.AllowAnonymous {
-		return c.refuse(packet.NotAuthorized, "not authorised")
+	if !fromCert {
+		if !hasUsername && !c.l.AllowAnonymous {
+			return c.refuse(packet.NotAuthorized, "not authorised")
+		}
+		if rc := s.authorizer().Authenticate(info); rc != 0 {
+			return c.refuse(packet.ReasonCode(rc), "not authorised")
+		}
 	}
-	if rc := s.auth.Authenticate(info); rc != 0 {
-		return c.refuse(packet.ReasonCode(rc), "not authorised")
-	}
-	info.Password = nil // not kept beyond authentication
+	// A copy of the password stays (the original aliases the whole CONNECT
+	// body) so that Reauthenticate can check it against a reloaded password
+	// file, as Mosquitto does.
+	info.Password = bytes.Clone(info.Password)
 	c.info = info
+	c.authInfo.Store(info)
 
 	if w := p.Will; w != nil {
 		wm := newMessage(&packet.Publish{Topic: c.mount(w.Topic), Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
@@ -404,7 +423,7 @@ func (s *Server) removeSubscriptions(sess *session) {
 // publishWill sends a will message, checking the client's right to
 // publish it as Mosquitto does.
 func (s *Server) publishWill(m *message, info *ClientInfo) {
-	if info != nil && !s.auth.Authorize(info, m.topic, AccessWrite) {
+	if info != nil && !s.authorizer().Authorize(info, m.topic, AccessWrite) {
 		return
 	}
 	s.publish(m)

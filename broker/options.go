@@ -6,6 +6,7 @@ package broker
 
 import (
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -102,6 +103,12 @@ type Listener struct {
 	AutoIDPrefix string
 	// UseUsernameAsClientID replaces the client id by the username.
 	UseUsernameAsClientID bool
+	// CertUsername, when set, names the user from the connection's TLS
+	// client certificate (use_identity_as_username,
+	// use_subject_as_username); ok false refuses the client. Such clients
+	// are not passed to Authenticate, and their CONNECT username and
+	// password are ignored.
+	CertUsername func(nc net.Conn) (username string, ok bool)
 }
 
 // DefaultListener returns a listener with Mosquitto's defaults for a

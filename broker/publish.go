@@ -54,7 +54,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		s.log.Notice(fmt.Sprintf("Dropped too large PUBLISH from %s (q%d, r%d, m%d, '%s', ... (%d bytes)).",
 			c.clientID, p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.ImplementationSpecificError
-	case !s.auth.Authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
+	case !s.authorizer().Authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
 		// Denied publishes are acknowledged and dropped, as Mosquitto does.
 		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
@@ -200,7 +200,7 @@ func (s *Server) deliver(sess *session, d delivery) bool {
 	if sess.ended {
 		return false
 	}
-	if sess.info != nil && !s.auth.Authorize(sess.info, d.msg.topic, AccessRead) {
+	if sess.info != nil && !s.authorizer().Authorize(sess.info, d.msg.topic, AccessRead) {
 		return false
 	}
 	c := sess.conn

@@ -22,7 +22,7 @@ var ErrServerClosed = errors.New("broker: server closed")
 type Server struct {
 	opts Options
 	log  logger
-	auth Authorizer
+	auth atomic.Pointer[authHolder]
 
 	subs     *topic.Tree[*session]
 	retained *topic.Retained[*message]
@@ -62,7 +62,6 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:      opts,
 		log:       logger{opts.Logger},
-		auth:      opts.Auth,
 		subs:      topic.NewTree[*session](),
 		retained:  topic.NewRetained[*message](),
 		sessions:  make(map[string]*session),
@@ -72,6 +71,7 @@ func New(opts Options) *Server {
 		ctx:       ctx,
 		cancel:    cancel,
 	}
+	s.auth.Store(&authHolder{opts.Auth})
 	if opts.SysInterval > 0 {
 		s.wg.Go(s.sysLoop)
 	}

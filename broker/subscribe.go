@@ -34,7 +34,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			// [MQTT-3.8.3-4]
 			return &packet.Error{Reason: packet.ProtocolError, Msg: "no local on a shared subscription"}
 		}
-		if !s.auth.Authorize(c.info, sub.Filter, AccessSubscribe) {
+		if !s.authorizer().Authorize(c.info, sub.Filter, AccessSubscribe) {
 			codes[i] = refusedSubscription(c.version)
 			continue
 		}
