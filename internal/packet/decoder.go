@@ -98,15 +98,36 @@ func (d *decoder) readString(field string) (string, error) {
 
 // checkUTF8 applies the rules every UTF-8 encoded string must satisfy:
 // well-formed UTF-8 without surrogate code points [MQTT-1.5.4-1]
-// [MQTT-1.5.3-1] and no U+0000 [MQTT-1.5.4-2] [MQTT-1.5.3-2]. utf8.Valid
-// rejects encoded surrogates. The SHOULD NOT rules for control characters
-// and non-characters are left to the application.
+// [MQTT-1.5.3-1] and no U+0000 [MQTT-1.5.4-2] [MQTT-1.5.3-2] (utf8.Valid
+// rejects encoded surrogates). The specifications say strings SHOULD NOT
+// hold control characters or non-characters and leave it to the receiver
+// whether to accept them [MQTT-1.5.4-3]; Mosquitto treats them as a
+// malformed packet, and so do we, so that a client refused by one is
+// refused by the other.
 func checkUTF8(b []byte) error {
-	if bytes.IndexByte(b, 0) >= 0 {
-		return malformed("string contains U+0000")
-	}
-	if !utf8.Valid(b) {
-		return malformed("string is not valid UTF-8")
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				if c == 0 {
+					return malformed("string contains U+0000")
+				}
+				return malformed("string contains control character U+%04X", c)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return malformed("string is not valid UTF-8")
+		}
+		switch {
+		case r <= 0x9f:
+			return malformed("string contains control character U+%04X", r)
+		case r >= 0xfdd0 && r <= 0xfdef, r&0xfffe == 0xfffe:
+			return malformed("string contains non-character U+%04X", r)
+		}
+		i += n
 	}
 	return nil
 }
