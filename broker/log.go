@@ -5,15 +5,20 @@ import (
 	"log/slog"
 )
 
-// Log levels. Mosquitto has a "notice" level between information and
-// warning; midge maps it to a slog level of its own so that handlers can
-// print Mosquitto's log types.
+// Log levels, one per Mosquitto log type. Mosquitto's types are
+// independent switches (log_type subscribe shows subscriptions without
+// debug lines), so each type has a slog level of its own and a handler
+// can enable any set of them; ordered by severity they still behave as
+// ordinary slog levels.
 const (
-	LevelDebug   = slog.LevelDebug
-	LevelInfo    = slog.LevelInfo
-	LevelNotice  = slog.Level(2)
-	LevelWarning = slog.LevelWarn
-	LevelError   = slog.LevelError
+	LevelDebug       = slog.LevelDebug
+	LevelWebsockets  = slog.Level(-3)
+	LevelUnsubscribe = slog.Level(-2)
+	LevelSubscribe   = slog.Level(-1)
+	LevelInfo        = slog.LevelInfo
+	LevelNotice      = slog.Level(2)
+	LevelWarning     = slog.LevelWarn
+	LevelError       = slog.LevelError
 )
 
 // logger is a thin wrapper giving slog a Notice method and cheap checks

@@ -18,8 +18,6 @@ type message struct {
 	props   packet.Properties // v5 properties forwarded to subscribers
 	expiry  time.Time         // zero: never expires
 	origin  string            // client id of the publisher, for No Local
-	// sys marks broker-generated messages ($SYS), which skip ACL checks.
-	sys bool
 
 	// forms caches the encoded PUBLISH for the simple wire forms (QoS 0,
 	// no subscription identifier, no topic alias, no expiry), indexed by

@@ -81,3 +81,19 @@ func TestMountPoint(t *testing.T) {
 		}
 	}
 }
+
+func TestServerPublish(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	c := mustConnect(t, b.addr, packet.V5, "c", true)
+	c.subscribe(1, packet.Subscription{Filter: "$SYS/broker/log/#", QoS: 2})
+	if n, err := b.Publish(broker.Message{Topic: "$SYS/broker/log/N", Payload: []byte("hello"), QoS: 2, Expiry: 20 * time.Second}); err != nil || n != 1 {
+		t.Fatalf("Publish: %d %v", n, err)
+	}
+	p := c.expectPublish()
+	if p.Topic != "$SYS/broker/log/N" || string(p.Payload) != "hello" || p.QoS != 2 || p.Properties.MessageExpiry != 20 {
+		t.Fatalf("got %+v", p)
+	}
+	if _, err := b.Publish(broker.Message{Topic: "a/+"}); err == nil {
+		t.Fatal("Publish accepted a wildcard topic")
+	}
+}

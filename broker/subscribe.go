@@ -48,7 +48,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		c.sess.subs[sub.Filter] = opts
 		c.sess.mu.Unlock()
 		codes[i] = packet.ReasonCode(qos)
-		s.log.Debug(fmt.Sprintf("%s %d %s", c.clientID, qos, sub.Filter))
+		s.log.log(LevelSubscribe, fmt.Sprintf("%s %d %s", c.clientID, qos, sub.Filter))
 		// [MQTT-3.3.1-9..11] retain handling; never for shared subscriptions.
 		if !shared && (sub.RetainHandling == 0 || sub.RetainHandling == 1 && !existed) {
 			wantRetained = append(wantRetained, retainedReq{sub.Filter, opts})
@@ -93,6 +93,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", f, err)}
 		}
 		f = c.mountFilter(f)
+		s.log.log(LevelUnsubscribe, fmt.Sprintf("%s %s", c.clientID, f))
 		existed := s.subs.Unsubscribe(c.sess, f)
 		c.sess.mu.Lock()
 		delete(c.sess.subs, f)

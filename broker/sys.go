@@ -49,7 +49,7 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 			return
 		}
 		st.last[topic] = value
-		s.publish(&message{topic: topic, payload: []byte(value), retain: true, sys: true})
+		s.publish(&message{topic: topic, payload: []byte(value), retain: true})
 	}
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	c := &s.stats

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/service"
 )
 
 func main() {
@@ -37,5 +38,5 @@ func run(args []string, stdout, stderr *os.File) int {
 			return 0
 		}
 	}
-	return runBroker(args[1:], stdout, stderr)
+	return service.Main(args[1:], stdout, stderr)
 }

@@ -43,8 +43,8 @@ func TestUsageErrorsExit3(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if !errorsAs(err, &ee) || ee.ExitCode() != exitUsage {
-			t.Fatalf("%v: exit %v, want %d", args, err, exitUsage)
+		if !errorsAs(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("%v: exit %v, want %d", args, err, 3)
 		}
 		if !strings.Contains(stdout.String(), "Usage: midge") {
 			t.Fatalf("%v: no usage text in %q", args, stdout.String())
@@ -72,8 +72,8 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 	cmd := midgeCmd(t, "midge", "-c", conf)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errorsAs(err, &ee) || ee.ExitCode() != exitUsage {
-		t.Fatalf("exit %v, want %d", err, exitUsage)
+	if !errorsAs(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want %d", err, 3)
 	}
 	if !strings.Contains(string(out), conf+":2") {
 		t.Fatalf("error does not name %s:2: %q", conf, out)

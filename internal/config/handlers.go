@@ -355,7 +355,7 @@ func isLogDestName(w string) bool {
 // destination of a log_dest line.
 func isBuiltinLogDest(v string) bool {
 	switch firstWord(v) {
-	case "stdout", "stderr", "file", "none":
+	case "stdout", "stderr", "file", "none", "syslog", "topic":
 		return true
 	}
 	return false

@@ -144,7 +144,7 @@ func optionTable() map[string]option {
 		"log_type":             supported(applyLogType),
 		"log_timestamp":        supported(globalBool(func(c *Config) *bool { return &c.LogTimestamp })),
 		"log_timestamp_format": supported(globalString(func(c *Config) *string { return &c.LogTimestampFormat })),
-		"log_facility":         unsupported(applyLogFacility),
+		"log_facility":         supported(applyLogFacility),
 
 		// --- bridges ---
 		"connection":                     bridgeOpt(applyConnection),

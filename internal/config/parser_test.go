@@ -271,7 +271,7 @@ func TestWarnings(t *testing.T) {
 		"persistence false",         // 3: honoured, no warning
 		"persistence true",          // 4
 		"protocol mqtt",             // 5: honoured
-		"log_dest syslog",           // 6
+		"log_dest dlt",              // 6
 		"log_dest stderr",           // 7: honoured
 		"certfile /c.pem",           // 8
 		"keyfile /k.pem",            // 9

@@ -1,4 +1,7 @@
-package main
+// Package service runs midge as Mosquitto runs: it takes Mosquitto's
+// command line and mosquitto.conf, opens the listeners, wires security
+// and logging into the broker, and handles signals (SIGHUP reloads).
+package service
 
 import (
 	"context"
@@ -10,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -84,8 +88,9 @@ func parseBrokerFlags(args []string) (brokerFlags, error) {
 
 var errHelp = errors.New("help requested")
 
-// runBroker is the broker's main: it returns the process exit status.
-func runBroker(args []string, stdout, stderr io.Writer) int {
+// Main runs the broker with Mosquitto's command line (args exclude the
+// program name) until SIGINT or SIGTERM, and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
 	flags, err := parseBrokerFlags(args)
 	if err != nil {
 		if !errors.Is(err, errHelp) {
@@ -118,15 +123,13 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	level := new(slog.LevelVar)
-	level.Set(levelFor(cfg.LogTypes, flags.verbose))
-	logOut, closeLog, err := openLogDest(cfg, stderr, stdout)
+	sink, err := newLogSink(cfg, flags.verbose, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%d: Error: %v\n", time.Now().Unix(), err)
 		return 1
 	}
-	defer closeLog()
-	log := slog.New(newMosqHandler(logOut, level, cfg.LogTimestamp))
+	defer sink.close()
+	log := slog.New(sink)
 
 	notice(log, fmt.Sprintf("midge version %s starting", broker.Version))
 	if cfg.File != "" {
@@ -145,6 +148,12 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	opts := brokerOptions(cfg)
 	opts.Logger = log
 	srv := broker.New(opts)
+	if slices.Contains(cfg.LogDest, "topic") {
+		sink.publishTo(func(topic string, line []byte) {
+			// QoS 2, not retained, expiring after 20 s, as Mosquitto.
+			_, _ = srv.Publish(broker.Message{Topic: topic, Payload: line, QoS: 2, Expiry: 20 * time.Second})
+		})
+	}
 
 	served := 0
 	errc := make(chan error, len(cfg.Listeners))
@@ -295,29 +304,6 @@ func listen(cfg *config.Config, l *config.Listener, log *slog.Logger) (net.Liste
 	notice(log, fmt.Sprintf("Opening %slisten socket on port %d.", family, l.Port))
 	ln, err := net.Listen(network, bl.Name)
 	return ln, bl, err
-}
-
-// openLogDest returns where log lines go: the first log_dest that is a
-// stream or file (stderr by default, as Mosquitto). syslog, topic and dlt
-// destinations are not available yet; the configuration warns about them.
-func openLogDest(cfg *config.Config, stderr, stdout io.Writer) (io.Writer, func(), error) {
-	for _, d := range cfg.LogDest {
-		switch {
-		case d == "stdout":
-			return stdout, func() {}, nil
-		case d == "stderr":
-			return stderr, func() {}, nil
-		case d == "none":
-			return io.Discard, func() {}, nil
-		case d == "file":
-			f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-			if err != nil {
-				return nil, nil, fmt.Errorf("unable to open log file %s: %w", cfg.LogFile, err)
-			}
-			return f, func() { f.Close() }, nil
-		}
-	}
-	return io.Discard, func() {}, nil // log_dest none
 }
 
 // daemonEnv marks the re-executed background child of -d.
