@@ -1,0 +1,225 @@
+package client
+
+import (
+	"sync"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// inboxQoS0Limit is how many received QoS 0 messages may wait for the
+// handler before the reader stops reading (backpressure to the server).
+// QoS 1 and 2 messages are bounded by the Receive Maximum instead.
+const inboxQoS0Limit = 1024
+
+// delivery is a received message on its way to OnMessage.
+type delivery struct {
+	msg  *Message
+	conn *conn // the connection it came on, for the QoS 1 PUBACK
+}
+
+// inbox is the queue between the reader, which must never wait for the
+// application, and the delivery goroutine, which runs OnMessage. Because
+// acknowledgements are read by the reader, a handler may itself Publish
+// and wait for the PUBACK.
+type inbox struct {
+	mu     sync.Mutex
+	queue  []delivery
+	qos0   int           // QoS 0 messages in queue
+	wake   chan struct{} // cap 1: a push or close happened
+	space  chan struct{} // cap 1: a QoS 0 message left the queue
+	closed bool
+}
+
+func (b *inbox) init() {
+	b.wake = make(chan struct{}, 1)
+	b.space = make(chan struct{}, 1)
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// push queues d, waiting while too many QoS 0 messages are queued. It
+// returns false if cancel closes first or the inbox is closed.
+func (b *inbox) push(d delivery, cancel <-chan struct{}) bool {
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return false
+		}
+		if d.msg.QoS > 0 || b.qos0 < inboxQoS0Limit {
+			b.queue = append(b.queue, d)
+			if d.msg.QoS == 0 {
+				b.qos0++
+			}
+			b.mu.Unlock()
+			signal(b.wake)
+			return true
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.space:
+		case <-cancel:
+			return false
+		}
+	}
+}
+
+// pop returns the next delivery, waiting for one; false once the inbox is
+// closed and empty.
+func (b *inbox) pop() (delivery, bool) {
+	for {
+		b.mu.Lock()
+		if len(b.queue) > 0 {
+			d := b.queue[0]
+			b.queue[0] = delivery{}
+			b.queue = b.queue[1:]
+			if d.msg.QoS == 0 {
+				b.qos0--
+			}
+			b.mu.Unlock()
+			signal(b.space)
+			return d, true
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			return delivery{}, false
+		}
+		<-b.wake
+	}
+}
+
+// close stops the inbox; drop discards what is queued.
+func (b *inbox) close(drop bool) {
+	b.mu.Lock()
+	b.closed = true
+	if drop {
+		b.queue = nil
+		b.qos0 = 0
+	}
+	b.mu.Unlock()
+	signal(b.wake)
+}
+
+// deliver is the delivery goroutine: it runs OnMessage for each message
+// and acknowledges it afterwards.
+func (c *Client) deliver() {
+	for {
+		d, ok := c.inbox.pop()
+		if !ok {
+			return
+		}
+		if f := c.opts.OnMessage; f != nil {
+			f(c, d.msg)
+		}
+		c.acknowledge(d)
+	}
+}
+
+// acknowledge sends the acknowledgement of a handled message: PUBACK on
+// the connection it came on (a PUBACK on another would answer nothing
+// the server still holds), PUBREC on the current connection as long as
+// the session still has the identifier.
+func (c *Client) acknowledge(d delivery) {
+	m := d.msg
+	switch m.QoS {
+	case 1:
+		d.conn.qos1Pending.Add(-1)
+		d.conn.write(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	case 2:
+		c.mu.Lock()
+		handled, ok := c.sess.in2[m.PacketID]
+		cn := c.conn
+		if ok && !handled {
+			c.sess.in2[m.PacketID] = true
+		}
+		c.mu.Unlock()
+		if ok && !handled && cn != nil {
+			cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: m.PacketID})
+		}
+	}
+}
+
+// handlePublish resolves the topic alias of an incoming PUBLISH, enforces
+// the Receive Maximum, records QoS 2 identifiers and queues the message.
+func (cn *conn) handlePublish(p *packet.Publish) error {
+	c := cn.c
+	if p.Properties.Has(PropTopicAlias) {
+		a := p.Properties.TopicAlias
+		o := &c.opts.Properties
+		if a == 0 || !o.Has(PropTopicAliasMaximum) || a > o.TopicAliasMaximum {
+			return violated(TopicAliasInvalid, "topic alias %d out of range [MQTT-3.3.2-9]", a)
+		}
+		if p.Topic == "" {
+			t, ok := cn.aliasIn[a]
+			if !ok {
+				return violated(ProtocolError, "unknown topic alias %d", a)
+			}
+			p.Topic = t
+		} else {
+			if cn.aliasIn == nil {
+				cn.aliasIn = make(map[uint16]string)
+			}
+			cn.aliasIn[a] = p.Topic
+		}
+		p.Properties.Clear(PropTopicAlias)
+	}
+	m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain,
+		Dup: p.Dup, PacketID: p.PacketID, Properties: p.Properties}
+	recvMax := 65535
+	if cn.version == MQTT5 && c.opts.Properties.Has(PropReceiveMaximum) {
+		recvMax = int(c.opts.Properties.ReceiveMaximum)
+	}
+	switch p.QoS {
+	case 1:
+		c.mu.Lock()
+		pending := int(cn.qos1Pending.Add(1)) + len(c.sess.in2)
+		c.mu.Unlock()
+		if pending > recvMax {
+			return violated(ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1 and 2 messages [MQTT-3.3.4-9]", recvMax)
+		}
+	case 2:
+		c.mu.Lock()
+		handled, seen := c.sess.in2[p.PacketID]
+		if !seen {
+			if int(cn.qos1Pending.Load())+len(c.sess.in2)+1 > recvMax {
+				c.mu.Unlock()
+				return violated(ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1 and 2 messages [MQTT-3.3.4-9]", recvMax)
+			}
+			c.sess.in2[p.PacketID] = false
+		}
+		c.mu.Unlock()
+		if seen {
+			// A resent QoS 2 message is delivered only once
+			// [MQTT-4.3.3-10]: answer it if it was handled, else the
+			// handler's PUBREC will.
+			if handled {
+				cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+			}
+			return nil
+		}
+	}
+	c.inbox.push(delivery{msg: m, conn: cn}, cn.done)
+	return nil
+}
+
+// handlePubrel completes an incoming QoS 2 message: the identifier is
+// forgotten and PUBCOMP sent [MQTT-4.3.3-12].
+func (cn *conn) handlePubrel(a *packet.Ack) error {
+	c := cn.c
+	c.mu.Lock()
+	_, ok := c.sess.in2[a.PacketID]
+	delete(c.sess.in2, a.PacketID)
+	c.mu.Unlock()
+	comp := &packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
+	if !ok && cn.version == MQTT5 {
+		comp.ReasonCode = PacketIdentifierNotFound
+	}
+	cn.write(comp)
+	return nil
+}
