@@ -136,8 +136,8 @@ func optionTable() map[string]option {
 		"persistence_location": unsupported(globalString(func(c *Config) *string { return &c.PersistenceLocation })),
 		"autosave_interval":    unsupported(globalIntFloor0(func(c *Config) *int { return &c.AutosaveInterval })),
 		"autosave_on_changes":  partly(globalBool(func(c *Config) *bool { return &c.AutosaveOnChanges }), isFalse),
-		"pid_file":             unsupported(globalString(func(c *Config) *string { return &c.PidFile })),
-		"user":                 unsupported(globalString(func(c *Config) *string { return &c.User })),
+		"pid_file":             supported(globalString(func(c *Config) *string { return &c.PidFile })),
+		"user":                 supported(globalString(func(c *Config) *string { return &c.User })),
 
 		// --- logging ---
 		"log_dest":             partly(applyLogDest, isBuiltinLogDest),

@@ -290,7 +290,6 @@ func TestWarnings(t *testing.T) {
 		"test.conf:6: option log_dest is not supported yet; ignored",
 		"test.conf:8: option certfile is not supported yet; ignored",
 		"test.conf:9: option keyfile is not supported yet; ignored",
-		"test.conf:11: option pid_file is not supported yet; ignored",
 		`test.conf:12: bridge "up": bridges are not supported yet; ignored`,
 	}
 	if !reflect.DeepEqual(c.Warnings, want) {

@@ -128,6 +128,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%d: Error: %v\n", time.Now().Unix(), err)
 		return 1
 	}
+	if err := writePidFile(cfg.PidFile); err != nil {
+		fmt.Fprintf(stderr, "%d: Error: %v\n", time.Now().Unix(), err)
+		return 1
+	}
+	if cfg.PidFile != "" {
+		defer os.Remove(cfg.PidFile)
+	}
 	defer sink.close()
 	log := slog.New(sink)
 
@@ -177,6 +184,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		srv.Close()
 		return 1
 	}
+	if err := dropPrivileges(cfg.User, log); err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		srv.Close()
+		return 1
+	}
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
 	for {
@@ -211,7 +223,10 @@ func upperFirst(s string) string {
 	if s == "" {
 		return s
 	}
-	return string(s[0]-'a'+'A') + s[1:]
+	if c := s[0]; c >= 'a' && c <= 'z' {
+		return string(c-'a'+'A') + s[1:]
+	}
+	return s
 }
 
 // checkSupported refuses configurations that ask for security midge cannot
