@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +15,8 @@ import (
 	"time"
 )
 
-// This file starts and stops broker processes and reads their memory and
-// CPU use from /proc.
+// This file starts and stops broker processes; the bench package reads
+// their memory and CPU use from /proc.
 
 // brokerSpec names a broker and the binary that runs it. Both brokers take
 // the same command line (-c FILE) and the same config file.
@@ -139,103 +138,6 @@ func (b *brokerProc) stop() {
 
 func (b *brokerProc) pid() int { return b.cmd.Process.Pid }
 
-// statusKB returns a "Vm..." field of /proc/PID/status in kilobytes.
-func statusKB(pid int, field string) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(data)) {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name != field {
-			continue
-		}
-		f := strings.Fields(value)
-		if len(f) == 0 {
-			break
-		}
-		return strconv.ParseInt(f[0], 10, 64)
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
-
-// rssBytes is the broker's resident set size.
-func (b *brokerProc) rssBytes() (int64, error) {
-	kb, err := statusKB(b.pid(), "VmRSS")
-	return kb << 10, err
-}
-
-// peakRSSBytes is the broker's largest resident set size so far.
-func (b *brokerProc) peakRSSBytes() (int64, error) {
-	kb, err := statusKB(b.pid(), "VmHWM")
-	return kb << 10, err
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times. It is 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
-// cpuTime returns the user plus system CPU time the broker has used.
-func (b *brokerProc) cpuTime() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.pid()))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may contain spaces: fields are counted
-	// from the closing parenthesis, after which utime and stime are the
-	// 12th and 13th.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc/PID/stat format")
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc/PID/stat format")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
-
-// selfCPUTime returns the user plus system CPU time of this process.
-func selfCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineBusyTime returns the CPU time all processors of the machine have
-// spent on anything but idling, from the first line of /proc/stat. With
-// the broker's and our own share taken out, it tells whether something
-// else competed for the processors during a run.
-func machineBusyTime() time.Duration {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	// user nice system idle iowait irq softirq steal [guest guest_nice]:
-	// guest time is already counted in user, idle and iowait are not busy.
-	for i, v := range f[1:min(len(f), 9)] {
-		if i == 3 || i == 4 {
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / clockTicks
-}
-
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -322,4 +224,43 @@ func (t *tailBuffer) String() string {
 		return "(no output)"
 	}
 	return s
+}
+
+// listenOverflows returns the kernel's count of connections dropped
+// because a listen queue was full (TcpExt ListenOverflows, system-wide).
+// Each one costs the client a SYN retransmission, a second or more, so a
+// low connect rate with overflows measures the listen backlog rather than
+// the broker's speed.
+func listenOverflows() int64 {
+	data, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return 0
+	}
+	// The file holds pairs of lines: "TcpExt: names..." then "TcpExt: values...".
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		names, values := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) == 0 || names[0] != "TcpExt:" || len(values) != len(names) {
+			continue
+		}
+		for j, n := range names {
+			if n == "ListenOverflows" {
+				v, _ := strconv.ParseInt(values[j], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// sleepCtx waits for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

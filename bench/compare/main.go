@@ -4,15 +4,16 @@
 //
 // Usage, from the repository root:
 //
-//	go run ./bench/compare [-brokers midge,mosquitto] [-scenarios idle,fanout]
+//	go run ./bench/compare [-brokers midge,mosquitto] [-scenarios LIST]
 //	    [-conns 10000] [-parallel 100] [-subs 50] [-qos 0] [-payload 64]
-//	    [-duration 10s] [-rate 0] [-rounds 1] [-out FILE]
-//	    [-midge BINARY] [-mosquitto BINARY]
+//	    [-duration 10s] [-rate 0] [-protocol 311] [-rounds 1]
+//	    [-out FILE] [-write-docs] [-midge BINARY] [-mosquitto BINARY]
 //
 // It builds midge from ./cmd/midge, starts each broker as a child process
 // with the same generated config file on its own loopback port, and runs
-// each scenario against a freshly started broker. See bench/README.md for
-// what each figure means.
+// each scenario against a freshly started broker. The load itself comes
+// from the bench package (midge bench). See bench/README.md for what each
+// figure means.
 package main
 
 import (
@@ -22,30 +23,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/midge-mqtt/midge/internal/cli/bench"
 )
-
-// settings are the load parameters shared by all scenarios.
-type settings struct {
-	conns    int           // idle: connections to open
-	parallel int           // idle: connection attempts in flight at once
-	subs     int           // fanout: subscribers
-	qos      byte          // fanout: QoS of the subscriptions and messages
-	payload  int           // fanout: message size in bytes
-	duration time.Duration // fanout: how long to publish
-	rate     float64       // fanout: messages per second to publish, 0 for as fast as possible
-}
-
-// scenario runs one load against a started broker and returns its figures.
-type scenario func(ctx context.Context, b *brokerProc, s settings) ([]metric, error)
-
-var scenarios = map[string]scenario{
-	"idle":   runIdle,
-	"fanout": runFanout,
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -57,16 +42,18 @@ func main() {
 func run() error {
 	var (
 		brokerList   = flag.String("brokers", "midge,mosquitto", "comma-separated brokers to run: midge, mosquitto")
-		scenarioList = flag.String("scenarios", "idle,fanout", "comma-separated scenarios to run: idle, fanout")
+		scenarioList = flag.String("scenarios", defaultScenarios, "comma-separated scenarios: idle, fanout, fanin, pairs, pairs-qos1, shared, latency-NAME (NAME one of the message scenarios), slow")
 		conns        = flag.Int("conns", 10000, "idle: number of idle connections")
-		parallel     = flag.Int("parallel", 100, "idle: connection attempts in flight at once (Mosquitto listens with a backlog of 100)")
+		parallel     = flag.Int("parallel", 100, "connection attempts in flight at once (Mosquitto listens with a backlog of 100)")
 		subs         = flag.Int("subs", 50, "fanout: number of subscribers")
-		qos          = flag.Int("qos", 0, "fanout: QoS of subscriptions and messages (0 or 1)")
-		duration     = flag.Duration("duration", 10*time.Second, "fanout: how long to publish")
+		qos          = flag.Int("qos", 0, "fanout, shared, slow: QoS of subscriptions and messages (0, 1 or 2)")
+		duration     = flag.Duration("duration", 10*time.Second, "how long each run publishes")
 		rate         = flag.Float64("rate", 0, "fanout: messages per second to publish (0: as fast as the broker takes them)")
-		payload      = flag.Int("payload", 64, "fanout: payload size in bytes (at least 8, for the timestamp)")
+		payload      = flag.Int("payload", 64, "payload size in bytes (at least 8, for the timestamp)")
+		protocol     = flag.String("protocol", "311", "MQTT version of the load: 311 or 5")
 		rounds       = flag.Int("rounds", 1, "rounds to run; brokers alternate and the table shows medians")
-		out          = flag.String("out", "", "also write the results as a markdown table to this file")
+		out          = flag.String("out", "", "also write the results as markdown to this file")
+		writeDocs    = flag.Bool("write-docs", false, "also write the results to docs/benchmarks.md of the repository")
 		midgeBin     = flag.String("midge", "", "use this midge binary instead of building ./cmd/midge")
 		mosqBin      = flag.String("mosquitto", "", "mosquitto binary (default: found on PATH or in the sbin directories)")
 	)
@@ -76,6 +63,14 @@ func run() error {
 	}
 
 	s := settings{conns: *conns, parallel: *parallel, subs: *subs, qos: byte(*qos), payload: *payload, duration: *duration, rate: *rate}
+	switch *protocol {
+	case "311", "3.1.1":
+		s.version = bench.V311
+	case "5":
+		s.version = bench.V5
+	default:
+		return fmt.Errorf("-protocol %q: want 311 or 5", *protocol)
+	}
 	brokerNames := splitList(*brokerList)
 	scenarioNames := splitList(*scenarioList)
 	if err := validate(s, brokerNames, scenarioNames, *qos, *rounds); err != nil {
@@ -99,51 +94,53 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	machine := describeMachine(specs, s, *rounds)
+	machine := describeMachine(specs, s, scenarioNames, *rounds)
 	for _, line := range machine {
 		fmt.Println(line)
 	}
 
 	res := newResults(brokerNames)
-	for round := 1; round <= *rounds; round++ {
+	var lossCheck []string
+	for r := 1; r <= *rounds; r++ {
 		order := slices.Clone(specs)
-		if round%2 == 0 {
+		if r%2 == 0 {
 			slices.Reverse(order) // neither broker always goes first
 		}
+		rd := newRound(order, dir, s, res, &lossCheck)
 		for _, name := range scenarioNames {
-			for _, spec := range order {
-				fmt.Printf("round %d/%d: %s on %s\n", round, *rounds, name, spec.name)
-				ms, err := runOne(ctx, spec, dir, scenarios[name], s)
-				if err != nil {
-					return fmt.Errorf("round %d, %s on %s: %w", round, name, spec.name, err)
-				}
-				res.add(spec.name, ms)
+			fmt.Printf("round %d/%d: %s\n", r, *rounds, name)
+			if err := rd.run(ctx, name); err != nil {
+				return fmt.Errorf("round %d: %w", r, err)
 			}
 		}
 	}
 
-	table := res.table(*rounds)
+	rep := report{machine: machine, command: commandLine(), summary: res.summary(*rounds), full: res.table(*rounds), lossCheck: lossCheck}
 	fmt.Println()
-	fmt.Print(table.text())
+	fmt.Print(rep.text())
+	var paths []string
 	if *out != "" {
-		md := markdownReport(machine, table)
-		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+		paths = append(paths, *out)
+	}
+	if *writeDocs {
+		root, err := moduleRoot(ctx)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("\nwrote %s\n", *out)
+		paths = append(paths, filepath.Join(root, "docs", "benchmarks.md"))
+	}
+	for _, p := range paths {
+		if err := os.WriteFile(p, []byte(rep.markdown()), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		fmt.Printf("\nwrote %s\n", p)
 	}
 	return nil
 }
 
-// runOne starts a fresh broker, runs one scenario against it and stops it,
-// whatever happens.
-func runOne(ctx context.Context, spec brokerSpec, dir string, sc scenario, s settings) ([]metric, error) {
-	b, err := startBroker(ctx, spec, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer b.stop()
-	return sc(ctx, b, s)
+// commandLine is how this run was started, for the report.
+func commandLine() string {
+	return strings.Join(append([]string{"go run ./bench/compare"}, os.Args[1:]...), " ")
 }
 
 func validate(s settings, brokers, scens []string, qos, rounds int) error {
@@ -156,15 +153,15 @@ func validate(s settings, brokers, scens []string, qos, rounds int) error {
 		}
 	}
 	for _, sc := range scens {
-		if scenarios[sc] == nil {
-			return fmt.Errorf("unknown scenario %q (want idle or fanout)", sc)
+		if !knownScenario(sc) {
+			return fmt.Errorf("unknown scenario %q (want one of %s, or latency-NAME)", sc, defaultScenarios)
 		}
 	}
 	switch {
 	case s.conns < 1, s.parallel < 1, s.subs < 1:
 		return errors.New("-conns, -parallel and -subs must be positive")
-	case qos != 0 && qos != 1:
-		return errors.New("-qos must be 0 or 1")
+	case qos < 0 || qos > 2:
+		return errors.New("-qos must be 0, 1 or 2")
 	case s.payload < 8:
 		return errors.New("-payload must be at least 8 bytes (the send timestamp)")
 	case s.duration <= 0:
@@ -190,7 +187,7 @@ func raiseFileLimit(s settings, scens []string) error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Errorf("raise open-file limit: %w", err)
 	}
-	need := uint64(s.subs + 100)
+	need := uint64(max(s.subs, 200) + 100)
 	if slices.Contains(scens, "idle") {
 		need = max(need, uint64(s.conns+100))
 	}
