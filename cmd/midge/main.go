@@ -4,31 +4,48 @@
 //
 //	midge [-c config_file] [-d] [-p port]... [-v]
 //
-// and subcommands:
+// and subcommands, each also available through a symlink with the name of
+// the Mosquitto program it replaces:
 //
+//	midge passwd    (mosquitto_passwd)
+//	midge bench     a load generator
 //	midge version
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/cli/bench"
+	"github.com/midge-mqtt/midge/internal/cli/passwd"
 	"github.com/midge-mqtt/midge/internal/service"
 )
 
 func main() {
-	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// tool is a subcommand's entry point; args exclude the program name.
+type tool func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+// subcommands by their midge name; mosquitto_NAME symlinks run the same.
+var subcommands = map[string]tool{
+	"passwd": passwd.Main,
+	"bench":  bench.Main,
 }
 
 // run picks what to do from the program name and first argument.
-func run(args []string, stdout, stderr *os.File) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := filepath.Base(args[0])
-	switch {
-	case strings.HasPrefix(name, "mosquitto") && name != "mosquitto":
-		fmt.Fprintf(stderr, "%s: not available yet in midge\n", name)
+	if sub, ok := strings.CutPrefix(name, "mosquitto_"); ok {
+		if t, ok := subcommands[sub]; ok && sub != "bench" {
+			return t(args[1:], stdin, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "%s: not available in midge\n", name)
 		return 1
 	}
 	if len(args) > 1 {
@@ -36,6 +53,9 @@ func run(args []string, stdout, stderr *os.File) int {
 		case "version", "--version":
 			fmt.Fprintf(stdout, "midge version %s\n", broker.Version)
 			return 0
+		}
+		if t, ok := subcommands[args[1]]; ok {
+			return t(args[2:], stdin, stdout, stderr)
 		}
 	}
 	return service.Main(args[1:], stdout, stderr)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +24,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("MIDGE_TEST_MAIN") != "" {
 		args := append([]string{os.Getenv("MIDGE_TEST_MAIN")}, os.Args[1:]...)
-		os.Exit(run(args, os.Stdout, os.Stderr))
+		os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -80,14 +81,33 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 	}
 }
 
-func TestRefusesSecurityItCannotProvide(t *testing.T) {
+func TestRefusesToStartWithLessSecurity(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "pw.conf")
-	os.WriteFile(filepath.Join(dir, "pw"), []byte("u:$7$101$abc$def\n"), 0o600)
-	os.WriteFile(conf, []byte("listener 0 "+filepath.Join(dir, "s")+"\npassword_file "+filepath.Join(dir, "pw")+"\n"), 0o600)
-	out, err := midgeCmd(t, "midge", "-c", conf).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "password_file") {
-		t.Fatalf("started without its password file: %v %q", err, out)
+	os.WriteFile(filepath.Join(dir, "bad.acl"), []byte("user alice\ntopic read a/#\ntopic\n"), 0o600)
+	for _, tc := range []struct {
+		name, line string
+		exit       int
+		want       string
+	}{
+		{"missing password file", "password_file " + filepath.Join(dir, "nope"), 13, "Unable to open password file: open " + filepath.Join(dir, "nope")},
+		{"missing acl file", "acl_file " + filepath.Join(dir, "nope.acl"), 13, "nope.acl"},
+		{"malformed acl file", "acl_file " + filepath.Join(dir, "bad.acl"), 3, filepath.Join(dir, "bad.acl") + ":3:"},
+		{"psk", "psk_file " + filepath.Join(dir, "psk"), 3, "psk_file is not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(t.TempDir(), "m.conf")
+			os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\n%s\n", freePort(t), tc.line)), 0o600)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := midgeCmd(t, "midge", "-c", conf)
+			cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+			cmd.Env = append(os.Environ(), "MIDGE_TEST_MAIN=midge")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errorsAs(err, &ee) || ee.ExitCode() != tc.exit || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("exit %v, want %d with %q in:\n%s", err, tc.exit, tc.want, out)
+			}
+		})
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -152,9 +151,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		notice(log, "Create a configuration file which defines a listener to allow remote access.")
 	}
 
+	// Security first, as Mosquitto: a password or ACL file that cannot be
+	// used stops the start before any socket opens.
+	bls := make(map[*broker.Listener]*config.Listener, len(cfg.Listeners))
+	for _, l := range cfg.Listeners {
+		bls[brokerListener(cfg, l)] = l
+	}
+	pol, err := loadPolicy(cfg, bls, log)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return securityExit(err)
+	}
 	opts := brokerOptions(cfg)
 	opts.Logger = log
+	opts.Auth = pol
 	srv := broker.New(opts)
+	defer srv.Close()
 	if slices.Contains(cfg.LogDest, "topic") {
 		sink.publishTo(func(topic string, line []byte) {
 			// QoS 2, not retained, expiring after 20 s, as Mosquitto.
@@ -162,31 +174,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 
-	served := 0
-	errc := make(chan error, len(cfg.Listeners))
-	for _, l := range cfg.Listeners {
-		ln, bl, err := listen(cfg, l, log)
-		if err != nil {
-			if cfg.LocalOnly {
-				// e.g. no IPv6 on this machine: one loopback is enough.
-				log.Warn(fmt.Sprintf("Warning: %v", err))
-				continue
-			}
-			log.Error(fmt.Sprintf("Error: %v", err))
-			srv.Close()
-			return 1
-		}
-		served++
-		go func() { errc <- srv.Serve(ln, bl) }()
-	}
-	if served == 0 {
-		log.Error("Error: unable to open any listening socket.")
-		srv.Close()
+	lns, err := openListeners(cfg, bls, log)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1
+	}
+	errc := make(chan error, len(lns))
+	for _, o := range lns {
+		go func() { errc <- srv.Serve(o.ln, o.bl) }()
 	}
 	if err := dropPrivileges(cfg.User, log); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
-		srv.Close()
 		return 1
 	}
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
@@ -203,12 +201,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 				continue
 			}
 			notice(log, fmt.Sprintf("midge version %s terminating", broker.Version))
-			srv.Close()
 			return 0
 		case err := <-errc:
 			if !errors.Is(err, broker.ErrServerClosed) {
 				log.Error(fmt.Sprintf("Error: listener failed: %v", err))
-				srv.Close()
 				return 1
 			}
 		}
@@ -230,28 +226,20 @@ func upperFirst(s string) string {
 }
 
 // checkSupported refuses configurations that ask for security midge cannot
-// provide yet: starting without them would silently weaken the broker.
+// provide: starting without it would silently weaken the broker.
 func checkSupported(cfg *config.Config) error {
 	secs := []*config.Security{&cfg.Security}
-	for _, l := range cfg.Listeners {
-		if cfg.PerListenerSettings {
+	if cfg.PerListenerSettings {
+		for _, l := range cfg.Listeners {
 			secs = append(secs, &l.Security)
-		}
-		where := fmt.Sprintf("%s:%d", l.File, l.Line)
-		if l.TLS.CertFile != "" || l.TLS.KeyFile != "" || l.TLS.PSKHint != "" {
-			return fmt.Errorf("%s: TLS listeners are not supported yet; refusing to start rather than listen without TLS", where)
 		}
 	}
 	for _, s := range secs {
 		switch {
-		case s.PasswordFile != "":
-			return errors.New("password_file is not supported yet; refusing to start without authentication")
-		case s.ACLFile != "":
-			return errors.New("acl_file is not supported yet; refusing to start without access control")
 		case s.PSKFile != "":
-			return errors.New("psk_file is not supported (TLS-PSK is not available in midge)")
+			return errors.New("psk_file is not supported: Go's TLS has no TLS-PSK; use certificates")
 		case len(s.Plugins) > 0:
-			return errors.New("plugins are not supported yet; refusing to start without them")
+			return fmt.Errorf("%s:%d: plugins are not supported; refusing to start without them", s.Plugins[0].File, s.Plugins[0].Line)
 		}
 	}
 	return nil
@@ -275,50 +263,6 @@ func brokerOptions(cfg *config.Config) broker.Options {
 	o.ConnectionMessages = cfg.ConnectionMessages
 	o.SetTCPNoDelay = cfg.SetTCPNoDelay
 	return o
-}
-
-// listen opens one configured listener.
-func listen(cfg *config.Config, l *config.Listener, log *slog.Logger) (net.Listener, *broker.Listener, error) {
-	sec := cfg.SecurityFor(l)
-	bl := broker.DefaultListener(l.Port)
-	bl.MaxConnections = l.MaxConnections
-	bl.MaxQoS = byte(l.MaxQoS)
-	bl.MaxTopicAlias = uint16(l.MaxTopicAlias)
-	bl.MountPoint = l.MountPoint
-	bl.UseUsernameAsClientID = l.UseUsernameAsClientID
-	bl.AllowAnonymous = cfg.AnonymousAllowed(l)
-	bl.AllowZeroLengthClientID = sec.AllowZeroLengthClientID
-	bl.AutoIDPrefix = sec.AutoIDPrefix
-
-	if l.Protocol == "websockets" {
-		return nil, nil, fmt.Errorf("%s:%d: websockets listeners are not supported yet", l.File, l.Line)
-	}
-	if l.UnixSocket != "" {
-		bl.Name = l.UnixSocket
-		_ = os.Remove(l.UnixSocket)
-		notice(log, fmt.Sprintf("Opening unix listen socket on path %s.", l.UnixSocket))
-		ln, err := net.Listen("unix", l.UnixSocket)
-		return ln, bl, err
-	}
-	network, family := "tcp", ""
-	switch l.SocketDomain {
-	case "ipv4":
-		network, family = "tcp4", "ipv4 "
-	case "ipv6":
-		network, family = "tcp6", "ipv6 "
-	}
-	host := l.BindAddress
-	if ip := net.ParseIP(host); ip != nil {
-		if ip.To4() != nil {
-			family = "ipv4 "
-		} else {
-			family = "ipv6 "
-		}
-	}
-	bl.Name = net.JoinHostPort(host, strconv.Itoa(l.Port))
-	notice(log, fmt.Sprintf("Opening %slisten socket on port %d.", family, l.Port))
-	ln, err := net.Listen(network, bl.Name)
-	return ln, bl, err
 }
 
 // daemonEnv marks the re-executed background child of -d.

@@ -1,0 +1,146 @@
+package service
+
+import (
+	"log/slog"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/config"
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// rules are the security settings of one scope: the whole broker, or one
+// listener with per_listener_settings.
+type rules struct {
+	anonymous bool
+	passwords *auth.Passwords // nil: no password_file
+	acl       *auth.ACL       // nil: no acl_file, every topic allowed
+}
+
+// policy is the broker.Authorizer made of mosquitto.conf's security
+// options. It is immutable: a reload builds a new one.
+type policy struct {
+	global rules
+	// byListener holds each listener's rules with per_listener_settings.
+	byListener map[*broker.Listener]*rules
+}
+
+// loadPolicy reads the password and ACL files cfg names. listeners maps
+// each broker listener to its configuration, for per_listener_settings.
+// Any unreadable or malformed file is an error naming it: the broker
+// never runs with less security than configured.
+func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, log *slog.Logger) (*policy, error) {
+	p := &policy{}
+	var err error
+	if cfg.PerListenerSettings {
+		p.byListener = make(map[*broker.Listener]*rules, len(listeners))
+		for bl, l := range listeners {
+			r, err := loadRules(&l.Security, cfg.AnonymousAllowed(l), log)
+			if err != nil {
+				return nil, err
+			}
+			p.byListener[bl] = r
+		}
+		return p, nil
+	}
+	r, err := loadRules(&cfg.Security, cfg.AnonymousAllowed(nil), log)
+	if err != nil {
+		return nil, err
+	}
+	p.global = *r
+	return p, nil
+}
+
+func loadRules(sec *config.Security, anonymous bool, log *slog.Logger) (*rules, error) {
+	r := &rules{anonymous: anonymous}
+	if sec.PasswordFile != "" {
+		pw, err := auth.LoadPasswords(sec.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range pw.Warnings() {
+			log.Warn("Warning: " + w.Error())
+		}
+		r.passwords = pw
+	}
+	if sec.ACLFile != "" {
+		acl, err := auth.LoadACL(sec.ACLFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range acl.Warnings() {
+			log.Warn("Warning: " + w.Error())
+		}
+		r.acl = acl
+	}
+	return r, nil
+}
+
+func (p *policy) rulesFor(l *broker.Listener) *rules {
+	if p.byListener != nil {
+		if r := p.byListener[l]; r != nil {
+			return r
+		}
+		// A listener we do not know (cannot happen when wired by Main):
+		// refuse rather than guess.
+		return &rules{}
+	}
+	return &p.global
+}
+
+// Authenticate implements broker.Authorizer with Mosquitto 2.0's rules:
+// a client without a username (or with an empty one, which mosquitto
+// 2.0.11 treats the same) needs allow_anonymous; a client with one
+// needs a matching entry in the password file, and without a password
+// file it gets in only where anonymous clients do. Every refusal is
+// "not authorised" (3.x code 5, v5 0x87), as Mosquitto answers.
+func (p *policy) Authenticate(c *broker.ClientInfo) byte {
+	r := p.rulesFor(c.Listener)
+	if !c.HasUsername || c.Username == "" {
+		if r.anonymous {
+			return 0
+		}
+		return byte(packet.NotAuthorized)
+	}
+	if r.passwords == nil {
+		if r.anonymous {
+			return 0
+		}
+		return byte(packet.NotAuthorized)
+	}
+	if !c.HasPassword {
+		if r.passwords.Check(c.Username, "") == nil {
+			return 0 // an entry with no password
+		}
+		return byte(packet.NotAuthorized)
+	}
+	if r.passwords.Check(c.Username, string(c.Password)) != nil {
+		return byte(packet.NotAuthorized)
+	}
+	return 0
+}
+
+// Authorize implements broker.Authorizer: Mosquitto's built-in rules for
+// $SYS and $share first, then the ACL file if there is one.
+func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Access) bool {
+	a := toAuthAccess(access)
+	if !auth.CheckReserved(topic, a) {
+		return false
+	}
+	r := p.rulesFor(c.Listener)
+	if r.acl == nil {
+		return true
+	}
+	return r.acl.Check(c.ClientID, c.Username, c.HasUsername, topic, a)
+}
+
+func toAuthAccess(a broker.Access) auth.Access {
+	switch a {
+	case broker.AccessRead:
+		return auth.Read
+	case broker.AccessWrite:
+		return auth.Write
+	default:
+		return auth.Subscribe
+	}
+}
