@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func freePort(t *testing.T) int {
 }
 
 // startMidge runs the broker and waits for its "running" line.
-func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := midgeCmd(t, name, args...)
 	stderr, err := cmd.StderrPipe()
@@ -133,7 +134,7 @@ func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Bu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var log bytes.Buffer
+	log := &syncBuffer{}
 	running := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -152,7 +153,25 @@ func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *bytes.Bu
 	case <-time.After(10 * time.Second):
 		t.Fatalf("broker did not start")
 	}
-	return cmd, &log
+	return cmd, log
+}
+
+// syncBuffer collects the broker's log lines while tests read them.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) WriteString(v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.WriteString(v)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestLocalOnlyBrokerAndSignals(t *testing.T) {

@@ -189,12 +189,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg}
 	for {
 		select {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				notice(log, "Reloading config: not supported yet, configuration unchanged.")
+				r.reload()
 				continue
 			case syscall.SIGUSR1, syscall.SIGUSR2:
 				notice(log, fmt.Sprintf("Received %v: nothing to do.", sig))

@@ -1,0 +1,82 @@
+package service
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/config"
+)
+
+// reloader applies SIGHUP as Mosquitto does: the configuration file is
+// read again and its reloadable parts take effect without dropping
+// connections — the password and ACL files (connected clients are checked
+// again), TLS certificates, log types and the log file. Listeners,
+// persistence and the other start-up options keep their values. Anything
+// that fails keeps the previous state and says why.
+type reloader struct {
+	flags   brokerFlags
+	log     *slog.Logger
+	sink    *logSink
+	srv     *broker.Server
+	opened  []opened
+	current *config.Config
+}
+
+func (r *reloader) reload() {
+	notice(r.log, "Reloading config.")
+	cfg := r.current
+	if r.flags.configFile != "" {
+		next, err := config.Load(r.flags.configFile)
+		if err != nil {
+			r.log.Error(fmt.Sprintf("Error: Unable to reload config: %v; keeping the previous configuration.", err))
+			return
+		}
+		if len(r.flags.ports) > 0 {
+			next.ApplyPorts(r.flags.ports)
+		}
+		if err := checkSupported(next); err != nil {
+			r.log.Error(fmt.Sprintf("Error: Unable to reload config: %v; keeping the previous configuration.", err))
+			return
+		}
+		cfg = next
+	}
+
+	if err := r.sink.reopen(parseLogTypes(cfg.LogTypes, r.flags.verbose)); err != nil {
+		r.log.Error(fmt.Sprintf("Error: %v; still logging to the previous file.", err))
+	}
+
+	// Security: the listeners stay as they were opened; each takes the
+	// rules of the listener at the same address in the new file.
+	bls := make(map[*broker.Listener]*config.Listener, len(r.opened))
+	for _, o := range r.opened {
+		bls[o.bl] = sameListener(cfg, o.cfg)
+	}
+	pol, err := loadPolicy(cfg, bls, r.log)
+	if err != nil {
+		r.log.Error(fmt.Sprintf("Error: %s; keeping the previous password and ACL files.", upperFirst(err.Error())))
+	} else {
+		r.srv.SetAuthorizer(pol)
+		if n := r.srv.Reauthenticate(); n > 0 {
+			notice(r.log, fmt.Sprintf("Disconnected %d clients refused by the reloaded configuration.", n))
+		}
+	}
+
+	for _, o := range r.opened {
+		if err := o.ln.ReloadTLS(); err != nil {
+			r.log.Error(fmt.Sprintf("Error: Unable to reload TLS certificates of %s: %v; keeping the previous ones.", o.bl.Name, err))
+		}
+	}
+	r.current = cfg
+}
+
+// sameListener finds the listener of cfg at the address of old, or old
+// itself when the new file no longer has it (its socket stays open).
+func sameListener(cfg *config.Config, old *config.Listener) *config.Listener {
+	for _, l := range cfg.Listeners {
+		if l.Port == old.Port && l.BindAddress == old.BindAddress && l.UnixSocket == old.UnixSocket {
+			return l
+		}
+	}
+	return old
+}
