@@ -74,7 +74,7 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 		l:      l,
 		remote: nc.RemoteAddr().String(),
 	}
-	c.w = newWriter(nc)
+	c.w = newWriter(nc, &s.lists)
 	c.w.onError = func(error) { nc.Close() }
 	c.w.sent = func(n int) { s.stats.bytesSent.Add(int64(n)) }
 	if s.opts.SetTCPNoDelay {

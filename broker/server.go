@@ -37,6 +37,8 @@ type Server struct {
 	// Scratch pools: read buffers for connections with bytes to read,
 	// routers for publishes in progress.
 	readers sync.Pool
+	// lists are the writers' packet lists (see writer.queue).
+	lists   sync.Pool
 	routers sync.Pool
 
 	stats     stats

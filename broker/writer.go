@@ -19,14 +19,24 @@ type writer struct {
 	// drained, when not nil, is closed (and reset) when the queue shrinks
 	// or the writer closes. It is made only when someone waits, so idle
 	// connections do not carry a condition variable.
-	drained  chan struct{}
-	queue    [][]byte
-	spare    [][]byte // the previous batch's slice, reused to avoid allocation
-	bytes    int      // bytes in queue
-	qos0     int      // QoS 0 PUBLISH packets in queue (bounded by MaxQueuedMessages)
-	flushing bool
-	closed   bool
-	err      error
+	drained chan struct{}
+	// queue holds the packets waiting for the socket and spare the list
+	// of the batch being written, reused for the next one. Both come from
+	// lists while the connection has something to send and go back to it
+	// when the flusher goes idle: an idle connection holds no list, and a
+	// fan-out does not allocate one per subscriber.
+	queue *packetList
+	spare *packetList
+	lists *sync.Pool
+	// startFlush is w.flush bound once: "go w.flush()" would allocate a
+	// closure every time a flusher starts, i.e. once per subscriber in a
+	// fan-out to idle connections.
+	startFlush func()
+	bytes      int // bytes in queue
+	qos0       int // QoS 0 PUBLISH packets in queue (bounded by MaxQueuedMessages)
+	flushing   bool
+	closed     bool
+	err        error
 	// onError is called once, from the flusher, when a write fails.
 	onError func(error)
 	// sent counts bytes written, for $SYS.
@@ -40,8 +50,40 @@ type writer struct {
 // is slowed down instead of growing our memory.
 const highWater = 1 << 20
 
-func newWriter(nc net.Conn) *writer {
-	return &writer{nc: nc, writeTimeout: 60 * time.Second}
+// packetList is a reusable list of encoded packets. bufs is the
+// net.Buffers view handed to WriteTo, kept here because WriteTo's pointer
+// receiver would otherwise move a fresh slice header to the heap on every
+// batch.
+type packetList struct {
+	s    [][]byte
+	bufs net.Buffers
+}
+
+// maxPooledList is the largest list kept for reuse; longer ones, left by
+// a burst, are dropped so the pool does not pin their arrays.
+const maxPooledList = 1024
+
+func newWriter(nc net.Conn, lists *sync.Pool) *writer {
+	w := &writer{nc: nc, writeTimeout: 60 * time.Second, lists: lists}
+	w.startFlush = w.flush
+	return w
+}
+
+func (w *writer) getList() *packetList {
+	if l, ok := w.lists.Get().(*packetList); ok {
+		return l
+	}
+	return &packetList{s: make([][]byte, 0, 8)}
+}
+
+// putList clears l and returns it to the pool.
+func (w *writer) putList(l *packetList) {
+	if l == nil || cap(l.s) > maxPooledList {
+		return
+	}
+	clear(l.s)
+	l.s = l.s[:0]
+	w.lists.Put(l)
 }
 
 // write queues b. It reports false if the connection is closed. b must not
@@ -72,11 +114,14 @@ func (w *writer) enqueueLocked(b []byte) bool {
 	if w.closed {
 		return false
 	}
-	w.queue = append(w.queue, b)
+	if w.queue == nil {
+		w.queue = w.getList()
+	}
+	w.queue.s = append(w.queue.s, b)
 	w.bytes += len(b)
 	if !w.flushing {
 		w.flushing = true
-		go w.flush()
+		go w.startFlush()
 	}
 	return true
 }
@@ -85,17 +130,18 @@ func (w *writer) enqueueLocked(b []byte) bool {
 func (w *writer) flush() {
 	for {
 		w.mu.Lock()
-		if w.closed || len(w.queue) == 0 {
+		if w.closed || w.queue == nil || len(w.queue.s) == 0 {
 			w.flushing = false
-			// Give the queue slices back: idle connections hold none.
-			w.queue = nil
-			w.spare = nil
+			// Give the lists back: idle connections hold none.
+			w.putList(w.queue)
+			w.putList(w.spare)
+			w.queue, w.spare = nil, nil
 			w.wakeLocked()
 			w.mu.Unlock()
 			return
 		}
 		batch := w.queue
-		w.queue = w.spare[:0]
+		w.queue, w.spare = w.spare, nil
 		n := w.bytes
 		w.bytes = 0
 		w.qos0 = 0
@@ -106,24 +152,31 @@ func (w *writer) flush() {
 			_ = w.nc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
 		}
 		var err error
-		if len(batch) == 1 {
+		if len(batch.s) == 1 {
 			// A plain write: writev would make the socket cache an iovec
 			// array for the rest of its life.
-			_, err = w.nc.Write(batch[0])
+			_, err = w.nc.Write(batch.s[0])
 		} else {
-			bufs := net.Buffers(batch)
-			_, err = bufs.WriteTo(w.nc)
+			batch.bufs = batch.s
+			_, err = batch.bufs.WriteTo(w.nc)
+			batch.bufs = nil
 		}
 		if w.sent != nil {
 			w.sent(n)
 		}
-		clear(batch)
+		clear(batch.s)
+		batch.s = batch.s[:0]
 		w.mu.Lock()
-		w.spare = batch[:0]
+		if w.spare == nil {
+			w.spare = batch
+		} else {
+			w.putList(batch)
+		}
 		if err != nil && w.err == nil {
 			w.err = err
 			w.closed = true
 			w.flushing = false
+			w.putList(w.queue)
 			w.queue = nil
 			w.wakeLocked()
 			w.mu.Unlock()
@@ -172,6 +225,12 @@ func (w *writer) close(drain bool, timeout time.Duration) {
 		timer.Stop()
 	}
 	w.closed = true
+	if !w.flushing {
+		// A running flusher owns the lists and returns them itself.
+		w.putList(w.queue)
+		w.putList(w.spare)
+		w.spare = nil
+	}
 	w.queue = nil
 	w.wakeLocked()
 	w.mu.Unlock()
