@@ -7,6 +7,9 @@
 // and subcommands, each also available through a symlink with the name of
 // the Mosquitto program it replaces:
 //
+//	midge pub       (mosquitto_pub)
+//	midge sub       (mosquitto_sub)
+//	midge rr        (mosquitto_rr)
 //	midge passwd    (mosquitto_passwd)
 //	midge bench     a load generator
 //	midge version
@@ -20,8 +23,11 @@ import (
 	"strings"
 
 	"github.com/midge-mqtt/midge/broker"
-	"github.com/midge-mqtt/midge/internal/cli/bench"
-	"github.com/midge-mqtt/midge/internal/cli/passwd"
+	benchcmd "github.com/midge-mqtt/midge/internal/cli/bench"
+	passwdcmd "github.com/midge-mqtt/midge/internal/cli/passwd"
+	pubcmd "github.com/midge-mqtt/midge/internal/cli/pub"
+	rrcmd "github.com/midge-mqtt/midge/internal/cli/rr"
+	subcmd "github.com/midge-mqtt/midge/internal/cli/sub"
 	"github.com/midge-mqtt/midge/internal/service"
 )
 
@@ -34,8 +40,11 @@ type tool func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // subcommands by their midge name; mosquitto_NAME symlinks run the same.
 var subcommands = map[string]tool{
-	"passwd": passwd.Main,
-	"bench":  bench.Main,
+	"pub":    pubcmd.Main,
+	"sub":    subcmd.Main,
+	"rr":     rrcmd.Main,
+	"passwd": passwdcmd.Main,
+	"bench":  benchcmd.Main,
 }
 
 // run picks what to do from the program name and first argument.

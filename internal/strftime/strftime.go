@@ -30,12 +30,14 @@ func Format(dst []byte, f string, t time.Time) []byte {
 		if (f[i] == 'E' || f[i] == 'O') && i+1 < len(f) {
 			i++
 		}
-		dst = appendConversion(dst, f[i], t)
+		dst = AppendConversion(dst, f[i], t)
 	}
 	return dst
 }
 
-func appendConversion(dst []byte, c byte, t time.Time) []byte {
+// AppendConversion appends the one conversion %c of t to dst, for callers
+// that parse their own format strings (mosquitto_sub's -F @c).
+func AppendConversion(dst []byte, c byte, t time.Time) []byte {
 	switch c {
 	case 'a':
 		return append(dst, shortDays[t.Weekday()]...)
