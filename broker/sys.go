@@ -49,7 +49,9 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 			return
 		}
 		st.last[topic] = value
-		s.publish(&message{topic: topic, payload: []byte(value), retain: true})
+		// QoS 2 and retained, as Mosquitto publishes $SYS (SYS_TREE_QOS):
+		// a subscriber receives them at the QoS it asked for.
+		s.publish(&message{topic: topic, payload: []byte(value), qos: 2, retain: true})
 	}
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	c := &s.stats

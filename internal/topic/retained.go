@@ -1,7 +1,9 @@
 package topic
 
 import (
+	"cmp"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ type Retained[V any] struct {
 	root *rnode[V]  // never pruned; holds the first levels
 	seed maphash.Seed
 	len  atomic.Int64
+	seq  uint64 // creation counter for nodes, under mu
 }
 
 // rnode is one level of a topic name; its identity is stable while it holds
@@ -30,6 +33,11 @@ type rnode[V any] struct {
 	// Fixed before the node is published.
 	level  string
 	parent *rnode[V] // nil for the root
+	// seq orders siblings by creation: wildcard matches visit them in
+	// that order, depth first, so a new subscriber receives retained
+	// messages in the order Mosquitto sends them (the order their topics
+	// were first retained).
+	seq uint64
 }
 
 // rstate is what an rnode holds; never modified once published.
@@ -80,7 +88,8 @@ func (r *Retained[V]) Set(name string, v V) {
 }
 
 func (r *Retained[V]) addChild(parent *rnode[V], level string) *rnode[V] {
-	c := &rnode[V]{level: level, parent: parent}
+	r.seq++
+	c := &rnode[V]{level: level, parent: parent, seq: r.seq}
 	c.state.Store(&rstate[V]{})
 	next := *parent.state.Load()
 	next.children, _ = next.children.put(r.hashLevel(level), level, c)
@@ -177,9 +186,8 @@ func (r *Retained[V]) matchLevel(st *rstate[V], filter string, start int, fn fun
 	case "#":
 		return eachBelow(st, start == 0, fn)
 	case "+":
-		it := st.children.iter()
-		for key, c, ok := it.next(); ok; key, c, ok = it.next() {
-			if start == 0 && strings.HasPrefix(key, "$") {
+		for _, c := range st.ordered() {
+			if start == 0 && strings.HasPrefix(c.level, "$") {
 				continue // [MQTT-4.7.2-1]
 			}
 			if !r.descend(c, filter, end, fn) {
@@ -211,9 +219,8 @@ func (r *Retained[V]) descend(c *rnode[V], filter string, end int, fn func(strin
 // eachBelow calls fn for every message strictly below the node whose
 // snapshot is st, skipping first levels starting with '$' if skipDollar.
 func eachBelow[V any](st *rstate[V], skipDollar bool, fn func(string, V) bool) bool {
-	it := st.children.iter()
-	for key, c, ok := it.next(); ok; key, c, ok = it.next() {
-		if skipDollar && strings.HasPrefix(key, "$") {
+	for _, c := range st.ordered() {
+		if skipDollar && strings.HasPrefix(c.level, "$") {
 			continue // [MQTT-4.7.2-1]
 		}
 		cst := c.state.Load()
@@ -230,4 +237,15 @@ func eachBelow[V any](st *rstate[V], skipDollar bool, fn func(string, V) bool) b
 // Range calls fn for every retained message, until fn returns false.
 func (r *Retained[V]) Range(fn func(name string, v V) bool) {
 	eachBelow(r.root.state.Load(), false, fn)
+}
+
+// ordered returns the children in creation order.
+func (st *rstate[V]) ordered() []*rnode[V] {
+	out := make([]*rnode[V], 0, st.children.Len())
+	it := st.children.iter()
+	for _, c, ok := it.next(); ok; _, c, ok = it.next() {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *rnode[V]) int { return cmp.Compare(a.seq, b.seq) })
+	return out
 }

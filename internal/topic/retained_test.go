@@ -189,3 +189,26 @@ func TestRetainedConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Wildcard matches return messages in the order their topics were first
+// retained (depth first), as Mosquitto sends them to a new subscriber.
+func TestRetainedMatchOrder(t *testing.T) {
+	r := NewRetained[int]()
+	for i, name := range []string{"c", "a", "f/1", "b", "f/0", "e", "d"} {
+		r.Set(name, i)
+	}
+	r.Set("a", 99) // replacing keeps the topic's place
+	collect := func(filter string) []string {
+		var got []string
+		r.Match(filter, func(name string, _ int) bool { got = append(got, name); return true })
+		return got
+	}
+	if got, want := collect("#"), []string{"c", "a", "f/1", "f/0", "b", "e", "d"}; !slices.Equal(got, want) {
+		t.Fatalf("# matched %q, want %q", got, want)
+	}
+	r.Delete("c")
+	r.Set("c", 1) // a topic retained again after a clear goes last
+	if got, want := collect("+"), []string{"a", "b", "e", "d", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("+ matched %q, want %q", got, want)
+	}
+}
