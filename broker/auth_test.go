@@ -237,7 +237,7 @@ func TestCertUsername(t *testing.T) {
 
 	identity.Store("") // no usable certificate
 	c2, ack := connectAs(t, b.addr, packet.V311, "x", "", "")
-	if ack.ReasonCode != packet.V3NotAuthorized {
+	if ack.ReasonCode != packet.V3BadUsernameOrPassword {
 		t.Fatalf("no certificate: CONNACK %v", ack.ReasonCode)
 	}
 	c2.expectClosed()

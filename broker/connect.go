@@ -74,7 +74,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	if c.l.CertUsername != nil {
 		name, ok := c.l.CertUsername(c.nc)
 		if !ok {
-			return c.refuse(packet.NotAuthorized, "no usable client certificate")
+			// Mosquitto answers a missing certificate or common name as
+			// a bad username (3.x code 4, v5 0x86).
+			return c.refuse(packet.BadUsernameOrPassword, "no usable client certificate")
 		}
 		username, hasUsername, password, hasPassword, fromCert = name, true, nil, false, true
 	}
@@ -216,6 +218,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		old       *conn
 		endedWill *pendingWill
 		dropped   *session
+		orphans   []delivery
 	)
 	s.mu.Lock()
 	sess := s.sessions[c.clientID]
@@ -244,7 +247,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		s.sessions[c.clientID] = sess
 	}
 	if dropped != nil {
-		s.removeSubscriptions(dropped)
+		orphans = s.removeSubscriptions(dropped)
 	}
 	total := int64(len(s.sessions))
 	sess.mu.Lock()
@@ -285,6 +288,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		s.log.Info(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
 		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
 	}
+	s.redeliverShared(orphans)
 	if endedWill != nil {
 		s.publishWill(endedWill.msg, endedWill.info)
 	}
@@ -341,8 +345,9 @@ func (s *Server) detach(c *conn) {
 		sess.ended = true
 		delete(s.sessions, sess.id)
 		sess.mu.Unlock()
-		s.removeSubscriptions(sess)
+		orphans := s.removeSubscriptions(sess)
 		s.mu.Unlock()
+		s.redeliverShared(orphans)
 		if w != nil {
 			s.publishWill(w.msg, c.info)
 		}
@@ -395,8 +400,9 @@ func (s *Server) expire(sess *session, gen uint64) {
 		delete(s.sessions, sess.id)
 	}
 	sess.mu.Unlock()
-	s.removeSubscriptions(sess)
+	orphans := s.removeSubscriptions(sess)
 	s.mu.Unlock()
+	s.redeliverShared(orphans)
 	s.stats.expired.Add(1)
 	s.log.Info(fmt.Sprintf("Expiring client %s.", sess.id))
 	if pw != nil {
@@ -405,18 +411,40 @@ func (s *Server) expire(sess *session, gen uint64) {
 	}
 }
 
-// removeSubscriptions takes an ended session out of the subscription tree.
-func (s *Server) removeSubscriptions(sess *session) {
+// removeSubscriptions takes an ended session out of the subscription tree
+// and drops its messages. It returns those that shared groups gave it and
+// the client has not acknowledged, for the caller to hand to
+// redeliverShared once it has released Server.mu.
+func (s *Server) removeSubscriptions(sess *session) []delivery {
 	sess.mu.Lock()
 	filters := make([]string, 0, len(sess.subs))
 	for f := range sess.subs {
 		filters = append(filters, f)
 	}
 	clear(sess.subs)
+	orphans := sess.sharedUnacked()
 	sess.clearMessages()
 	sess.mu.Unlock()
 	for _, f := range filters {
 		s.subs.Unsubscribe(sess, f)
+	}
+	return orphans
+}
+
+// redeliverShared gives the messages that shared groups had given to a
+// session which ended before acknowledging them to other members of the
+// groups: the publisher was told they were delivered. "If the Client's
+// Session terminates before the Client reconnects, the Server SHOULD send
+// the Application Message to another Client that is subscribed to the same
+// Shared Subscription" (MQTT 5.0, 4.8.2); $share groups of 3.1.1 clients
+// are treated the same. It runs without Server.mu: deliveries call the
+// Authorizer, which is never called with Server.mu held.
+func (s *Server) redeliverShared(orphans []delivery) {
+	now := time.Now()
+	for _, d := range orphans {
+		if !d.msg.expired(now) { // [MQTT-3.3.2-5]
+			s.deliverShared(d.group, d.msg)
+		}
 	}
 }
 

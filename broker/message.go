@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/topic"
 )
 
 // message is one application message as the broker routes it. It is
@@ -81,6 +82,10 @@ type delivery struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	// group is the shared group that picked this session, nil for an
+	// ordinary subscription. If the session ends before the message is
+	// acknowledged, the group gets it back for another member.
+	group *topic.SharedGroup[*session]
 }
 
 // encode appends the PUBLISH for this delivery. alias is the topic alias

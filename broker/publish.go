@@ -2,9 +2,11 @@ package broker
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/topic"
 )
 
 // handlePublish handles a PUBLISH from the client.
@@ -87,8 +89,19 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 
 // isReservedForBroker reports topics clients may not publish to: the
 // $SYS tree is the broker's own.
+//
+// As Mosquitto's built-in rules: clients never publish to $SYS, except the
+// bridge status topics $SYS/broker/connection/+/state, nor to $share/...,
+// which names subscriptions, not topics. Like Mosquitto it compares
+// prefixes without a separator.
 func isReservedForBroker(t string) bool {
-	return len(t) >= 4 && t[:4] == "$SYS"
+	switch {
+	case strings.HasPrefix(t, "$SYS"):
+		return !topic.Match("$SYS/broker/connection/+/state", t)
+	case strings.HasPrefix(t, "$share"):
+		return true
+	}
+	return false
 }
 
 // resolveAlias applies and records v5 topic aliases [MQTT-3.3.2-7..12].
@@ -138,7 +151,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		if f := sess.inflight[a.PacketID]; f != nil &&
 			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
 			sess.complete(f)
-			c.drainQueue(sess, time.Now())
+			sess.drainQueue(time.Now())
 		}
 		sess.mu.Unlock()
 		return nil
@@ -157,7 +170,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		if a.ReasonCode.IsError() {
 			// [MQTT-4.3.3-4] the receiver refused the message: done.
 			sess.complete(f)
-			c.drainQueue(sess, time.Now())
+			sess.drainQueue(time.Now())
 			return nil
 		}
 		f.state = awaitPubcomp
@@ -165,6 +178,18 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		return nil
 	}
 	return nil
+}
+
+// drainQueue lets queued messages into the window that an acknowledgement
+// opened. They go to the session's current connection, which is not the
+// one the acknowledgement came on if the client has reconnected since
+// (session takeover): sent on the old connection, being closed, they would
+// hold the window with messages the client never sees until yet another
+// reconnect. Called with s.mu held.
+func (s *session) drainQueue(now time.Time) {
+	if c := s.conn; c != nil {
+		c.drainQueue(s, now)
+	}
 }
 
 // complete removes a finished in-flight message.
@@ -190,34 +215,50 @@ func (s *Server) publish(m *message) int {
 	return n
 }
 
+// deliverResult is what became of a delivery.
+type deliverResult byte
+
+const (
+	delivered    deliverResult = iota // sent or queued
+	deliverDrop                       // dropped: not authorised, over a limit, or QoS 0 to nobody
+	deliverEnded                      // the session had ended: nothing was done
+)
+
 // deliver puts one delivery on its way to a session: straight to the
 // connection when the in-flight window allows, else into the session's
-// bounded queue. It returns false if the message was dropped.
-func (s *Server) deliver(sess *session, d delivery) bool {
+// bounded queue.
+func (s *Server) deliver(sess *session, d delivery) deliverResult {
 	now := time.Now()
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
-		return false
+		return deliverEnded
 	}
 	if sess.info != nil && !s.authorizer().Authorize(sess.info, d.msg.topic, AccessRead) {
-		return false
+		return deliverDrop
 	}
 	c := sess.conn
 	if d.qos == 0 {
 		if c != nil {
-			return c.sendQoS0(d, now)
+			return result(c.sendQoS0(d, now))
 		}
 		if !s.opts.QueueQoS0Messages || !sess.persistent() {
-			return false
+			return deliverDrop
 		}
-		return s.enqueue(sess, d)
+		return result(s.enqueue(sess, d))
 	}
 	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
-		return s.enqueue(sess, d)
+		return result(s.enqueue(sess, d))
 	}
 	c.sendInflight(sess, d, now)
-	return true
+	return delivered
+}
+
+func result(ok bool) deliverResult {
+	if ok {
+		return delivered
+	}
+	return deliverDrop
 }
 
 // enqueue appends to the session queue within Mosquitto's limits.

@@ -73,20 +73,36 @@ func (r *router) route(s *Server, m *message) int {
 		s.deliver(r.owners[i], r.targets[i])
 	}
 	for _, g := range r.m.Shared {
+		s.deliverShared(g, m)
+	}
+	return matched
+}
+
+// deliverShared gives m to one member of the shared group g: one that is
+// online if there is one, else one whose session keeps it until the member
+// reconnects. A member whose session ended after it was picked (it is
+// still in the group for a moment) refuses the message, and the next
+// member is tried, so that the message is not lost while the group has
+// members. Messages a member took but had not acknowledged when its
+// session ended come back here too (see Server.removeSubscriptions).
+func (s *Server) deliverShared(g *topic.SharedGroup[*session], m *message) {
+	// Every member may have ended; each attempt moves the rotation on.
+	for range g.Len() + 1 {
 		sub, ok := g.Pick(sessionOnline)
 		if !ok {
 			// Nobody online: queue on a member whose session persists.
 			if sub, ok = g.Pick(nil); !ok {
-				continue
+				return
 			}
 		}
-		d := delivery{msg: m, qos: s.grantedQoS(m.qos, sub.Options.QoS), retain: m.retain && sub.Options.RetainAsPublished}
+		d := delivery{msg: m, qos: s.grantedQoS(m.qos, sub.Options.QoS), retain: m.retain && sub.Options.RetainAsPublished, group: g}
 		if id := sub.Options.SubscriptionID; id != 0 {
 			d.subIDs = []uint32{id}
 		}
-		s.deliver(sub.Key, d)
+		if s.deliver(sub.Key, d) != deliverEnded {
+			return
+		}
 	}
-	return matched
 }
 
 func sessionOnline(sess *session) bool { return sess.online.Load() }

@@ -121,6 +121,26 @@ func (s *session) inflightOrdered() []*inflight {
 	return out
 }
 
+// sharedUnacked returns the messages shared groups gave the session that
+// the client has not acknowledged, in the order they were sent and then
+// queued. A QoS 2 message whose PUBREC arrived is the client's already.
+func (s *session) sharedUnacked() []delivery {
+	var out []delivery
+	if len(s.inflight) > 0 {
+		for _, f := range s.inflightOrdered() {
+			if f.group != nil && f.state != awaitPubcomp {
+				out = append(out, f.delivery)
+			}
+		}
+	}
+	for _, d := range s.queue {
+		if d.group != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // clearMessages drops every queued and in-flight message.
 func (s *session) clearMessages() {
 	clear(s.inflight)
