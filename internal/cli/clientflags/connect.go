@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -219,6 +220,11 @@ func (c *Config) ConnectFailure(err error) (msg string, code int) {
 		}
 		return msg, code
 	}
+	if c.UsesTLS() {
+		if msg, code, ok := tlsFailure(err); ok {
+			return msg, code
+		}
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return "Unable to connect (Lookup error.).\n", 1
@@ -243,4 +249,26 @@ func errnoText(e syscall.Errno) string {
 		return string(s[0]-'a'+'A') + s[1:]
 	}
 	return s
+}
+
+// tlsFailure words a failed TLS connection as libmosquitto's tools do:
+// a server certificate we refuse is MOSQ_ERR_TLS (exit 8, "A TLS error
+// occurred."); a broker that refuses our certificate ends the connection
+// during or right after the handshake, which the tools report as
+// MOSQ_ERR_CONN_LOST (exit 7, "The connection was lost.").
+func tlsFailure(err error) (msg string, code int, ok bool) {
+	var verr *tls.CertificateVerificationError
+	var herr x509.HostnameError
+	var uerr x509.UnknownAuthorityError
+	var cerr x509.CertificateInvalidError
+	if errors.As(err, &verr) || errors.As(err, &herr) || errors.As(err, &uerr) || errors.As(err, &cerr) {
+		return "Error: A TLS error occurred.\n", 8, true
+	}
+	// crypto/tls reports an alert from the peer as a *net.OpError with
+	// Op "remote error".
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "remote error" || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "Error: The connection was lost.\n", 7, true
+	}
+	return "", 0, false
 }
