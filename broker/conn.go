@@ -82,8 +82,7 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 			_ = tc.SetNoDelay(true)
 		}
 	} else if tc, ok := nc.(*net.TCPConn); ok {
-		// Go enables TCP_NODELAY by default; Mosquitto leaves Nagle on
-		// unless set_tcp_nodelay is true.
+		// set_tcp_nodelay false: Nagle on, as Mosquitto's default.
 		_ = tc.SetNoDelay(false)
 	}
 	return c

@@ -46,7 +46,7 @@ type Config struct {
 	PersistentClientExpiration time.Duration // 0 = never
 	QueueQoS0Messages          bool
 	UpgradeOutgoingQoS         bool
-	SetTCPNoDelay              bool
+	SetTCPNoDelay              bool // true, unlike Mosquitto: midge batches its own writes
 	CheckRetainSource          bool // true
 	ConnectionMessages         bool // true
 	AllowDuplicateMessages     bool // deprecated; false as in Mosquitto 2.0's code
@@ -129,6 +129,7 @@ func newConfig() *Config {
 		RetainAvailable:      true,
 		CheckRetainSource:    true,
 		ConnectionMessages:   true,
+		SetTCPNoDelay:        true, // Mosquitto: false; see docs/configuration.md
 		GlobalMaxClients:     -1,
 		GlobalMaxConnections: -1,
 		PersistenceFile:      "mosquitto.db",

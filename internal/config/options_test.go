@@ -103,7 +103,7 @@ var optionRows = []struct {
 	{global, "retain_available false", func(c *Config) any { return c.RetainAvailable }, false, true},
 	{global, "queue_qos0_messages true", func(c *Config) any { return c.QueueQoS0Messages }, true, false},
 	{global, "upgrade_outgoing_qos true", func(c *Config) any { return c.UpgradeOutgoingQoS }, true, false},
-	{global, "set_tcp_nodelay true", func(c *Config) any { return c.SetTCPNoDelay }, true, false},
+	{global, "set_tcp_nodelay false", func(c *Config) any { return c.SetTCPNoDelay }, false, true},
 	{global, "check_retain_source false", func(c *Config) any { return c.CheckRetainSource }, false, true},
 	{global, "connection_messages false", func(c *Config) any { return c.ConnectionMessages }, false, true},
 	{global, "allow_duplicate_messages true", func(c *Config) any { return c.AllowDuplicateMessages }, true, false},
