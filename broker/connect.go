@@ -454,6 +454,10 @@ func (s *Server) publishWill(m *message, info *ClientInfo) {
 	if info != nil && !s.authorizer().Authorize(info, m.topic, AccessWrite) {
 		return
 	}
+	if err := s.keepRetained(m); err != nil {
+		s.log.Error(fmt.Sprintf("Error: %v; will message dropped.", err))
+		return
+	}
 	s.publish(m)
 }
 

@@ -36,5 +36,9 @@ func (s *Server) Publish(m Message) (int, error) {
 		p.Properties.MessageExpiry = uint32((m.Expiry + time.Second - 1) / time.Second)
 		p.Properties.Set(packet.PropMessageExpiry)
 	}
-	return s.publish(newMessage(p, "", now)), nil
+	msg := newMessage(p, "", now)
+	if err := s.keepRetained(msg); err != nil {
+		return 0, err
+	}
+	return s.publish(msg), nil
 }

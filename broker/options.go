@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/midge-mqtt/midge/internal/store"
 )
 
 // Options are the broker-wide settings. The zero value is not useful: start
@@ -65,6 +67,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Auth decides who may connect, publish and receive (nil: AllowAll).
 	Auth Authorizer
+	// Store, when set, keeps retained messages across restarts: each is
+	// durable before it is acknowledged, and Restore loads them. (Sessions
+	// and queued messages are not persisted yet.)
+	Store store.Store
 }
 
 // DefaultOptions returns Mosquitto 2.0's defaults.

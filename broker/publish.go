@@ -63,6 +63,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		reason = packet.NotAuthorized
 	default:
 		m := newMessage(p, c.clientID, time.Now())
+		if err := s.keepRetained(m); err != nil {
+			s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
+			if p.QoS > 0 && c.version != packet.V5 {
+				// 3.x cannot refuse a PUBLISH: close without acknowledging,
+				// so the client sends it again after reconnecting.
+				return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep a retained message"}
+			}
+			reason = packet.UnspecifiedError
+			break
+		}
 		if s.publish(m) == 0 {
 			reason = packet.NoMatchingSubscribers
 		}

@@ -130,12 +130,12 @@ func optionTable() map[string]option {
 		"websockets_headers_size":      unsupported(globalIntIn(func(c *Config) *int { return &c.WebsocketsHeadersSize }, 0, 65535)),
 
 		// --- persistence and process ---
-		"persistence":          partly(globalBool(func(c *Config) *bool { return &c.Persistence }), isFalse),
-		"retained_persistence": partly(globalBool(func(c *Config) *bool { return &c.Persistence }), isFalse),
-		"persistence_file":     unsupported(globalString(func(c *Config) *string { return &c.PersistenceFile })),
-		"persistence_location": unsupported(globalString(func(c *Config) *string { return &c.PersistenceLocation })),
-		"autosave_interval":    unsupported(globalIntFloor0(func(c *Config) *int { return &c.AutosaveInterval })),
-		"autosave_on_changes":  partly(globalBool(func(c *Config) *bool { return &c.AutosaveOnChanges }), isFalse),
+		"persistence":          supported(globalBool(func(c *Config) *bool { return &c.Persistence })),
+		"retained_persistence": supported(globalBool(func(c *Config) *bool { return &c.Persistence })),
+		"persistence_file":     supported(globalString(func(c *Config) *string { return &c.PersistenceFile })),
+		"persistence_location": supported(globalString(func(c *Config) *string { return &c.PersistenceLocation })),
+		"autosave_interval":    supported(globalIntFloor0(func(c *Config) *int { return &c.AutosaveInterval })),
+		"autosave_on_changes":  supported(globalBool(func(c *Config) *bool { return &c.AutosaveOnChanges })),
 		"pid_file":             supported(globalString(func(c *Config) *string { return &c.PidFile })),
 		"user":                 supported(globalString(func(c *Config) *string { return &c.User })),
 

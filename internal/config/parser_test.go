@@ -285,7 +285,6 @@ func TestWarnings(t *testing.T) {
 	}, "\n")
 	c := parse(t, conf)
 	want := []string{
-		"test.conf:4: option persistence is not supported yet; ignored",
 		"test.conf:6: option log_dest is not supported yet; ignored",
 		`test.conf:12: bridge "up": bridges are not supported yet; ignored`,
 	}
@@ -299,8 +298,8 @@ func TestWarnings(t *testing.T) {
 
 // TestWarningNamesOption checks that a warning names the option it is about.
 func TestWarningNamesOption(t *testing.T) {
-	c := parse(t, "listener 1883\nautosave_interval 10\nwebsockets_log_level 1\nmemory_limit 10\n")
-	for i, name := range []string{"autosave_interval", "websockets_log_level", "memory_limit"} {
+	c := parse(t, "listener 1883\nwebsockets_log_level 1\nmemory_limit 10\n")
+	for i, name := range []string{"websockets_log_level", "memory_limit"} {
 		if !strings.Contains(c.Warnings[i], "option "+name+" ") {
 			t.Errorf("warning %d %q does not name %s", i, c.Warnings[i], name)
 		}

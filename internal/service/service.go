@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/config"
+	"github.com/midge-mqtt/midge/internal/store/pebblestore"
 )
 
 // exitUsage is Mosquitto's exit status for a bad command line or config.
@@ -165,8 +167,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	opts := brokerOptions(cfg)
 	opts.Logger = log
 	opts.Auth = pol
+	if cfg.Persistence {
+		st, err := openStore(cfg, log)
+		if err != nil {
+			log.Error("Error: " + upperFirst(err.Error()) + ".")
+			return 1
+		}
+		defer st.Close() // after the broker: deferred calls run last first
+		opts.Store = st
+	}
 	srv := broker.New(opts)
 	defer srv.Close()
+	if err := srv.Restore(); err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
 	if slices.Contains(cfg.LogDest, "topic") {
 		sink.publishTo(func(topic string, line []byte) {
 			// QoS 2, not retained, expiring after 20 s, as Mosquitto.
@@ -285,4 +300,24 @@ func daemonize(stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// storeDir is where the persistent store lives: a directory next to where
+// Mosquitto keeps its mosquitto.db, so that the two never collide.
+func storeDir(cfg *config.Config) string {
+	return filepath.Join(cfg.PersistenceLocation, cfg.PersistenceFile+".midge")
+}
+
+// openStore opens (or creates) the persistent store. A store that cannot
+// be read is an error: the broker never starts empty over existing data.
+func openStore(cfg *config.Config, log *slog.Logger) (*pebblestore.Store, error) {
+	dir := storeDir(cfg)
+	st, err := pebblestore.Open(dir, pebblestore.Options{
+		Logf: func(format string, args ...any) { log.Debug(fmt.Sprintf("store: "+format, args...)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	notice(log, fmt.Sprintf("Persistence: retained messages are kept in %s, each durable before it is acknowledged; sessions and queued messages are not persisted yet.", dir))
+	return st, nil
 }
