@@ -20,8 +20,9 @@
 //     order, on a goroutine of their own. The acknowledgement of a QoS 1 or
 //     2 message is sent after OnMessage returns, so a message whose handler
 //     has not finished is redelivered after a crash or a lost connection.
-//     QoS 2 messages are delivered exactly once per session: on receipt of
-//     the PUBLISH, with the packet identifier remembered until PUBREL.
+//     QoS 2 messages are delivered exactly once per session, as libmosquitto
+//     delivers them: PUBREC answers the PUBLISH at once, OnMessage runs when
+//     PUBREL arrives, and PUBCOMP follows when it returns.
 //   - Disconnect sends DISCONNECT and closes; Close drops the connection
 //     without DISCONNECT, so the server publishes the will.
 //   - Done and Err report the end of the client: a *DisconnectError when

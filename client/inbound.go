@@ -132,15 +132,15 @@ func (c *Client) acknowledge(d delivery) {
 		d.conn.qos1Pending.Add(-1)
 		d.conn.write(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 	case 2:
+		// The exchange ends here: the identifier is free again and
+		// PUBCOMP goes out on the current connection [MQTT-4.3.3-12].
 		c.mu.Lock()
-		handled, ok := c.sess.in2[m.PacketID]
+		_, ok := c.sess.in2[m.PacketID]
+		delete(c.sess.in2, m.PacketID)
 		cn := c.conn
-		if ok && !handled {
-			c.sess.in2[m.PacketID] = true
-		}
 		c.mu.Unlock()
-		if ok && !handled && cn != nil {
-			cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: m.PacketID})
+		if ok && cn != nil {
+			cn.write(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID})
 		}
 	}
 }
@@ -184,42 +184,52 @@ func (cn *conn) handlePublish(p *packet.Publish) error {
 			return violated(ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1 and 2 messages [MQTT-3.3.4-9]", recvMax)
 		}
 	case 2:
+		// As libmosquitto: keep the message and answer PUBREC now; the
+		// application gets it when PUBREL arrives (MQTT 5.0 section 4.3.3
+		// allows either moment). A resent PUBLISH with the same
+		// identifier is the same message: answered, not kept again
+		// [MQTT-4.3.3-10].
 		c.mu.Lock()
-		handled, seen := c.sess.in2[p.PacketID]
+		_, seen := c.sess.in2[p.PacketID]
 		if !seen {
 			if int(cn.qos1Pending.Load())+len(c.sess.in2)+1 > recvMax {
 				c.mu.Unlock()
 				return violated(ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1 and 2 messages [MQTT-3.3.4-9]", recvMax)
 			}
-			c.sess.in2[p.PacketID] = false
+			c.sess.in2[p.PacketID] = m
 		}
 		c.mu.Unlock()
-		if seen {
-			// A resent QoS 2 message is delivered only once
-			// [MQTT-4.3.3-10]: answer it if it was handled, else the
-			// handler's PUBREC will.
-			if handled {
-				cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
-			}
-			return nil
-		}
+		cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+		return nil
 	}
 	c.inbox.push(delivery{msg: m, conn: cn}, cn.done)
 	return nil
 }
 
-// handlePubrel completes an incoming QoS 2 message: the identifier is
-// forgotten and PUBCOMP sent [MQTT-4.3.3-12].
+// handlePubrel releases an incoming QoS 2 message to the application;
+// PUBCOMP follows once OnMessage has returned (see acknowledge). A PUBREL
+// for an identifier the session does not hold is completed at once
+// [MQTT-4.3.3-12], with reason 0x92 for MQTT 5.
 func (cn *conn) handlePubrel(a *packet.Ack) error {
 	c := cn.c
 	c.mu.Lock()
-	_, ok := c.sess.in2[a.PacketID]
-	delete(c.sess.in2, a.PacketID)
-	c.mu.Unlock()
-	comp := &packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
-	if !ok && cn.version == MQTT5 {
-		comp.ReasonCode = PacketIdentifierNotFound
+	m, ok := c.sess.in2[a.PacketID]
+	if ok {
+		c.sess.in2[a.PacketID] = nil // released: on its way to OnMessage
 	}
-	cn.write(comp)
+	c.mu.Unlock()
+	switch {
+	case ok && m != nil:
+		c.inbox.push(delivery{msg: m, conn: cn}, cn.done)
+	case ok:
+		// A PUBREL sent again while the handler runs: its PUBCOMP is
+		// on the way.
+	default:
+		comp := &packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
+		if cn.version == MQTT5 {
+			comp.ReasonCode = PacketIdentifierNotFound
+		}
+		cn.write(comp)
+	}
 	return nil
 }

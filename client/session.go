@@ -17,7 +17,7 @@ type session struct {
 	seq      uint64               // send order of outgoing messages
 	out      map[uint16]*outbound // by packet identifier
 	requests map[uint16]*request  // SUBSCRIBE and UNSUBSCRIBE awaiting answers
-	in2      map[uint16]bool      // incoming QoS 2: id -> handler done (PUBREC sent)
+	in2      map[uint16]*Message  // incoming QoS 2 by id: kept until PUBREL, nil once released
 	inflight int                  // window slots taken by Publish calls
 }
 
@@ -43,7 +43,7 @@ func newSession() session {
 	return session{
 		out:      make(map[uint16]*outbound),
 		requests: make(map[uint16]*request),
-		in2:      make(map[uint16]bool),
+		in2:      make(map[uint16]*Message),
 	}
 }
 

@@ -237,3 +237,29 @@ func TestSideBySideAgainstMidge(t *testing.T) {
 		compareRuns(t, "mosquitto_sub on midge vs on mosquitto (broker difference)", midgeWant, mosqWant)
 	}
 }
+
+// TestQoS2PrintOrder queues QoS 1 and QoS 2 messages for a persistent
+// session and compares the order the subscribers print them in.
+// libmosquitto hands an incoming QoS 2 message to the application when the
+// PUBREL arrives, not on the PUBLISH, so mosquitto_sub prints the QoS 1
+// messages that arrived in the meantime first; so must we.
+func TestQoS2PrintOrder(t *testing.T) {
+	needTools(t, "mosquitto_pub", "mosquitto_sub")
+	port := startMidge(t)
+	args := func(id string) []string {
+		return []string{"-p", port, "-i", id, "-c", "-q", "2", "-t", "o/#", "-W", "5", "-v"}
+	}
+	for _, id := range []string{"order-mosq", "order-midg"} {
+		if o := runTool(t, "mosquitto_sub", append(args(id), "-E")...); o.code != 0 {
+			t.Fatalf("making session %s: %v", id, o)
+		}
+	}
+	mosquittoPub(t, "-p", port, "-t", "o/1", "-m", "one", "-q", "1")
+	midgePub(t, "-p", port, "-t", "o/2", "-m", "two", "-q", "2")
+	mosquittoPub(t, "-p", port, "-t", "o/3", "-m", "three", "-q", "1")
+	want := runTool(t, "mosquitto_sub", append(args("order-mosq"), "-C", "3")...)
+	got := runSub(append(args("order-midg"), "-C", "3")...)
+	if got != want {
+		t.Errorf("midge sub: %v\nmosquitto_sub: %v", got, want)
+	}
+}
