@@ -246,6 +246,9 @@ func (cn *conn) handle(p packet.Packet) error {
 			return c.handleAck(cn, p)
 		}
 	case *packet.Suback:
+		if c.opts.OnSuback != nil {
+			c.inbox.push(delivery{suback: &Suback{ReasonCodes: p.ReasonCodes, Properties: p.Properties}}, cn.done)
+		}
 		c.handleResponse(p.PacketID, p)
 	case *packet.Unsuback:
 		c.handleResponse(p.PacketID, p)

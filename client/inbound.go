@@ -15,6 +15,8 @@ const inboxQoS0Limit = 1024
 type delivery struct {
 	msg  *Message
 	conn *conn // the connection it came on, for the QoS 1 PUBACK
+	// suback, instead of msg, is a SUBACK for Options.OnSuback.
+	suback *Suback
 }
 
 // inbox is the queue between the reader, which must never wait for the
@@ -51,9 +53,9 @@ func (b *inbox) push(d delivery, cancel <-chan struct{}) bool {
 			b.mu.Unlock()
 			return false
 		}
-		if d.msg.QoS > 0 || b.qos0 < inboxQoS0Limit {
+		if d.msg == nil || d.msg.QoS > 0 || b.qos0 < inboxQoS0Limit {
 			b.queue = append(b.queue, d)
-			if d.msg.QoS == 0 {
+			if d.msg != nil && d.msg.QoS == 0 {
 				b.qos0++
 			}
 			b.mu.Unlock()
@@ -78,7 +80,7 @@ func (b *inbox) pop() (delivery, bool) {
 			d := b.queue[0]
 			b.queue[0] = delivery{}
 			b.queue = b.queue[1:]
-			if d.msg.QoS == 0 {
+			if d.msg != nil && d.msg.QoS == 0 {
 				b.qos0--
 			}
 			b.mu.Unlock()
@@ -113,6 +115,10 @@ func (c *Client) deliver() {
 		d, ok := c.inbox.pop()
 		if !ok {
 			return
+		}
+		if d.suback != nil {
+			c.opts.OnSuback(c, d.suback)
+			continue
 		}
 		if f := c.opts.OnMessage; f != nil {
 			f(c, d.msg)

@@ -96,6 +96,12 @@ type Options struct {
 	// acknowledgement is sent when it returns. It may call any method of
 	// the client. Nil acknowledges and drops messages.
 	OnMessage func(*Client, *Message)
+	// OnSuback, when set, also receives every SUBACK, on the same
+	// goroutine as OnMessage and in arrival order with the messages: a
+	// message delivered before OnSuback arrived before the SUBACK (as
+	// libmosquitto's on_subscribe callback sees it). Subscribe still
+	// returns the SUBACK too.
+	OnSuback func(*Client, *Suback)
 	// OnConnect is called after every successful connection, the first
 	// included, on a goroutine of the client: the place to (re)subscribe
 	// when the session is not resumed. ctx ends with that connection.

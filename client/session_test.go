@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -351,4 +352,39 @@ func TestConnectContext(t *testing.T) {
 		t.Fatalf("Connect: %v", err)
 	}
 	<-accepted
+}
+
+// TestOnSubackInOrder: a message that arrives before the SUBACK reaches
+// OnMessage before OnSuback sees the SUBACK.
+func TestOnSubackInOrder(t *testing.T) {
+	s := newFakeServer(t)
+	events := make(chan string, 4)
+	c, fc := connectFake(t, s, Options{
+		OnMessage: func(_ *Client, m *Message) { events <- "message " + m.Topic },
+		OnSuback:  func(_ *Client, a *Suback) { events <- fmt.Sprintf("suback %d", a.ReasonCodes) },
+	}, v5Connack(false))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Subscribe(context.Background(), nil, Subscription{Filter: "a/#", QoS: 1})
+		done <- err
+	}()
+	sub, ok := fc.read().(*packet.Subscribe)
+	if !ok {
+		t.Fatal("expected SUBSCRIBE")
+	}
+	fc.send(&packet.Publish{Topic: "a/queued", Payload: []byte("x")})
+	fc.send(&packet.Suback{PacketID: sub.PacketID, ReasonCodes: []packet.ReasonCode{1}})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"message a/queued", "suback [1]"} {
+		select {
+		case got := <-events:
+			if got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
 }

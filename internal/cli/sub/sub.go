@@ -69,12 +69,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env clien
 
 	s := &session{
 		cfg: cfg, out: out, stderr: stderr, printer: printer,
-		dbg:      clientflags.NewDebug(cfg.Debug, out, opts.ClientID),
-		finished: make(chan struct{}),
-		ready:    make(chan struct{}),
+		dbg:         clientflags.NewDebug(cfg.Debug, out, opts.ClientID),
+		finished:    make(chan struct{}),
+		subscribing: make(chan struct{}),
 	}
 	opts.OnConnect = s.onConnect
 	opts.OnMessage = s.onMessage
+	opts.OnSuback = s.onSuback
 	// libmosquitto's loop_forever reconnects after a lost connection and
 	// the connect callback subscribes again.
 	opts.AutoReconnect = true
@@ -135,8 +136,12 @@ type session struct {
 	count    int
 	once     sync.Once
 	finished chan struct{} // closed when the tool should disconnect and exit 0
-	ready    chan struct{} // closed once the first SUBACK has been reported
-	readyOne sync.Once
+	// subscribing is closed once the first SUBSCRIBE has been logged:
+	// messages print after that line, as libmosquitto's loop runs the
+	// connect callback before it reads any PUBLISH.
+	subscribing    chan struct{}
+	subscribingOne sync.Once
+	subMID         uint16 // the -d message id of the SUBSCRIBE in flight
 }
 
 func (s *session) stop() {
@@ -152,7 +157,7 @@ func (s *session) finish() {
 // onConnect subscribes (and unsubscribes) as mosquitto_sub's connect
 // callback does, after every connection.
 func (s *session) onConnect(ctx context.Context, c *client.Client, ack *client.Connack) {
-	defer s.readyOne.Do(func() { close(s.ready) })
+	defer s.subscribingOne.Do(func() { close(s.subscribing) })
 	s.dbg.SetID(c.ClientID())
 	s.dbg.Printf("received CONNACK (%d)", ack.ReasonCode)
 	cfg := s.cfg
@@ -169,13 +174,36 @@ func (s *session) onConnect(ctx context.Context, c *client.Client, ack *client.C
 		subs[i] = client.Subscription{Filter: t, QoS: byte(cfg.QoS), RetainAsPublished: cfg.RetainAsPublished, RetainHandling: cfg.RetainHandling}
 		s.dbg.Printf("sending SUBSCRIBE (Mid: %d, Topic: %s, QoS: %d, Options: 0x%02x)", mid, t, cfg.QoS, options)
 	}
+	s.mu.Lock()
+	s.subMID = mid
+	s.mu.Unlock()
+	s.subscribingOne.Do(func() { close(s.subscribing) })
 	sprops := clientflags.ToProperties(cfg.SubscribeProps)
-	suback, err := c.Subscribe(ctx, &sprops, subs...)
-	if err != nil {
+	if _, err := c.Subscribe(ctx, &sprops, subs...); err != nil {
 		return
 	}
+	// The SUBACK itself is handled by onSuback, in order with messages.
+	if len(cfg.UnsubTopics) > 0 {
+		uprops := clientflags.ToProperties(cfg.UnsubscribeProps)
+		for _, u := range cfg.UnsubTopics {
+			s.dbg.Printf("sending UNSUBSCRIBE (Mid: %d, Topic: %s)", s.dbg.NextMID(), u)
+			if _, err := c.Unsubscribe(ctx, &uprops, u); err == nil {
+				s.dbg.Printf("received UNSUBACK")
+			}
+		}
+	}
+}
+
+// onSuback is mosquitto_sub's subscribe callback. It runs in order with
+// onMessage: messages that arrived before the SUBACK are printed before
+// it, and -E prints exactly those.
+func (s *session) onSuback(_ *client.Client, suback *client.Suback) {
+	cfg := s.cfg
+	s.mu.Lock()
+	mid := s.subMID
+	s.mu.Unlock()
 	s.dbg.Printf("received SUBACK")
-	if cfg.Debug && !cfg.Quiet {
+	if cfg.Debug && !cfg.Quiet && len(suback.ReasonCodes) > 0 {
 		var b strings.Builder
 		fmt.Fprintf(&b, "Subscribed (mid: %d): %d", mid, suback.ReasonCodes[0])
 		for _, rc := range suback.ReasonCodes[1:] {
@@ -189,26 +217,18 @@ func (s *session) onConnect(ctx context.Context, c *client.Client, ack *client.C
 	}
 	if !allowed {
 		cfg.Errorf(s.stderr, "All subscription requests were denied.\n")
+		s.stop()
 		s.finish()
 	}
 	if cfg.ExitAfterSub {
+		s.stop()
 		s.finish()
-	}
-	if len(cfg.UnsubTopics) > 0 {
-		uprops := clientflags.ToProperties(cfg.UnsubscribeProps)
-		for _, u := range cfg.UnsubTopics {
-			s.dbg.Printf("sending UNSUBSCRIBE (Mid: %d, Topic: %s)", s.dbg.NextMID(), u)
-			if _, err := c.Unsubscribe(ctx, &uprops, u); err == nil {
-				s.dbg.Printf("received UNSUBACK")
-			}
-		}
 	}
 }
 
 // onMessage is mosquitto_sub's message callback: filters, printing, -C.
 func (s *session) onMessage(c *client.Client, m *client.Message) {
-	// Messages can overtake the SUBACK; keep the debug output in order.
-	<-s.ready
+	<-s.subscribing
 	s.mu.Lock()
 	stopped := s.stopped
 	s.mu.Unlock()
