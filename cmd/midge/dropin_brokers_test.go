@@ -110,7 +110,7 @@ func writeDropinFiles(t *testing.T, tools dropinTools) *dropinFiles {
 		dir:       dir,
 		passwords: filepath.Join(dir, "passwd"),
 		acl:       filepath.Join(dir, "acl"),
-		pki:       newDropinPKI(t, dir, map[string]string{"alice": "alice", "dev-7": "dev-7", "nocn": ""}),
+		pki:       newDropinPKI(t, map[string]string{"alice": "alice", "dev-7": "dev-7", "nocn": ""}),
 	}
 	for i, u := range dropinUsers {
 		args := []string{"-b", f.passwords, u[0], u[1]}

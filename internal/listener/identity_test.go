@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/midge-mqtt/midge/internal/testpki"
 )
 
 // rawName builds a subject with each inner slice one RDN, values as
@@ -44,7 +46,7 @@ func utf8Value(s string) asn1.RawValue {
 }
 
 func TestSubjectRFC2253(t *testing.T) {
-	ca := newTestCA(t, "names")
+	ca := testpki.NewCA(t, "names")
 	bmp := asn1.RawValue{Class: asn1.ClassUniversal, Tag: 30, Bytes: []byte{0, 'B', 0, 0xe9}}
 	tests := []struct {
 		name    string
@@ -95,7 +97,7 @@ func TestSubjectRFC2253(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := ca.issue("c"+string(rune('a'+i)), func(x *x509.Certificate) { x.RawSubject = tc.subject })
+			c := ca.Issue("c"+string(rune('a'+i)), func(x *x509.Certificate) { x.RawSubject = tc.subject })
 			got, err := SubjectRFC2253(c.Cert)
 			if err != nil {
 				t.Fatal(err)
@@ -119,8 +121,8 @@ func TestSubjectRFC2253(t *testing.T) {
 }
 
 func TestCertUsernameNoVerifiedCert(t *testing.T) {
-	ca := newTestCA(t, "nv")
-	c := ca.issue("x", nil)
+	ca := testpki.NewCA(t, "nv")
+	c := ca.Issue("x", nil)
 	// PeerCertificates alone (not verified) must not give a username.
 	cs := tls.ConnectionState{PeerCertificates: []*x509.Certificate{c.Cert}}
 	for _, subject := range []bool{false, true} {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/config"
+	"github.com/midge-mqtt/midge/internal/testpki"
 )
 
 // tlsResult is what both ends of one handshake saw.
@@ -69,14 +70,14 @@ func handshake(t *testing.T, ln *Listener, cfg *tls.Config) tlsResult {
 }
 
 type tlsFixture struct {
-	ca     *testCA
-	server issued
-	client issued
+	ca     *testpki.CA
+	server testpki.Issued
+	client testpki.Issued
 }
 
 func newTLSFixture(t *testing.T) *tlsFixture {
-	ca := newTestCA(t, "main")
-	return &tlsFixture{ca: ca, server: ca.issue("server", nil), client: ca.issue("client", nil)}
+	ca := testpki.NewCA(t, "main")
+	return &tlsFixture{ca: ca, server: ca.Issue("server", nil), client: ca.Issue("client", nil)}
 }
 
 func (f *tlsFixture) listener() *config.Listener {
@@ -86,7 +87,7 @@ func (f *tlsFixture) listener() *config.Listener {
 }
 
 func (f *tlsFixture) clientConfig(certs ...tls.Certificate) *tls.Config {
-	return &tls.Config{RootCAs: f.ca.pool(), ServerName: "localhost", Certificates: certs}
+	return &tls.Config{RootCAs: f.ca.Pool(), ServerName: "localhost", Certificates: certs}
 }
 
 func TestTLSHandshake(t *testing.T) {
@@ -119,8 +120,8 @@ func TestTLSHandshake(t *testing.T) {
 func TestTLSWrongCARefused(t *testing.T) {
 	f := newTLSFixture(t)
 	ln := open(t, f.listener())
-	other := newTestCA(t, "other")
-	r := handshake(t, ln, &tls.Config{RootCAs: other.pool(), ServerName: "localhost"})
+	other := testpki.NewCA(t, "other")
+	r := handshake(t, ln, &tls.Config{RootCAs: other.Pool(), ServerName: "localhost"})
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(r.clientErr, &unknown) {
 		t.Fatalf("client err = %v, want unknown authority", r.clientErr)
@@ -152,7 +153,7 @@ func TestRequireCertificate(t *testing.T) {
 		t.Errorf("CertUsername(subject) = %q, %v", u, ok)
 	}
 
-	stranger := newTestCA(t, "stranger").issue("intruder", nil)
+	stranger := testpki.NewCA(t, "stranger").Issue("intruder", nil)
 	r = handshake(t, ln, f.clientConfig(stranger.TLS))
 	if r.serverErr == nil {
 		t.Fatal("certificate from an unknown CA accepted")
@@ -166,10 +167,10 @@ func TestRequireCertificate(t *testing.T) {
 
 func TestCRL(t *testing.T) {
 	f := newTLSFixture(t)
-	revoked := f.ca.issue("revoked", nil)
+	revoked := f.ca.Issue("revoked", nil)
 	l := f.listener()
 	l.TLS.CAFile, l.TLS.RequireCertificate = f.ca.File, true
-	l.TLS.CRLFile = f.ca.crl("ca.crl", revoked.Cert)
+	l.TLS.CRLFile = f.ca.CRL("ca.crl", revoked.Cert)
 	ln := open(t, l)
 
 	if r := handshake(t, ln, f.clientConfig(f.client.TLS)); r.serverErr != nil || r.clientErr != nil {
@@ -182,7 +183,7 @@ func TestCRL(t *testing.T) {
 
 	// A CRL from another CA does not cover this issuer: refused, as
 	// OpenSSL's CRL_CHECK refuses ("unable to get certificate CRL").
-	l.TLS.CRLFile = newTestCA(t, "elsewhere").crl("other.crl")
+	l.TLS.CRLFile = testpki.NewCA(t, "elsewhere").CRL("other.crl")
 	ln = open(t, l)
 	if r := handshake(t, ln, f.clientConfig(f.client.TLS)); r.serverErr == nil || !strings.Contains(r.serverErr.Error(), "no CRL") {
 		t.Fatalf("no CRL for the issuer: server %v", r.serverErr)
@@ -245,12 +246,12 @@ func TestCiphersOnListener(t *testing.T) {
 func TestCAPath(t *testing.T) {
 	f := newTLSFixture(t)
 	dir := t.TempDir()
-	other := newTestCA(t, "other")
+	other := testpki.NewCA(t, "other")
 	// An OpenSSL hashed name, a .crt, a CRL and a README: the CA files are
 	// found whatever their names, the rest is skipped.
 	copyFile(t, f.ca.File, filepath.Join(dir, "9d66eef0.0"))
 	copyFile(t, other.File, filepath.Join(dir, "other.crt"))
-	copyFile(t, f.ca.crl("x.crl"), filepath.Join(dir, "9d66eef0.r0"))
+	copyFile(t, f.ca.CRL("x.crl"), filepath.Join(dir, "9d66eef0.r0"))
 	os.WriteFile(filepath.Join(dir, "README"), []byte("CA certificates\n"), 0o600)
 	os.Mkdir(filepath.Join(dir, "sub"), 0o700)
 
@@ -260,7 +261,7 @@ func TestCAPath(t *testing.T) {
 	if r := handshake(t, ln, f.clientConfig(f.client.TLS)); r.serverErr != nil {
 		t.Fatalf("client of the hashed-name CA: %v", r.serverErr)
 	}
-	if r := handshake(t, ln, f.clientConfig(other.issue("o", nil).TLS)); r.serverErr != nil {
+	if r := handshake(t, ln, f.clientConfig(other.Issue("o", nil).TLS)); r.serverErr != nil {
 		t.Fatalf("client of the .crt CA: %v", r.serverErr)
 	}
 
@@ -323,7 +324,7 @@ func TestReloadTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	next := f.ca.issue("server2", nil)
+	next := f.ca.Issue("server2", nil)
 	copyFile(t, next.CertFile, certFile)
 	copyFile(t, next.KeyFile, keyFile)
 	if err := ln.ReloadTLS(); err != nil {
@@ -357,7 +358,7 @@ func TestKeyAndCertErrors(t *testing.T) {
 	os.WriteFile(encrypted, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1}}), 0o600)
 	legacy := filepath.Join(dir, "legacy.key")
 	os.WriteFile(legacy, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED", "DEK-Info": "AES-128-CBC,00"}, Bytes: []byte{1}}), 0o600)
-	mismatched := f.ca.issue("other", nil).KeyFile
+	mismatched := f.ca.Issue("other", nil).KeyFile
 	tests := []struct {
 		name, cert, key, want string
 	}{

@@ -4,15 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +21,7 @@ import (
 	"github.com/midge-mqtt/midge/internal/cli/pub"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/listener"
+	"github.com/midge-mqtt/midge/internal/testpki"
 )
 
 // testPKI is the certificate material of one TLS test, as PEM files that
@@ -41,86 +37,26 @@ type testPKI struct {
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
-	dir := t.TempDir()
-	p := &testPKI{}
-	caCert, caKey := makeCA(t, dir, "ca", "midge sub test CA", &p.caFile)
-	otherCert, otherKey := makeCA(t, dir, "other", "midge sub unrelated CA", &p.otherCAFile)
-	p.serverCert, p.serverKey = issueCert(t, dir, "server", caCert, caKey, pkix.Name{CommonName: "127.0.0.1"},
-		x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.clientCert, p.clientKey = issueCert(t, dir, "client", caCert, caKey, pkix.Name{CommonName: "sub-client"},
-		x509.ExtKeyUsageClientAuth, nil)
-	p.strangerCert, p.strangerKey = issueCert(t, dir, "stranger", otherCert, otherKey, pkix.Name{CommonName: "stranger"},
-		x509.ExtKeyUsageClientAuth, nil)
-	return p
-}
-
-var certSerial = time.Now().UnixNano()
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	ca := testpki.NewCA(t, "midge sub test CA")
+	other := testpki.NewCA(t, "midge sub unrelated CA")
+	server := ca.Issue("server", func(c *x509.Certificate) {
+		c.Subject = pkix.Name{CommonName: "127.0.0.1"}
+		c.DNSNames = nil
+		c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	})
+	clientOnly := func(c *x509.Certificate) {
+		c.DNSNames, c.IPAddresses = nil, nil
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	return k
-}
-
-func makeCA(t *testing.T, dir, file, cn string, path *string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key := newKey(t)
-	certSerial++
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(certSerial),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"midge"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	client := ca.Issue("sub-client", clientOnly)
+	stranger := other.Issue("stranger", clientOnly)
+	return &testPKI{
+		caFile: ca.File, otherCAFile: other.File,
+		serverCert: server.CertFile, serverKey: server.KeyFile,
+		clientCert: client.CertFile, clientKey: client.KeyFile,
+		strangerCert: stranger.CertFile, strangerKey: stranger.KeyFile,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	*path = writePEM(t, dir, file+".crt", "CERTIFICATE", der)
-	return cert, key
-}
-
-func issueCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, subject pkix.Name, usage x509.ExtKeyUsage, ips []net.IP) (certFile, keyFile string) {
-	t.Helper()
-	key := newKey(t)
-	certSerial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial),
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, dir, name+".crt", "CERTIFICATE", der), writePEM(t, dir, name+".key", "PRIVATE KEY", kder)
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // startMidgeTLS serves an in-process midge broker on a loopback TLS

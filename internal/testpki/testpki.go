@@ -1,4 +1,7 @@
-package listener
+// Package testpki makes certificate authorities, certificates and CRLs
+// for tests, with their PEM files in the test's temporary directory. It is
+// imported by tests only.
+package testpki
 
 import (
 	"crypto"
@@ -17,20 +20,20 @@ import (
 	"time"
 )
 
-// testCA is a certificate authority made for one test, with its files in
-// the test's temporary directory.
-type testCA struct {
-	t      *testing.T
-	dir    string
-	cert   *x509.Certificate
+// CA is a certificate authority made for one test.
+type CA struct {
+	t      testing.TB
+	Dir    string // where its files are written
+	Cert   *x509.Certificate
 	key    crypto.Signer
 	File   string // PEM of the CA certificate
 	serial int64
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+// NewCA makes a CA named name with its files in a new temporary directory.
+func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key := newKey(t)
+	key := NewKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"midge test"}},
@@ -49,12 +52,13 @@ func newTestCA(t *testing.T, name string) *testCA {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ca := &testCA{t: t, dir: dir, cert: cert, key: key, serial: 1}
-	ca.File = ca.write(name+"-ca.pem", "CERTIFICATE", der)
+	ca := &CA{t: t, Dir: dir, Cert: cert, key: key, serial: 1}
+	ca.File = ca.Write(name+"-ca.pem", "CERTIFICATE", der)
 	return ca
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+// NewKey makes a P-256 key.
+func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -63,28 +67,31 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return k
 }
 
-func (ca *testCA) write(name, typ string, der []byte) string {
+// Write writes der as a PEM block of type typ to the file name in ca.Dir.
+func (ca *CA) Write(name, typ string, der []byte) string {
 	ca.t.Helper()
-	p := filepath.Join(ca.dir, name)
+	p := filepath.Join(ca.Dir, name)
 	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		ca.t.Fatal(err)
 	}
 	return p
 }
 
-// issued is a certificate and its key, as files and as a tls.Certificate.
-type issued struct {
+// Issued is a certificate and its key, as files and as a tls.Certificate.
+type Issued struct {
 	Cert     *x509.Certificate
 	CertFile string
 	KeyFile  string
 	TLS      tls.Certificate
 }
 
-// issue signs a leaf certificate; edit adjusts the template.
-func (ca *testCA) issue(name string, edit func(*x509.Certificate)) issued {
+// Issue signs a leaf certificate for localhost, 127.0.0.1 and ::1, usable
+// by servers and clients, named name (its common name and file names);
+// edit, when not nil, adjusts the template first.
+func (ca *CA) Issue(name string, edit func(*x509.Certificate)) Issued {
 	ca.t.Helper()
 	ca.serial++
-	key := newKey(ca.t)
+	key := NewKey(ca.t)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.serial),
 		Subject:      pkix.Name{CommonName: name},
@@ -98,7 +105,7 @@ func (ca *testCA) issue(name string, edit func(*x509.Certificate)) issued {
 	if edit != nil {
 		edit(tmpl)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
@@ -110,16 +117,16 @@ func (ca *testCA) issue(name string, edit func(*x509.Certificate)) issued {
 	if err != nil {
 		ca.t.Fatal(err)
 	}
-	return issued{
+	return Issued{
 		Cert:     cert,
-		CertFile: ca.write(name+".crt", "CERTIFICATE", der),
-		KeyFile:  ca.write(name+".key", "PRIVATE KEY", keyDER),
+		CertFile: ca.Write(name+".crt", "CERTIFICATE", der),
+		KeyFile:  ca.Write(name+".key", "PRIVATE KEY", keyDER),
 		TLS:      tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert},
 	}
 }
 
-// crl writes a CRL from this CA that revokes certs.
-func (ca *testCA) crl(name string, revoked ...*x509.Certificate) string {
+// CRL writes a CRL from this CA that revokes the given certificates.
+func (ca *CA) CRL(name string, revoked ...*x509.Certificate) string {
 	ca.t.Helper()
 	tmpl := &x509.RevocationList{
 		Number:     big.NewInt(time.Now().UnixNano()),
@@ -130,16 +137,16 @@ func (ca *testCA) crl(name string, revoked ...*x509.Certificate) string {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 			x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now()})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.cert, ca.key)
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.key)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
-	return ca.write(name, "X509 CRL", der)
+	return ca.Write(name, "X509 CRL", der)
 }
 
-// pool returns a pool holding only this CA, for clients.
-func (ca *testCA) pool() *x509.CertPool {
+// Pool returns a pool holding only this CA.
+func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
+	p.AddCert(ca.Cert)
 	return p
 }
