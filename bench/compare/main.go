@@ -138,9 +138,23 @@ func run() error {
 	return nil
 }
 
-// commandLine is how this run was started, for the report.
+// commandLine is how this run was started, for the report. The flags that
+// name files on this machine (-midge, -mosquitto, -out) are left out: they
+// do not change the figures, and the report may be committed.
 func commandLine() string {
-	return strings.Join(append([]string{"go run ./bench/compare"}, os.Args[1:]...), " ")
+	args := []string{"go run ./bench/compare"}
+	for i := 1; i < len(os.Args); i++ {
+		a := os.Args[i]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "midge" || name == "mosquitto" || name == "out") {
+			if !hasValue {
+				i++ // the value is the next argument
+			}
+			continue
+		}
+		args = append(args, a)
+	}
+	return strings.Join(args, " ")
 }
 
 func validate(s settings, brokers, scens []string, qos, rounds int) error {
