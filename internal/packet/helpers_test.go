@@ -80,7 +80,39 @@ func roundTrip(t testing.TB, version byte, p Packet) Packet {
 
 func mustEqual(t testing.TB, got, want any) {
 	t.Helper()
+	forgetOrder(got)
+	forgetOrder(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %#v\nwant %#v", got, want)
+	}
+}
+
+// forgetOrder clears the decoded property order of every Properties in p:
+// tests that compare packets compare values, not wire order.
+func forgetOrder(p any) {
+	switch p := p.(type) {
+	case *Connect:
+		p.Properties.ForgetOrder()
+		if p.Will != nil {
+			p.Will.Properties.ForgetOrder()
+		}
+	case *Connack:
+		p.Properties.ForgetOrder()
+	case *Publish:
+		p.Properties.ForgetOrder()
+	case *Ack:
+		p.Properties.ForgetOrder()
+	case *Subscribe:
+		p.Properties.ForgetOrder()
+	case *Suback:
+		p.Properties.ForgetOrder()
+	case *Unsubscribe:
+		p.Properties.ForgetOrder()
+	case *Unsuback:
+		p.Properties.ForgetOrder()
+	case *Disconnect:
+		p.Properties.ForgetOrder()
+	case *Auth:
+		p.Properties.ForgetOrder()
 	}
 }

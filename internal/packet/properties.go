@@ -46,6 +46,12 @@ type UserProperty struct {
 // PUBLISH) are present when their slice is non-empty.
 type Properties struct {
 	present uint64 // bit n set: property with identifier n present
+	// order holds the identifiers in the order they were decoded, one
+	// entry per value; norder counts them (orderLost: too many to keep).
+	// Append follows it for PUBLISH, so that a forwarded message keeps
+	// its publisher's order as Mosquitto does.
+	order  [maxOrder]PropID
+	norder uint8
 
 	PayloadFormat        byte
 	MessageExpiry        uint32
@@ -104,4 +110,35 @@ func (p *Properties) Clear(id PropID) {
 // IsEmpty reports whether no property is present.
 func (p *Properties) IsEmpty() bool {
 	return p.present == 0 && len(p.User) == 0 && len(p.SubscriptionIDs) == 0
+}
+
+// maxOrder is how many decoded properties keep their order; PUBLISH
+// packets rarely carry more.
+const (
+	maxOrder  = 16
+	orderLost = 255
+)
+
+// Order returns the identifiers of the decoded properties in wire order,
+// one entry per value (a user property or subscription identifier as
+// often as it appeared), or nil when the order is not known: the
+// properties were built rather than decoded, or there were more than 16.
+func (p *Properties) Order() []PropID {
+	if p.norder == 0 || p.norder > maxOrder {
+		return nil
+	}
+	return p.order[:p.norder]
+}
+
+// ForgetOrder drops the decoded order, so that Append uses its own.
+func (p *Properties) ForgetOrder() { p.order, p.norder = [maxOrder]PropID{}, 0 }
+
+// noteOrder records that id was decoded next.
+func (p *Properties) noteOrder(id PropID) {
+	if p.norder < maxOrder {
+		p.order[p.norder] = id
+		p.norder++
+	} else {
+		p.norder = orderLost
+	}
 }

@@ -35,6 +35,7 @@ func decodeProps(d *decoder, c propContext, p *Properties) error {
 		if err := decodeProp(&pd, id, p); err != nil {
 			return prefixed(id.String(), err)
 		}
+		p.noteOrder(id)
 	}
 	// The method names what the data means: data without one is
 	// meaningless (sections 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3).

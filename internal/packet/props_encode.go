@@ -139,10 +139,54 @@ func appendProps(dst []byte, p *Properties, c propContext, size int) []byte {
 		}
 		return dst
 	}
+	if c == ctxPublish && p.Order() != nil {
+		return appendPublishProps(dst, p, m)
+	}
 	for ; m != 0; m &= m - 1 {
 		dst = appendProp(dst, p, PropID(bits.TrailingZeros64(m)))
 	}
 	return dst
+}
+
+// appendPublishProps writes the properties m of a PUBLISH whose decoded
+// order is known as Mosquitto forwards them: subscription identifiers
+// first, then the publisher's properties in the order it sent them, then
+// any the broker added, and the message expiry interval last.
+func appendPublishProps(dst []byte, p *Properties, m uint64) []byte {
+	if m&bit(PropSubscriptionID) != 0 {
+		dst = appendProp(dst, p, PropSubscriptionID)
+	}
+	done := bit(PropSubscriptionID) | bit(PropMessageExpiry) | bit(PropUserProperty)
+	user := 0
+	for _, id := range p.Order() {
+		switch {
+		case id == PropUserProperty:
+			if m&bit(id) != 0 && user < len(p.User) {
+				dst = appendUserProp(dst, p.User[user])
+				user++
+			}
+		case m&bit(id) != 0 && done&bit(id) == 0:
+			dst = appendProp(dst, p, id)
+			done |= bit(id)
+		}
+	}
+	if m&bit(PropUserProperty) != 0 {
+		for ; user < len(p.User); user++ {
+			dst = appendUserProp(dst, p.User[user])
+		}
+	}
+	for rest := m &^ done; rest != 0; rest &= rest - 1 {
+		dst = appendProp(dst, p, PropID(bits.TrailingZeros64(rest)))
+	}
+	if m&bit(PropMessageExpiry) != 0 {
+		dst = appendProp(dst, p, PropMessageExpiry)
+	}
+	return dst
+}
+
+func appendUserProp(dst []byte, kv UserProperty) []byte {
+	dst = appendString(append(dst, byte(PropUserProperty)), kv.Key)
+	return appendString(dst, kv.Value)
 }
 
 // appendProp appends property id (every value of a repeatable one).
@@ -187,8 +231,7 @@ func appendProp(dst []byte, p *Properties, id PropID) []byte {
 		return dst
 	case PropUserProperty:
 		for _, kv := range p.User {
-			dst = appendString(append(dst, byte(id)), kv.Key)
-			dst = appendString(dst, kv.Value)
+			dst = appendUserProp(dst, kv)
 		}
 		return dst
 	}

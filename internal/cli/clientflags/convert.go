@@ -67,6 +67,11 @@ func ToProperties(props []Property) client.Properties {
 func FormatMessage(m *client.Message) *format.Message {
 	fm := &format.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, MID: m.PacketID}
 	p := &m.Properties
+	if order := p.Order(); order != nil {
+		// mosquitto_sub lists the properties in the order they arrived.
+		fm.Props = propsInOrder(p, order)
+		return fm
+	}
 	var props []format.Property
 	for _, id := range p.SubscriptionIDs {
 		props = append(props, format.Property{ID: format.PropSubscriptionID, Value: id})
@@ -94,4 +99,43 @@ func FormatMessage(m *client.Message) *format.Message {
 	}
 	fm.Props = props
 	return fm
+}
+
+// propsInOrder lists the properties of p in the decoded order.
+func propsInOrder(p *client.Properties, order []client.PropID) []format.Property {
+	props := make([]format.Property, 0, len(order))
+	user, sub := 0, 0
+	for _, id := range order {
+		switch id {
+		case client.PropSubscriptionID:
+			if sub < len(p.SubscriptionIDs) {
+				props = append(props, format.Property{ID: format.PropSubscriptionID, Value: p.SubscriptionIDs[sub]})
+				sub++
+			}
+		case client.PropUserProperty:
+			if user < len(p.User) {
+				u := p.User[user]
+				props = append(props, format.Property{ID: format.PropUserProperty, Key: u.Key, Str: u.Value})
+				user++
+			}
+		}
+		if !p.Has(id) {
+			continue // cleared after decoding, e.g. a resolved topic alias
+		}
+		switch id {
+		case client.PropPayloadFormat:
+			props = append(props, format.Property{ID: format.PropPayloadFormat, Value: uint32(p.PayloadFormat)})
+		case client.PropContentType:
+			props = append(props, format.Property{ID: format.PropContentType, Str: p.ContentType})
+		case client.PropResponseTopic:
+			props = append(props, format.Property{ID: format.PropResponseTopic, Str: p.ResponseTopic})
+		case client.PropCorrelationData:
+			props = append(props, format.Property{ID: format.PropCorrelationData, Bin: p.CorrelationData})
+		case client.PropTopicAlias:
+			props = append(props, format.Property{ID: format.PropTopicAlias, Value: uint32(p.TopicAlias)})
+		case client.PropMessageExpiry:
+			props = append(props, format.Property{ID: format.PropMessageExpiry, Value: p.MessageExpiry})
+		}
+	}
+	return props
 }

@@ -166,26 +166,11 @@ func sideBySide(t *testing.T, port string) (want, got []outcome) {
 
 func runName(flags []string) string { return strings.Join(flags, " ") }
 
-// knownDifferences are the runs whose output does not match yet, and why.
-// They are still run, and logged, but not failed; each is open work.
-var knownDifferences = map[string]string{
-	// Properties are printed (and forwarded by the broker) in a fixed order,
-	// where mosquitto keeps the order they arrived in.
-	runName([]string{"-F", allSpecifiers, "-V", "5"}):    "property order",
-	runName([]string{"-F", "%J", "--pretty", "-V", "5"}): "property order",
-}
-
 // compareRuns reports every run whose outcome differs.
 func compareRuns(t *testing.T, what string, got, want []outcome) {
 	t.Helper()
 	for i, flags := range sideBySideRuns {
 		g, w := got[i], want[i]
-		if why, ok := knownDifferences[runName(flags)]; ok {
-			if g != w {
-				t.Logf("%s [%s]: differs (known: %s)", what, runName(flags), why)
-			}
-			continue
-		}
 		if g.code != w.code {
 			t.Errorf("%s [%s]: exit %d, want %d", what, runName(flags), g.code, w.code)
 		}
