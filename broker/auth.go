@@ -92,7 +92,7 @@ func (s *Server) Reauthenticate() int {
 		}
 		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: not authorised after reload.", info.ClientID))
 		n++
-		go c.kick(packet.NotAuthorized)
+		s.wg.Go(func() { c.kick(packet.NotAuthorized) })
 	}
 	return n
 }

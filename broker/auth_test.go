@@ -242,3 +242,18 @@ func TestCertUsername(t *testing.T) {
 	}
 	c2.expectClosed()
 }
+
+// TestWillCannotWriteSys: a will may no more publish to $SYS or $share
+// than a PUBLISH may, whatever the Authorizer says.
+func TestWillCannotWriteSys(t *testing.T) {
+	b := startBroker(t, testOptions(), nil) // AllowAll
+	for _, tp := range []string{"$SYS/broker/version", "$share/g/t"} {
+		c := dialRaw(t, b.addr, packet.V311)
+		c.connect(&packet.Connect{ClientID: "w", CleanStart: true, Will: &packet.Will{Topic: tp, Payload: []byte("spoofed"), Retain: true}})
+		c.nc.Close() // no DISCONNECT: the will would be sent
+	}
+	s := mustConnect(t, b.addr, packet.V311, "s", true)
+	waitFor(t, "the will's connection to end", func() bool { return b.ClientCount() == 1 })
+	s.subscribe(1, packet.Subscription{Filter: "$SYS/#", QoS: 0})
+	s.expectNothing(200 * time.Millisecond)
+}

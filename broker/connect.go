@@ -128,9 +128,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		if !hasUsername && !c.l.AllowAnonymous {
 			return c.refuse(packet.NotAuthorized, "not authorised")
 		}
-		if rc := s.authorizer().Authenticate(info); rc != 0 {
+		h := s.auth.Load()
+		if rc := h.a.Authenticate(info); rc != 0 {
 			return c.refuse(packet.ReasonCode(rc), "not authorised")
 		}
+		defer c.recheckAuth(h)
 	}
 	// A copy of the password stays (the original aliases the whole CONNECT
 	// body) so that Reauthenticate can check it against a reloaded password
@@ -451,6 +453,9 @@ func (s *Server) redeliverShared(orphans []delivery) {
 // publishWill sends a will message, checking the client's right to
 // publish it as Mosquitto does.
 func (s *Server) publishWill(m *message, info *ClientInfo) {
+	if isReservedForBroker(m.topic) {
+		return // a will may no more write $SYS than a PUBLISH may
+	}
 	if info != nil && !s.authorizer().Authorize(info, m.topic, AccessWrite) {
 		return
 	}
@@ -469,4 +474,19 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// recheckAuth closes the connection if the Authorizer was replaced (a
+// reload) while CONNECT was being authenticated with the old one and the
+// new one refuses the client: Reauthenticate, which runs after the
+// replacement, may have missed a connection not yet recorded.
+func (c *conn) recheckAuth(h *authHolder) {
+	s := c.srv
+	if s.auth.Load() == h {
+		return
+	}
+	if info := c.authInfo.Load(); info != nil && s.authorizer().Authenticate(info) != 0 {
+		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: not authorised after reload.", info.ClientID))
+		s.wg.Go(func() { c.kick(packet.NotAuthorized) })
+	}
 }

@@ -132,7 +132,10 @@ func (s *Server) Serve(ln net.Listener, l *Listener) error {
 			return ErrServerClosed
 		}
 		c.active = &active
-		s.wg.Go(c.serve)
+		go func() {
+			defer s.wg.Done() // added by track
+			c.serve()
+		}()
 	}
 }
 
@@ -144,6 +147,9 @@ func (s *Server) track(c *conn) bool {
 	}
 	s.conns[c] = struct{}{}
 	s.stats.sockets.Add(1)
+	// Counted under the lock: Close, which sets closed under it, then
+	// waits for every connection it let in.
+	s.wg.Add(1)
 	return true
 }
 

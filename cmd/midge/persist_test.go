@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,4 +90,32 @@ func TestCorruptStoreStopsTheStart(t *testing.T) {
 	if !strings.Contains(stderr.String(), storeDir) {
 		t.Fatalf("the error does not name the store:\n%s", stderr.String())
 	}
+}
+
+// TestStoreOwnedByUser: started as root with persistence, the broker drops
+// to its user before creating the store, so that the store stays writable.
+func TestStoreOwnedByUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// Not under t.TempDir: its parent is private to root, and the user
+	// must be able to reach the directory.
+	dir, err := os.MkdirTemp("", "midge-store-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeConf(t, fmt.Sprintf("listener %d 127.0.0.1", freePort(t)), "persistence true", "persistence_location "+dir+"/", "user nobody")
+	cmd, _ := startMidge(t, "midge", "-c", conf)
+	info, err := os.Stat(filepath.Join(dir, "mosquitto.db.midge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); !ok || st.Uid == 0 {
+		t.Fatalf("the store is owned by uid %v, want the unprivileged user", info.Sys())
+	}
+	stopMidge(t, cmd.Process.Pid, cmd.Wait)
 }

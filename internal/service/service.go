@@ -164,6 +164,27 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return securityExit(err)
 	}
+	// Sockets next, while still root (ports below 1024), then drop
+	// privileges before anything writes files: the store must be owned by
+	// the user the broker runs as.
+	lns, err := openListeners(cfg, bls, log)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
+	served := false
+	defer func() {
+		if !served {
+			for _, o := range lns {
+				o.ln.Close()
+			}
+		}
+	}()
+	if err := dropPrivileges(cfg.User, log); err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
+
 	opts := brokerOptions(cfg)
 	opts.Logger = log
 	opts.Auth = pol
@@ -188,20 +209,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			_, _ = srv.Publish(broker.Message{Topic: topic, Payload: line, QoS: 2, Expiry: 20 * time.Second})
 		})
 	}
-
-	lns, err := openListeners(cfg, bls, log)
-	if err != nil {
-		log.Error("Error: " + upperFirst(err.Error()) + ".")
-		return 1
-	}
 	errc := make(chan error, len(lns))
 	for _, o := range lns {
 		go func() { errc <- srv.Serve(o.ln, o.bl) }()
 	}
-	if err := dropPrivileges(cfg.User, log); err != nil {
-		log.Error("Error: " + upperFirst(err.Error()) + ".")
-		return 1
-	}
+	served = true
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
 	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg}
