@@ -247,7 +247,7 @@ func (cn *conn) handle(p packet.Packet) error {
 		}
 	case *packet.Suback:
 		if c.opts.OnSuback != nil {
-			c.inbox.push(delivery{suback: &Suback{ReasonCodes: p.ReasonCodes, Properties: p.Properties}}, cn.done)
+			c.inbox.push(delivery{suback: &Suback{ReasonCodes: p.ReasonCodes, Properties: p.Properties}}, cn.done, c.mayBlockReader)
 		}
 		c.handleResponse(p.PacketID, p)
 	case *packet.Unsuback:

@@ -17,6 +17,8 @@ type delivery struct {
 	conn *conn // the connection it came on, for the QoS 1 PUBACK
 	// suback, instead of msg, is a SUBACK for Options.OnSuback.
 	suback *Suback
+	// epoch is the session epoch of an incoming QoS 2 message.
+	epoch uint64
 }
 
 // inbox is the queue between the reader, which must never wait for the
@@ -44,16 +46,17 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// push queues d, waiting while too many QoS 0 messages are queued. It
-// returns false if cancel closes first or the inbox is closed.
-func (b *inbox) push(d delivery, cancel <-chan struct{}) bool {
+// push queues d, waiting while too many QoS 0 messages are queued and
+// block says waiting is safe. It returns false if cancel closes first or
+// the inbox is closed.
+func (b *inbox) push(d delivery, cancel <-chan struct{}, block func() bool) bool {
 	for {
 		b.mu.Lock()
 		if b.closed {
 			b.mu.Unlock()
 			return false
 		}
-		if d.msg == nil || d.msg.QoS > 0 || b.qos0 < inboxQoS0Limit {
+		if d.msg == nil || d.msg.QoS > 0 || b.qos0 < inboxQoS0Limit || !block() {
 			b.queue = append(b.queue, d)
 			if d.msg != nil && d.msg.QoS == 0 {
 				b.qos0++
@@ -139,15 +142,27 @@ func (c *Client) acknowledge(d delivery) {
 		d.conn.write(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 	case 2:
 		// The exchange ends here: the identifier is free again and
-		// PUBCOMP goes out on the current connection [MQTT-4.3.3-12].
+		// PUBCOMP goes out on the current connection [MQTT-4.3.3-12]. If
+		// the server lost the session meanwhile, the identifier may
+		// already name a new message: leave it alone.
 		c.mu.Lock()
-		_, ok := c.sess.in2[m.PacketID]
-		delete(c.sess.in2, m.PacketID)
+		if d.epoch != c.sess.epoch || c.sess.in2[m.PacketID] != released {
+			c.mu.Unlock()
+			return
+		}
+		// Until the PUBCOMP is out, a PUBREL sent again is answered as
+		// for a handled message.
+		c.sess.in2[m.PacketID] = handled
 		cn := c.conn
 		c.mu.Unlock()
-		if ok && cn != nil {
-			cn.write(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID})
+		if cn == nil || cn.write(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID}) != nil {
+			return // the server sends PUBREL again after reconnecting
 		}
+		c.mu.Lock()
+		if d.epoch == c.sess.epoch && c.sess.in2[m.PacketID] == handled {
+			delete(c.sess.in2, m.PacketID)
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -208,7 +223,7 @@ func (cn *conn) handlePublish(p *packet.Publish) error {
 		cn.write(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
 		return nil
 	}
-	c.inbox.push(delivery{msg: m, conn: cn}, cn.done)
+	c.inbox.push(delivery{msg: m, conn: cn}, cn.done, c.mayBlockReader)
 	return nil
 }
 
@@ -220,22 +235,37 @@ func (cn *conn) handlePubrel(a *packet.Ack) error {
 	c := cn.c
 	c.mu.Lock()
 	m, ok := c.sess.in2[a.PacketID]
-	if ok {
-		c.sess.in2[a.PacketID] = nil // released: on its way to OnMessage
+	epoch := c.sess.epoch
+	switch {
+	case !ok, m == released:
+	case m == handled:
+		delete(c.sess.in2, a.PacketID)
+	default:
+		c.sess.in2[a.PacketID] = released // on its way to OnMessage
 	}
 	c.mu.Unlock()
 	switch {
-	case ok && m != nil:
-		c.inbox.push(delivery{msg: m, conn: cn}, cn.done)
-	case ok:
+	case ok && m == released:
 		// A PUBREL sent again while the handler runs: its PUBCOMP is
 		// on the way.
+	case ok && m != handled:
+		c.inbox.push(delivery{msg: m, conn: cn, epoch: epoch}, cn.done, c.mayBlockReader)
 	default:
 		comp := &packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
-		if cn.version == MQTT5 {
+		if !ok && cn.version == MQTT5 {
 			comp.ReasonCode = PacketIdentifierNotFound
 		}
 		cn.write(comp)
 	}
 	return nil
+}
+
+// mayBlockReader reports whether the reader may stop reading while the
+// handler catches up with QoS 0 messages: not while the client waits for
+// an acknowledgement or a SUBACK/UNSUBACK, which only the reader can read
+// (a handler that publishes at QoS 1 would otherwise wait for ever).
+func (c *Client) mayBlockReader() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sess.out) == 0 && len(c.sess.requests) == 0
 }

@@ -17,9 +17,20 @@ type session struct {
 	seq      uint64               // send order of outgoing messages
 	out      map[uint16]*outbound // by packet identifier
 	requests map[uint16]*request  // SUBSCRIBE and UNSUBSCRIBE awaiting answers
-	in2      map[uint16]*Message  // incoming QoS 2 by id: kept until PUBREL, nil once released
+	in2      map[uint16]*Message  // incoming QoS 2 by id: kept until PUBREL, then released or handled
 	inflight int                  // window slots taken by Publish calls
+	// epoch counts sessions the server lost: a handler that returns after
+	// one must not complete an identifier the new session reuses.
+	epoch uint64
 }
+
+// Markers for in2 entries whose message has left the map: released is on
+// its way to OnMessage; handled was handed over but its PUBCOMP could not
+// be sent, so a PUBREL sent again gets a successful PUBCOMP.
+var (
+	released = &Message{}
+	handled  = &Message{}
+)
 
 // outbound is a QoS 1 or 2 message awaiting acknowledgement.
 type outbound struct {
@@ -75,6 +86,7 @@ func (c *Client) resumeLocked(present bool) []packet.Packet {
 	s := &c.sess
 	if !present {
 		clear(s.in2)
+		s.epoch++
 	}
 	obs := make([]*outbound, 0, len(s.out))
 	for _, ob := range s.out {
