@@ -47,6 +47,9 @@ func fanoutServer(tb testing.TB, n int, qos byte, version byte) (*Server, []*dis
 		if !s.track(c) {
 			tb.Fatal("server closed")
 		}
+		// track counts a reader goroutine for Close to wait for; these
+		// connections are driven by the test and have none.
+		s.wg.Done()
 		err := c.handle(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: version, ClientID: fmt.Sprintf("sub-%d", i), CleanStart: true})
 		if err != nil {
 			tb.Fatal(err)
