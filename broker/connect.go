@@ -234,6 +234,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		if cleanStart {
 			// [MQTT-3.1.2-4] discard the existing session.
 			sess.ended = true
+			s.dropStoredSession(sess)
 			sess.mu.Unlock()
 			endedWill = pw
 			dropped = sess
@@ -241,6 +242,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		} else {
 			// A new connection before the will delay passed: no will.
 			resumed = true
+			s.dropStoredWill(sess, pw)
 			sess.mu.Unlock()
 		}
 	}
@@ -259,6 +261,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	sess.expiry = expiry
 	sess.info = c.info
 	sess.generation++
+	s.storeSession(sess)
 	c.sess = sess
 	c.connected = true
 	c.aliasOut = nil
@@ -338,13 +341,9 @@ func (s *Server) detach(c *conn) {
 	sess.conn = nil
 	sess.online.Store(false)
 	sess.disconnectedAt = now
-	gen := sess.generation
-	expiry := sess.expiry
-	if expiry == neverExpires && c.version != packet.V5 && s.opts.PersistentClientExpiration > 0 {
-		expiry = uint32(min(s.opts.PersistentClientExpiration/time.Second, neverExpires-1))
-	}
-	if expiry == 0 {
+	if s.effectiveExpiry(sess) == 0 {
 		sess.ended = true
+		s.dropStoredSession(sess)
 		delete(s.sessions, sess.id)
 		sess.mu.Unlock()
 		orphans := s.removeSubscriptions(sess)
@@ -360,14 +359,17 @@ func (s *Server) detach(c *conn) {
 			publishNow = w
 		} else {
 			// [MQTT-3.1.3-9] wait out the will delay; a reconnect cancels it.
+			delay := time.Duration(w.delay) * time.Second
 			pw := &pendingWill{msg: w.msg, info: c.info}
-			pw.timer = time.AfterFunc(time.Duration(w.delay)*time.Second, func() { s.fireWill(sess, pw) })
+			pw.timer = time.AfterFunc(delay, func() { s.fireWill(sess, pw) })
 			sess.pendingWill = pw
+			if s.journal != nil {
+				s.storeWill(sess, pw, now.Add(delay))
+			}
 		}
 	}
-	if expiry != neverExpires {
-		sess.expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { s.expire(sess, gen) })
-	}
+	s.armExpiry(sess)
+	s.storeSession(sess) // with the time it was disconnected
 	sess.mu.Unlock()
 	s.mu.Unlock()
 	if publishNow != nil {
@@ -383,6 +385,7 @@ func (s *Server) fireWill(sess *session, pw *pendingWill) {
 		return
 	}
 	sess.pendingWill = nil
+	s.dropStoredWill(sess, pw)
 	sess.mu.Unlock()
 	s.publishWill(pw.msg, pw.info)
 }
@@ -398,6 +401,7 @@ func (s *Server) expire(sess *session, gen uint64) {
 	}
 	sess.ended = true
 	pw := sess.stopTimers()
+	s.dropStoredSession(sess)
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 	}
@@ -459,11 +463,33 @@ func (s *Server) publishWill(m *message, info *ClientInfo) {
 	if info != nil && !s.authorizer().Authorize(info, m.topic, AccessWrite) {
 		return
 	}
-	if err := s.keepRetained(m); err != nil {
+	if _, err := s.publish(m, nil); err != nil {
 		s.log.Error(fmt.Sprintf("Error: %v; will message dropped.", err))
+	}
+}
+
+// effectiveExpiry is the session's expiry interval in seconds, with
+// persistent_client_expiration applied to 3.x sessions that never expire
+// by themselves. Called with sess.mu held.
+func (s *Server) effectiveExpiry(sess *session) uint32 {
+	e := sess.expiry
+	if e == neverExpires && sess.version != packet.V5 && s.opts.PersistentClientExpiration > 0 {
+		e = uint32(min(s.opts.PersistentClientExpiration/time.Second, neverExpires-1))
+	}
+	return e
+}
+
+// armExpiry starts the timer that ends a disconnected session once its
+// expiry interval has passed since it was disconnected. Called with
+// sess.mu held.
+func (s *Server) armExpiry(sess *session) {
+	e := s.effectiveExpiry(sess)
+	if e == neverExpires {
 		return
 	}
-	s.publish(m)
+	left := time.Duration(e)*time.Second - time.Since(sess.disconnectedAt)
+	gen := sess.generation
+	sess.expiryTimer = time.AfterFunc(max(0, left), func() { s.expire(sess, gen) })
 }
 
 // newUUID returns a random RFC 4122 version 4 UUID in upper case, the

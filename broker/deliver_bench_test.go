@@ -80,7 +80,7 @@ func BenchmarkFanoutQoS0(b *testing.B) {
 			s, _ := fanoutServer(b, 50, 0, v)
 			b.ReportAllocs()
 			for b.Loop() {
-				if n := s.publish(benchMessage()); n != 50 {
+				if n, _ := s.publish(benchMessage(), nil); n != 50 {
 					b.Fatalf("matched %d", n)
 				}
 			}
@@ -95,7 +95,7 @@ func BenchmarkFanoutQoS1(b *testing.B) {
 	s, _ := fanoutServer(b, 50, 1, packet.V311)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.publish(benchMessage())
+		_, _ = s.publish(benchMessage(), nil)
 		// Acknowledge everything so the in-flight windows stay open.
 		b.StopTimer()
 		for sess := range s.sessionsSnapshot() {
@@ -142,7 +142,7 @@ func TestFanoutAllocationsDoNotGrowWithSubscribers(t *testing.T) {
 			idle()
 			runtime.ReadMemStats(&ms)
 			before := ms.Mallocs
-			s.publish(m)
+			_, _ = s.publish(m, nil)
 			idle()
 			runtime.ReadMemStats(&ms)
 			if i >= 10 { // the first rounds fill the pool of packet lists

@@ -36,9 +36,5 @@ func (s *Server) Publish(m Message) (int, error) {
 		p.Properties.MessageExpiry = uint32((m.Expiry + time.Second - 1) / time.Second)
 		p.Properties.Set(packet.PropMessageExpiry)
 	}
-	msg := newMessage(p, "", now)
-	if err := s.keepRetained(msg); err != nil {
-		return 0, err
-	}
-	return s.publish(msg), nil
+	return s.publish(newMessage(p, "", now), nil)
 }

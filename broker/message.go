@@ -86,6 +86,10 @@ type delivery struct {
 	// ordinary subscription. If the session ends before the message is
 	// acknowledged, the group gets it back for another member.
 	group *topic.SharedGroup[*session]
+	// key is the message's sequence number in the session's stored queue
+	// (0: not stored); pid its packet id when it was stored with one.
+	key uint64
+	pid uint16
 }
 
 // encode appends the PUBLISH for this delivery. alias is the topic alias

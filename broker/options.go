@@ -67,9 +67,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Auth decides who may connect, publish and receive (nil: AllowAll).
 	Auth Authorizer
-	// Store, when set, keeps retained messages across restarts: each is
-	// durable before it is acknowledged, and Restore loads them. (Sessions
-	// and queued messages are not persisted yet.)
+	// Store, when set, keeps retained messages and persistent sessions
+	// (subscriptions, queued and in-flight QoS 1/2 messages, inbound QoS 2
+	// ids, delayed wills) across restarts: what a client is answered about
+	// is durable first, and Restore loads it all back.
 	Store store.Store
 }
 

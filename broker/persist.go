@@ -1,66 +1,388 @@
 package broker
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
 	"github.com/midge-mqtt/midge/internal/store"
+	"github.com/midge-mqtt/midge/internal/topic"
 )
 
-// Persistence, so far: retained messages. With Options.Store set, a
-// retained message (or the empty message that clears one) is durable
-// before the broker acknowledges it, and Restore loads the retained
-// messages at start-up. Sessions, subscriptions and queued messages are
-// not persisted yet.
+// Persistence. With Options.Store set, the broker keeps in the store what
+// a restart must not lose, and acknowledges nothing before it is durable:
+//   - retained messages (PUBACK/PUBREC after the store has them);
+//   - persistent sessions: their record with the subscriptions (SUBACK and
+//     UNSUBACK after it is durable), the QoS 1/2 messages queued or in
+//     flight to them (stored before the publisher's PUBACK/PUBREC), the
+//     inbound QoS 2 packet ids awaiting PUBREL (stored with the routed
+//     copies, forgotten before PUBCOMP), and a will waiting out its delay.
+//
+// Every change goes through the journal in the order it is made in
+// memory. A QoS 2 message stored for a session gets its packet id when it
+// is stored, so that after a restart it is resent under the same id and
+// the client, which remembers the ids it has received, does not deliver
+// it twice; the PUBREC that moves it to "awaiting PUBCOMP" is durable
+// before PUBREL goes out for the same reason.
 
-// keepRetained makes a retained message, or its removal, durable. $SYS
-// topics are the broker's own and are published again after a restart.
-func (s *Server) keepRetained(m *message) error {
-	st := s.opts.Store
-	if st == nil || !m.retain || strings.HasPrefix(m.topic, "$SYS") {
-		return nil
+// persist makes durable, before a publish delivers anything, what a
+// restart must not lose of it: its retained message and a copy for every
+// persistent session that takes it at QoS 1 or 2 (r.targets get their
+// store keys). pend may hold more for the same wait (the publisher's QoS 2
+// packet id). On error nothing may be delivered or acknowledged.
+func (s *Server) persist(r *router, m *message, pend *pending) error {
+	var p pending
+	if pend != nil {
+		p = *pend
 	}
-	op := store.DeleteRetained(m.topic)
-	if len(m.payload) > 0 {
-		op = store.PutRetained(toStored(m))
+	if m.retain && !strings.HasPrefix(m.topic, "$SYS") {
+		// $SYS topics are the broker's own, published again after a restart.
+		op := store.DeleteRetained(m.topic)
+		if len(m.payload) > 0 {
+			op = store.PutRetained(toStored(m))
+		}
+		p.add(s.journal.add(op))
 	}
-	if err := st.Apply(s.ctx, op); err != nil {
-		return fmt.Errorf("storing the retained message of %q: %w", m.topic, err)
+	var sm *store.Message
+	for i := range r.targets {
+		d := &r.targets[i]
+		if d.qos == 0 {
+			continue
+		}
+		if sm == nil {
+			sm = toStored(m)
+		}
+		if c := s.reserve(r.owners[i], d, sm); c != nil {
+			p.add(c)
+		}
+	}
+	if err := p.wait(); err != nil {
+		for i := range r.targets {
+			if r.targets[i].key != 0 {
+				s.unreserve(r.owners[i], &r.targets[i])
+			}
+		}
+		if m.retain {
+			return fmt.Errorf("storing the retained message of %q: %w", m.topic, err)
+		}
+		return fmt.Errorf("storing a message to %q: %w", m.topic, err)
 	}
 	return nil
 }
 
+// reserve gives a QoS 1/2 delivery to a stored session its place in the
+// session's stored queue (d.key) and, for QoS 2, the packet id it will be
+// sent with (d.pid), and queues the record. It returns nil when the
+// session is not stored, or has no packet id free.
+func (s *Server) reserve(sess *session, d *delivery, sm *store.Message) *commit {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if !sess.stored || sess.ended {
+		return nil
+	}
+	if d.qos == 2 {
+		id := sess.allocID()
+		if id == 0 {
+			return nil
+		}
+		if sess.reserved == nil {
+			sess.reserved = make(map[uint16]struct{})
+		}
+		sess.reserved[id] = struct{}{}
+		d.pid = id
+	}
+	sess.seq++
+	d.key = sess.seq
+	o := &store.Outgoing{Seq: d.key, PacketID: d.pid, State: store.StateQueued, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Message: *sm}
+	return s.journal.add(store.PutOutgoing(sess.id, o))
+}
+
+// unreserve undoes reserve for a delivery that will not be made.
+func (s *Server) unreserve(sess *session, d *delivery) {
+	sess.mu.Lock()
+	s.forget(sess, d)
+	sess.mu.Unlock()
+}
+
+// forget removes a stored delivery that is done with (acknowledged,
+// dropped or expired) from the store, without waiting: losing the removal
+// in a crash only means one more delivery of a QoS 1 message, or a PUBREL
+// the client answers as unknown. Called with sess.mu held.
+func (s *Server) forget(sess *session, d *delivery) {
+	if d.key == 0 {
+		return
+	}
+	if d.pid != 0 {
+		delete(sess.reserved, d.pid)
+	}
+	s.journal.add(store.DeleteOutgoing(sess.id, d.key))
+	d.key = 0
+}
+
+// persistOne stores a single delivery, waiting for it, for the paths that
+// deliver one message at a time (a shared group's member chosen again).
+// If the store fails the delivery is made anyway, unstored: whoever
+// published it has been answered already.
+func (s *Server) persistOne(sess *session, d *delivery) {
+	if s.journal == nil || d.qos == 0 {
+		return
+	}
+	c := s.reserve(sess, d, toStored(d.msg))
+	if c == nil {
+		return
+	}
+	if err := c.wait(); err != nil {
+		s.unreserve(sess, d)
+	}
+}
+
+// sessionRecord is the stored form of a session. Called with sess.mu held.
+func sessionRecord(sess *session) *store.Session {
+	r := &store.Session{
+		ClientID:        sess.id,
+		ProtocolVersion: sess.version,
+		ExpiryInterval:  sess.expiry,
+	}
+	if sess.info != nil {
+		r.Username = sess.info.Username
+	}
+	if sess.conn == nil {
+		r.DisconnectedAt = sess.disconnectedAt
+	}
+	if len(sess.subs) > 0 {
+		r.Subscriptions = make([]store.Subscription, 0, len(sess.subs))
+		for f, o := range sess.subs {
+			r.Subscriptions = append(r.Subscriptions, store.Subscription{
+				Filter: f, QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
+				RetainHandling: o.RetainHandling, ID: o.SubscriptionID,
+			})
+		}
+		slices.SortFunc(r.Subscriptions, func(a, b store.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
+	}
+	return r
+}
+
+// storeSession brings the store's record of a session up to date: written
+// while the session is persistent, removed when it no longer is. It
+// returns the commit to wait for, nil if there is nothing to store.
+// Called with sess.mu held.
+func (s *Server) storeSession(sess *session) *commit {
+	if s.journal == nil {
+		return nil
+	}
+	if sess.persistent() && !sess.ended {
+		sess.stored = true
+		return s.journal.add(store.PutSession(sessionRecord(sess)))
+	}
+	return s.dropStoredSession(sess)
+}
+
+// dropStoredSession removes a session and everything stored under it.
+// Called with sess.mu held.
+func (s *Server) dropStoredSession(sess *session) *commit {
+	if !sess.stored {
+		return nil
+	}
+	sess.stored = false
+	if sess.pendingWill != nil {
+		sess.pendingWill.stored = false
+	}
+	return s.journal.add(store.DeleteSession(sess.id))
+}
+
+// storeWill keeps a will that waits out its delay, if its session is
+// stored. Called with sess.mu held.
+func (s *Server) storeWill(sess *session, pw *pendingWill, due time.Time) {
+	if !sess.stored {
+		return
+	}
+	pw.stored = true
+	s.journal.add(store.PutWill(&store.Will{ClientID: sess.id, Message: *toStored(pw.msg), Due: due}))
+}
+
+// dropStoredWill forgets a stored will (published, or cancelled by a
+// reconnect). Called with sess.mu held.
+func (s *Server) dropStoredWill(sess *session, pw *pendingWill) {
+	if pw != nil && pw.stored {
+		pw.stored = false
+		s.journal.add(store.DeleteWill(sess.id))
+	}
+}
+
 // Restore loads what the store holds: call it once, before Serve.
-// Retained messages whose expiry passed while the broker was down are
-// dropped.
+// Sessions come back disconnected, with their subscriptions, queued and
+// in-flight messages and inbound QoS 2 ids; their expiry counts from when
+// they were disconnected (from now for those connected at a crash).
+// Messages, sessions and wills whose time passed while the broker was
+// down are dropped or, for wills, published.
 func (s *Server) Restore() error {
 	st := s.opts.Store
 	if st == nil {
 		return nil
 	}
 	now := time.Now()
-	var expired []string
-	err := st.Load(store.Visitor{Retained: func(sm store.Message) error {
-		m := fromStored(&sm)
-		if m.expired(now) {
-			expired = append(expired, m.topic)
-			return nil
+	var (
+		ops     []store.Op
+		orphans = map[string]bool{}
+		wills   []*pendingWill
+		willOf  = map[*pendingWill]*session{}
+		dueAt   = map[*pendingWill]time.Time{}
+	)
+	lookup := func(id string) *session {
+		sess := s.sessions[id]
+		if sess == nil && !orphans[id] {
+			// Records of a client without a session: a session that
+			// ended while a message to it was being stored.
+			orphans[id] = true
+			ops = append(ops, store.DeleteSession(id))
 		}
-		s.retained.Set(m.topic, m)
-		return nil
-	}})
+		return sess
+	}
+	err := st.Load(store.Visitor{
+		Session: func(r store.Session) error {
+			s.restoreSession(&r, now)
+			return nil
+		},
+		Inbound: func(id string, pid uint16) error {
+			if sess := lookup(id); sess != nil {
+				if sess.inbound == nil {
+					sess.inbound = make(map[uint16]struct{})
+				}
+				sess.inbound[pid] = struct{}{}
+			}
+			return nil
+		},
+		Outgoing: func(id string, o store.Outgoing) error {
+			sess := lookup(id)
+			if sess == nil {
+				return nil
+			}
+			sess.seq = max(sess.seq, o.Seq)
+			m := fromStored(&o.Message)
+			if o.State != store.StateAwaitPubcomp && m.expired(now) {
+				ops = append(ops, store.DeleteOutgoing(id, o.Seq))
+				return nil
+			}
+			s.restoreOutgoing(sess, &o, m)
+			return nil
+		},
+		Will: func(w store.Will) error {
+			sess := lookup(w.ClientID)
+			if sess == nil {
+				return nil
+			}
+			info := sess.info
+			pw := &pendingWill{msg: fromStored(&w.Message), info: info, stored: true}
+			sess.pendingWill = pw
+			wills = append(wills, pw)
+			willOf[pw] = sess
+			dueAt[pw] = w.Due
+			return nil
+		},
+		Retained: func(sm store.Message) error {
+			m := fromStored(&sm)
+			if m.expired(now) {
+				ops = append(ops, store.DeleteRetained(m.topic))
+				return nil
+			}
+			s.retained.Set(m.topic, m)
+			return nil
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("loading the store: %w", err)
 	}
-	for _, t := range expired {
-		if err := st.Apply(context.Background(), store.DeleteRetained(t)); err != nil {
-			return fmt.Errorf("removing an expired retained message: %w", err)
+	if len(ops) > 0 {
+		if err := s.journal.add(ops...).wait(); err != nil {
+			return fmt.Errorf("removing expired records: %w", err)
 		}
 	}
+	// Timers last, once every session is in place: an expiry or a will
+	// due already runs at once.
+	for _, pw := range wills {
+		sess := willOf[pw]
+		pw.timer = time.AfterFunc(max(0, dueAt[pw].Sub(now)), func() { s.fireWill(sess, pw) })
+	}
+	s.mu.Lock()
+	restored := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		restored = append(restored, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range restored {
+		sess.mu.Lock()
+		s.armExpiry(sess)
+		sess.mu.Unlock()
+	}
+	if n := len(restored); n > 0 {
+		s.log.Notice(fmt.Sprintf("Restored %d persistent sessions.", n))
+	}
 	return nil
+}
+
+// restoreSession rebuilds a session from its record, disconnected.
+func (s *Server) restoreSession(r *store.Session, now time.Time) {
+	sess := newSession(r.ClientID)
+	sess.stored = true
+	sess.version = r.ProtocolVersion
+	if sess.version == 0 {
+		sess.version = packet.V311
+	}
+	sess.expiry = r.ExpiryInterval
+	sess.disconnectedAt = r.DisconnectedAt
+	if sess.disconnectedAt.IsZero() || sess.disconnectedAt.After(now) {
+		// Connected when the broker stopped: disconnected now.
+		sess.disconnectedAt = now
+	}
+	// Deliveries until the client reconnects are checked against its
+	// username; the listener is not known (with per_listener_settings the
+	// ACLs then refuse, as Mosquitto's do).
+	sess.info = &ClientInfo{ClientID: r.ClientID, Username: r.Username, HasUsername: r.Username != "", ProtocolVersion: sess.version}
+	s.mu.Lock()
+	s.sessions[r.ClientID] = sess
+	s.mu.Unlock()
+	for _, sub := range r.Subscriptions {
+		opts := topic.Options{QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.ID}
+		if sess.subs == nil {
+			sess.subs = make(map[string]topic.Options)
+		}
+		sess.subs[sub.Filter] = opts
+		s.subs.Subscribe(sess, sub.Filter, opts)
+	}
+}
+
+// restoreOutgoing puts a stored message back in its session's queue or
+// in-flight window.
+func (s *Server) restoreOutgoing(sess *session, o *store.Outgoing, m *message) {
+	d := delivery{msg: m, qos: o.QoS, retain: o.Retain, subIDs: o.SubIDs, key: o.Seq}
+	if o.State == store.StateQueued {
+		if o.PacketID != 0 {
+			d.pid = o.PacketID
+			if sess.reserved == nil {
+				sess.reserved = make(map[uint16]struct{})
+			}
+			sess.reserved[o.PacketID] = struct{}{}
+		}
+		sess.queue = append(sess.queue, d)
+		sess.queuedBytes += m.size()
+		return
+	}
+	f := &inflight{delivery: d, id: o.PacketID, seq: o.Seq}
+	switch o.State {
+	case store.StateAwaitPuback:
+		f.state = awaitPuback
+	case store.StateAwaitPubrec:
+		f.state = awaitPubrec
+	default:
+		f.state = awaitPubcomp
+	}
+	if sess.inflight == nil {
+		sess.inflight = make(map[uint16]*inflight)
+	}
+	sess.inflight[o.PacketID] = f
+	sess.inflightLen += m.size()
 }
 
 // toStored converts a message to its stored form.

@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/store"
 	"github.com/midge-mqtt/midge/internal/topic"
 )
 
@@ -63,17 +66,41 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		reason = packet.NotAuthorized
 	default:
 		m := newMessage(p, c.clientID, time.Now())
-		if err := s.keepRetained(m); err != nil {
+		var pend pending
+		if p.QoS == 2 {
+			// Marked before routing so that, with a store, the id is
+			// durable with the routed copies: a PUBLISH sent again after
+			// a restart is then recognised and not routed twice.
+			c.sess.mu.Lock()
+			if c.sess.inbound == nil {
+				c.sess.inbound = make(map[uint16]struct{})
+			}
+			c.sess.inbound[p.PacketID] = struct{}{}
+			if c.sess.stored {
+				pend.add(s.journal.add(store.PutInbound(c.clientID, p.PacketID)))
+			}
+			c.sess.mu.Unlock()
+		}
+		n, err := s.publish(m, &pend)
+		if err != nil {
+			if p.QoS == 2 {
+				c.sess.mu.Lock()
+				delete(c.sess.inbound, p.PacketID)
+				if c.sess.stored {
+					s.journal.add(store.DeleteInbound(c.clientID, p.PacketID))
+				}
+				c.sess.mu.Unlock()
+			}
 			s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
 			if p.QoS > 0 && c.version != packet.V5 {
 				// 3.x cannot refuse a PUBLISH: close without acknowledging,
 				// so the client sends it again after reconnecting.
-				return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep a retained message"}
+				return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep the message"}
 			}
-			reason = packet.UnspecifiedError
+			reason = storeFailureReason(err)
 			break
 		}
-		if s.publish(m) == 0 {
+		if n == 0 {
 			reason = packet.NoMatchingSubscribers
 		}
 	}
@@ -84,17 +111,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case 1:
 		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason})
 	case 2:
-		if !reason.IsError() {
-			c.sess.mu.Lock()
-			if c.sess.inbound == nil {
-				c.sess.inbound = make(map[uint16]struct{})
-			}
-			c.sess.inbound[p.PacketID] = struct{}{}
-			c.sess.mu.Unlock()
-		}
 		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason})
 	}
 	return nil
+}
+
+// storeFailureReason is the v5 reason code refusing a PUBLISH the store
+// could not keep: 0x97 Quota exceeded when the disk is full, else 0x80.
+func storeFailureReason(err error) packet.ReasonCode {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return packet.QuotaExceeded
+	}
+	return packet.UnspecifiedError
 }
 
 // isReservedForBroker reports topics clients may not publish to: the
@@ -149,7 +177,18 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		sess.mu.Lock()
 		_, ok := sess.inbound[a.PacketID]
 		delete(sess.inbound, a.PacketID)
+		var forgotten *commit
+		if ok && sess.stored {
+			forgotten = c.srv.journal.add(store.DeleteInbound(sess.id, a.PacketID))
+		}
 		sess.mu.Unlock()
+		if forgotten != nil {
+			// Durable before PUBCOMP: a stale id after a restart would
+			// swallow the client's next QoS 2 message with the same id.
+			if err := forgotten.wait(); err != nil {
+				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
+			}
+		}
 		rc := packet.Success
 		if !ok && c.version == packet.V5 {
 			rc = packet.PacketIdentifierNotFound
@@ -160,14 +199,13 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		sess.mu.Lock()
 		if f := sess.inflight[a.PacketID]; f != nil &&
 			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
-			sess.complete(f)
+			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
 		}
 		sess.mu.Unlock()
 		return nil
 	case packet.PUBREC:
 		sess.mu.Lock()
-		defer sess.mu.Unlock()
 		f := sess.inflight[a.PacketID]
 		if f == nil || f.state == awaitPuback {
 			if c.version == packet.V5 {
@@ -175,15 +213,39 @@ func (c *conn) handleAck(a *packet.Ack) error {
 			} else {
 				c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
 			}
+			sess.mu.Unlock()
 			return nil
 		}
 		if a.ReasonCode.IsError() {
 			// [MQTT-4.3.3-4] the receiver refused the message: done.
-			sess.complete(f)
+			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
+			sess.mu.Unlock()
+			return nil
+		}
+		if f.state == awaitPubcomp {
+			// A repeated PUBREC: PUBREL again.
+			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+			sess.mu.Unlock()
 			return nil
 		}
 		f.state = awaitPubcomp
+		var released *commit
+		if f.key != 0 {
+			// The message may go now; its id stays until PUBCOMP.
+			released = c.srv.journal.add(store.PutOutgoing(sess.id, &store.Outgoing{
+				Seq: f.key, PacketID: f.id, State: store.StateAwaitPubcomp, QoS: 2, Retain: f.retain,
+				Message: store.Message{Topic: f.msg.topic, QoS: f.msg.qos},
+			}))
+		}
+		sess.mu.Unlock()
+		if released != nil {
+			// Durable before PUBREL: once the client has PUBREL it forgets
+			// the id, and a restart must not send the PUBLISH again.
+			if err := released.wait(); err != nil {
+				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
+			}
+		}
 		c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
 		return nil
 	}
@@ -202,15 +264,29 @@ func (s *session) drainQueue(now time.Time) {
 	}
 }
 
-// complete removes a finished in-flight message.
-func (s *session) complete(f *inflight) {
-	delete(s.inflight, f.id)
-	s.inflightLen -= f.msg.size()
+// complete removes a finished in-flight message. Called with sess.mu held.
+func (s *Server) complete(sess *session, f *inflight) {
+	delete(sess.inflight, f.id)
+	sess.inflightLen -= f.msg.size()
+	s.forget(sess, &f.delivery)
 }
 
 // publish routes a message to every matching subscription and updates
 // the retained store. It returns the number of subscriptions it matched.
-func (s *Server) publish(m *message) int {
+//
+// With a store, what a restart must not lose of the message is durable
+// before anything is delivered and before publish returns, together with
+// what pend holds (see persist); if the store fails, nothing is delivered
+// and the error is returned for the caller to refuse the message.
+func (s *Server) publish(m *message, pend *pending) (int, error) {
+	r := s.getRouter()
+	defer s.putRouter(r)
+	n := r.match(s, m)
+	if s.journal != nil {
+		if err := s.persist(r, m, pend); err != nil {
+			return 0, err
+		}
+	}
 	if m.retain {
 		if len(m.payload) == 0 {
 			// [MQTT-3.3.1-6] an empty retained message clears the topic.
@@ -219,10 +295,8 @@ func (s *Server) publish(m *message) int {
 			s.retained.Set(m.topic, m)
 		}
 	}
-	r := s.getRouter()
-	n := r.route(s, m)
-	s.putRouter(r)
-	return n
+	r.deliver(s, m)
+	return n, nil
 }
 
 // deliverResult is what became of a delivery.
@@ -246,6 +320,14 @@ func (s *Server) deliver(sess *session, d delivery) deliverResult {
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
+	res := s.deliverLocked(sess, d, now)
+	if res != delivered {
+		s.forget(sess, &d)
+	}
+	return res
+}
+
+func (s *Server) deliverLocked(sess *session, d delivery, now time.Time) deliverResult {
 	if sess.ended {
 		return deliverEnded
 	}
@@ -338,9 +420,13 @@ func (s *Server) countSent(d delivery) {
 // sendInflight assigns a packet id and sends a QoS 1/2 delivery. Called
 // with sess.mu held and the window open.
 func (c *conn) sendInflight(sess *session, d delivery, now time.Time) {
-	id := sess.allocID()
-	if id == 0 {
-		c.srv.enqueue(sess, d)
+	id := d.pid // given when it was stored
+	if id != 0 {
+		delete(sess.reserved, id)
+	} else if id = sess.allocID(); id == 0 {
+		if !c.srv.enqueue(sess, d) {
+			c.srv.forget(sess, &d)
+		}
 		return
 	}
 	sess.seq++
@@ -362,12 +448,12 @@ func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time
 	b, err := f.encode(nil, c.version, f.id, dup, alias, sendTopic, c.l.MountPoint, now)
 	if err != nil {
 		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
-		sess.complete(f)
+		c.srv.complete(sess, f)
 		return
 	}
 	if c.maxPacketOut > 0 && len(b) > int(c.maxPacketOut) {
 		// [MQTT-3.1.2-25] discard, and behave as if it had been delivered.
-		sess.complete(f)
+		c.srv.complete(sess, f)
 		return
 	}
 	if c.w.write(b) {
@@ -411,6 +497,7 @@ func (c *conn) drainQueue(sess *session, now time.Time) {
 			sess.queue = nil
 		}
 		if d.msg.expired(now) {
+			c.srv.forget(sess, &d)
 			continue // [MQTT-3.3.2-5]
 		}
 		if d.qos == 0 {

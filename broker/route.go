@@ -32,11 +32,12 @@ func (s *Server) putRouter(r *router) {
 	s.routers.Put(r)
 }
 
-// route delivers m to the sessions whose subscriptions match. A session
-// with several matching subscriptions gets one copy at the highest QoS
-// carrying every subscription identifier [MQTT-3.3.4-3, 3.3.4-4]; each
-// shared group gets one copy for one of its members [MQTT-4.8.2-?].
-func (r *router) route(s *Server, m *message) int {
+// match finds the sessions m goes to, in r.targets and r.owners. A
+// session with several matching subscriptions gets one copy at the
+// highest QoS carrying every subscription identifier [MQTT-3.3.4-3,
+// 3.3.4-4]; each shared group picks one member for its copy. It returns
+// the number of subscriptions that matched.
+func (r *router) match(s *Server, m *message) int {
 	s.subs.Match(m.topic, &r.m)
 	matched := len(r.m.Subs) + len(r.m.Shared)
 	if matched == 0 {
@@ -69,37 +70,60 @@ func (r *router) route(s *Server, m *message) int {
 		r.targets = append(r.targets, d)
 		r.owners = append(r.owners, sess)
 	}
-	for i := range r.targets {
-		s.deliver(r.owners[i], r.targets[i])
-	}
 	for _, g := range r.m.Shared {
-		s.deliverShared(g, m)
+		if sess, d, ok := s.pickShared(g, m); ok {
+			r.targets = append(r.targets, d)
+			r.owners = append(r.owners, sess)
+		}
 	}
 	return matched
 }
 
-// deliverShared gives m to one member of the shared group g: one that is
-// online if there is one, else one whose session keeps it until the member
-// reconnects. A member whose session ended after it was picked (it is
-// still in the group for a moment) refuses the message, and the next
-// member is tried, so that the message is not lost while the group has
-// members. Messages a member took but had not acknowledged when its
-// session ended come back here too (see Server.removeSubscriptions).
+// deliver makes the deliveries match found. A shared group's member whose
+// session ended after it was picked refuses the message, and the group
+// picks again.
+func (r *router) deliver(s *Server, m *message) {
+	for i := range r.targets {
+		d := r.targets[i]
+		if s.deliver(r.owners[i], d) == deliverEnded && d.group != nil {
+			s.deliverShared(d.group, m)
+		}
+	}
+}
+
+// pickShared chooses the member of the shared group g that gets m: one
+// that is online if there is one, else one whose session keeps it until
+// the member reconnects.
+func (s *Server) pickShared(g *topic.SharedGroup[*session], m *message) (*session, delivery, bool) {
+	sub, ok := g.Pick(sessionOnline)
+	if !ok {
+		// Nobody online: queue on a member whose session persists.
+		if sub, ok = g.Pick(nil); !ok {
+			return nil, delivery{}, false
+		}
+	}
+	d := delivery{msg: m, qos: s.grantedQoS(m.qos, sub.Options.QoS), retain: m.retain && sub.Options.RetainAsPublished, group: g}
+	if id := sub.Options.SubscriptionID; id != 0 {
+		d.subIDs = []uint32{id}
+	}
+	return sub.Key, d, true
+}
+
+// deliverShared gives m to one member of the shared group g. A member
+// whose session ended after it was picked (it is still in the group for a
+// moment) refuses the message, and the next member is tried, so that the
+// message is not lost while the group has members. Messages a member took
+// but had not acknowledged when its session ended come back here too (see
+// Server.removeSubscriptions).
 func (s *Server) deliverShared(g *topic.SharedGroup[*session], m *message) {
 	// Every member may have ended; each attempt moves the rotation on.
 	for range g.Len() + 1 {
-		sub, ok := g.Pick(sessionOnline)
+		sess, d, ok := s.pickShared(g, m)
 		if !ok {
-			// Nobody online: queue on a member whose session persists.
-			if sub, ok = g.Pick(nil); !ok {
-				return
-			}
+			return
 		}
-		d := delivery{msg: m, qos: s.grantedQoS(m.qos, sub.Options.QoS), retain: m.retain && sub.Options.RetainAsPublished, group: g}
-		if id := sub.Options.SubscriptionID; id != 0 {
-			d.subIDs = []uint32{id}
-		}
-		if s.deliver(sub.Key, d) != deliverEnded {
+		s.persistOne(sess, &d)
+		if s.deliver(sess, d) != deliverEnded {
 			return
 		}
 	}

@@ -41,6 +41,10 @@ type Server struct {
 	lists   sync.Pool
 	routers sync.Pool
 
+	// journal orders and group-commits the changes to Options.Store; nil
+	// without a store.
+	journal *journal
+
 	stats     stats
 	started   time.Time
 	ctx       context.Context
@@ -74,6 +78,9 @@ func New(opts Options) *Server {
 		cancel:    cancel,
 	}
 	s.auth.Store(&authHolder{opts.Auth})
+	if opts.Store != nil {
+		s.journal = newJournal(opts.Store, s.log)
+	}
 	if opts.SysInterval > 0 {
 		s.wg.Go(s.sysLoop)
 	}
@@ -192,6 +199,10 @@ func (s *Server) Close() error {
 		ss.mu.Lock()
 		ss.stopTimers()
 		ss.mu.Unlock()
+	}
+	if s.journal != nil {
+		// What the disconnects above changed; the store stays the caller's.
+		s.journal.close()
 	}
 	return nil
 }

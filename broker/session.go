@@ -63,8 +63,17 @@ type session struct {
 	queuedBytes int
 	inflightLen int // payload bytes in flight, for MaxInflightBytes
 
+	// reserved are the packet ids of queued QoS 2 messages that the
+	// store holds: they got their id when they were stored, so that a
+	// restart resends them under the same id (see reserve).
+	reserved map[uint16]struct{}
+
 	// Incoming QoS 2 packet ids that got PUBREC and await PUBREL.
 	inbound map[uint16]struct{}
+
+	// stored is set while the store holds a record of the session (only
+	// with a store, for persistent sessions).
+	stored bool
 
 	// pendingWill is a will waiting out its delay after a disconnect.
 	pendingWill *pendingWill
@@ -81,9 +90,10 @@ type session struct {
 }
 
 type pendingWill struct {
-	msg   *message
-	timer *time.Timer
-	info  *ClientInfo
+	msg    *message
+	timer  *time.Timer
+	info   *ClientInfo
+	stored bool // the store holds it; guarded by the session's mu
 }
 
 func newSession(id string) *session {
@@ -103,7 +113,10 @@ func (s *session) allocID() uint16 {
 		if s.nextID == 0 {
 			s.nextID = 1
 		}
-		if _, used := s.inflight[s.nextID]; !used {
+		if _, used := s.inflight[s.nextID]; used {
+			continue
+		}
+		if _, used := s.reserved[s.nextID]; !used {
 			return s.nextID
 		}
 	}
@@ -144,6 +157,7 @@ func (s *session) sharedUnacked() []delivery {
 // clearMessages drops every queued and in-flight message.
 func (s *session) clearMessages() {
 	clear(s.inflight)
+	clear(s.reserved)
 	s.queue = nil
 	s.queuedBytes = 0
 	s.inflightLen = 0

@@ -54,9 +54,34 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			wantRetained = append(wantRetained, retainedReq{sub.Filter, opts})
 		}
 	}
+	if err := c.storeSubscriptions(); err != nil {
+		return err
+	}
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, r := range wantRetained {
 		s.sendRetained(c.sess, r.filter, r.opts)
+	}
+	return nil
+}
+
+// storeSubscriptions makes a persistent session's subscriptions durable
+// before SUBACK or UNSUBACK. If the store fails the connection is closed
+// unanswered: the client subscribes again when it reconnects.
+func (c *conn) storeSubscriptions() error {
+	if c.srv.journal == nil {
+		return nil
+	}
+	c.sess.mu.Lock()
+	var stored *commit
+	if c.sess.stored {
+		stored = c.srv.storeSession(c.sess)
+	}
+	c.sess.mu.Unlock()
+	if stored == nil {
+		return nil
+	}
+	if err := stored.wait(); err != nil {
+		return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store could not keep the subscriptions: %v", err)}
 	}
 	return nil
 }
@@ -71,6 +96,10 @@ func refusedSubscription(version byte) packet.ReasonCode {
 // sendRetained delivers the retained messages matching a new subscription.
 func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) {
 	now := time.Now()
+	var batch []delivery
+	if s.journal != nil {
+		batch = make([]delivery, 0, 256)
+	}
 	s.retained.Match(filter, func(_ string, m *message) bool {
 		if m.expired(now) {
 			return true
@@ -79,9 +108,42 @@ func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) 
 		if opts.SubscriptionID != 0 {
 			d.subIDs = []uint32{opts.SubscriptionID}
 		}
-		s.deliver(sess, d)
+		if s.journal == nil {
+			s.deliver(sess, d)
+			return true
+		}
+		batch = append(batch, d)
+		if len(batch) == cap(batch) {
+			s.deliverStored(sess, batch)
+			batch = batch[:0]
+		}
 		return true
 	})
+	if len(batch) > 0 {
+		s.deliverStored(sess, batch)
+	}
+}
+
+// deliverStored delivers retained messages to a session after storing
+// those a persistent session takes at QoS 1 or 2, in one commit per batch.
+// If the store fails they are delivered unstored.
+func (s *Server) deliverStored(sess *session, ds []delivery) {
+	var p pending
+	for i := range ds {
+		if ds[i].qos > 0 {
+			if c := s.reserve(sess, &ds[i], toStored(ds[i].msg)); c != nil {
+				p.add(c)
+			}
+		}
+	}
+	if err := p.wait(); err != nil {
+		for i := range ds {
+			s.unreserve(sess, &ds[i])
+		}
+	}
+	for _, d := range ds {
+		s.deliver(sess, d)
+	}
 }
 
 // handleUnsubscribe removes each filter and answers UNSUBACK.
@@ -101,6 +163,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		if !existed {
 			codes[i] = packet.NoSubscriptionExisted
 		}
+	}
+	if err := c.storeSubscriptions(); err != nil {
+		return err
 	}
 	ack := &packet.Unsuback{PacketID: p.PacketID}
 	if c.version == packet.V5 {

@@ -51,7 +51,7 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 		st.last[topic] = value
 		// QoS 2 and retained, as Mosquitto publishes $SYS (SYS_TREE_QOS):
 		// a subscriber receives them at the QoS it asked for.
-		s.publish(&message{topic: topic, payload: []byte(value), qos: 2, retain: true})
+		_, _ = s.publish(&message{topic: topic, payload: []byte(value), qos: 2, retain: true}, nil)
 	}
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	c := &s.stats

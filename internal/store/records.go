@@ -71,7 +71,7 @@ type OutState byte
 
 // Outgoing message states. The numbering is part of the stored format.
 const (
-	StateQueued       OutState = 0 // not sent yet; PacketID is 0
+	StateQueued       OutState = 0 // not sent yet; PacketID is 0, or reserved for QoS 2
 	StateAwaitPuback  OutState = 1 // QoS 1 PUBLISH sent
 	StateAwaitPubrec  OutState = 2 // QoS 2 PUBLISH sent
 	StateAwaitPubcomp OutState = 3 // PUBREL sent; Message may be dropped
@@ -97,8 +97,11 @@ type Outgoing struct {
 	// assigns it from a per-session counter that only increases (restart
 	// it from the highest Seq seen in Load), so deleting acknowledged
 	// messages leaves whole key ranges behind that compaction drops.
-	Seq      uint64
-	PacketID uint16 // 0 while queued
+	Seq uint64
+	// PacketID is the id the message is (to be) sent with: 0 while queued,
+	// except for QoS 2, whose id the broker fixes when it stores the
+	// message, so that it is the same after a restart.
+	PacketID uint16
 	State    OutState
 	QoS      byte // delivery QoS: min(message QoS, subscription QoS)
 	Retain   bool // the retain flag to deliver with

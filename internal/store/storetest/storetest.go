@@ -117,6 +117,7 @@ func Sample() (*Contents, []store.Op) {
 		{Seq: 1, PacketID: 10, State: store.StateAwaitPuback, QoS: 1, SubIDs: []uint32{7}, Message: FullMessage("a/b/c")},
 		{Seq: 2, PacketID: 11, State: store.StateAwaitPubrec, QoS: 2, Retain: true, Message: store.Message{Topic: "x/y", QoS: 2}},
 		{Seq: 3, PacketID: 12, State: store.StateAwaitPubcomp, QoS: 2},
+		{Seq: 4, PacketID: 13, State: store.StateQueued, QoS: 2, Message: store.Message{Topic: "q2", QoS: 2}}, // id fixed when stored
 		{Seq: 1 << 40, State: store.StateQueued, QoS: 1, SubIDs: []uint32{7, 268435455}, Message: store.Message{Topic: "big", QoS: 1, Payload: make([]byte, 70000)}},
 	}
 	c.Outgoing[sess.ClientID] = outs
@@ -162,7 +163,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		apply(t, s, store.DeleteOutgoing("client/1", 2), store.DeleteInbound("client/1", 300),
 			store.DeleteRetained("r/2"), store.DeleteWill("client/1"), store.DeleteRetained("absent"))
 		o := want.Outgoing["client/1"]
-		want.Outgoing["client/1"] = []store.Outgoing{o[0], o[2], o[3]}
+		want.Outgoing["client/1"] = []store.Outgoing{o[0], o[2], o[3], o[4]}
 		want.Inbound["client/1"] = []uint16{1, 65535}
 		delete(want.Retained, "r/2")
 		delete(want.Wills, "client/1")
@@ -224,6 +225,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, QoS: 3, Message: store.Message{Topic: "t"}}),
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: store.StateAwaitPuback, Message: store.Message{Topic: "t"}}),
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: 9, PacketID: 1, Message: store.Message{Topic: "t"}}),
+			// A queued message has no packet id, except at QoS 2.
+			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: store.StateQueued, QoS: 1, PacketID: 4, Message: store.Message{Topic: "t"}}),
 			store.PutSession(&store.Session{ClientID: "c", Subscriptions: []store.Subscription{{Filter: "x", QoS: 3}}}),
 			{},
 		}

@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/midge-mqtt/midge/internal/store"
+)
+
+// journal is the broker's one path to the store. Changes are added in the
+// order the broker makes them in memory (callers add under the lock that
+// orders them, usually the session's), and one goroutine applies them in
+// that order, everything queued at once as one batch: one fsync for every
+// publisher waiting, which is the group commit that keeps durable QoS 1
+// throughput up.
+//
+// Ordering is what makes it safe to not wait: an acknowledged message's
+// DeleteOutgoing is never applied before the PutOutgoing that stored it,
+// a session's record is never rewritten after its DeleteSession. A
+// caller that must not answer before its changes are durable (PUBACK,
+// PUBREC, SUBACK, PUBREL, PUBCOMP) waits on the commit add returned.
+type journal struct {
+	st  store.Store
+	log logger
+
+	mu     sync.Mutex
+	ops    []store.Op
+	cur    *commit // the batch ops will be applied in; nil when ops is empty
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+// commit is one applied batch: done is closed once it is durable (or
+// failed, err set).
+type commit struct {
+	done chan struct{}
+	err  error
+}
+
+func (c *commit) wait() error {
+	<-c.done
+	return c.err
+}
+
+var closedCommit = func() *commit {
+	c := &commit{done: make(chan struct{}), err: store.ErrClosed}
+	close(c.done)
+	return c
+}()
+
+func newJournal(st store.Store, log logger) *journal {
+	j := &journal{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go j.run()
+	return j
+}
+
+// add queues ops after everything added before and returns the commit
+// that will carry them. It never blocks on the disk, so it may be called
+// with locks held.
+func (j *journal) add(ops ...store.Op) *commit {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return closedCommit
+	}
+	if j.cur == nil {
+		j.cur = &commit{done: make(chan struct{})}
+	}
+	j.ops = append(j.ops, ops...)
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return j.cur
+}
+
+func (j *journal) run() {
+	defer close(j.done)
+	var spare []store.Op
+	for range j.wake {
+		for {
+			j.mu.Lock()
+			ops, c := j.ops, j.cur
+			j.ops, j.cur = spare[:0], nil
+			j.mu.Unlock()
+			if c == nil {
+				break
+			}
+			// Not cancelled at shutdown: Close flushes what is queued.
+			c.err = j.st.Apply(context.Background(), ops...)
+			if c.err != nil {
+				j.log.Error(fmt.Sprintf("Error: persistence: writing %d changes failed: %v.", len(ops), c.err))
+			}
+			close(c.done)
+			clear(ops) // drop the references to the records
+			spare = ops
+		}
+	}
+}
+
+// close applies what is queued and stops the journal; later adds fail
+// with store.ErrClosed.
+func (j *journal) close() {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.done
+		return
+	}
+	j.closed = true
+	close(j.wake)
+	j.mu.Unlock()
+	<-j.done
+}
+
+// pending is what a publish must wait for before it is acknowledged: the
+// distinct commits its changes went into, in order.
+type pending struct {
+	commits []*commit
+}
+
+func (p *pending) add(c *commit) {
+	if n := len(p.commits); n == 0 || p.commits[n-1] != c {
+		p.commits = append(p.commits, c)
+	}
+}
+
+// wait returns the first error of the commits.
+func (p *pending) wait() error {
+	var first error
+	for _, c := range p.commits {
+		if err := c.wait(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
