@@ -82,12 +82,16 @@ func (j *journal) run() {
 	for range j.wake {
 		for {
 			j.mu.Lock()
-			ops, c := j.ops, j.cur
-			j.ops, j.cur = spare[:0], nil
-			j.mu.Unlock()
+			c := j.cur
 			if c == nil {
+				j.mu.Unlock()
 				break
 			}
+			// ops and spare are two distinct arrays: adds go into one
+			// while the other is being applied.
+			ops := j.ops
+			j.ops, j.cur = spare[:0], nil
+			j.mu.Unlock()
 			// Not cancelled at shutdown: Close flushes what is queued.
 			c.err = j.st.Apply(context.Background(), ops...)
 			if c.err != nil {

@@ -66,6 +66,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if t, ok := subcommands[args[1]]; ok {
 			return t(args[2:], stdin, stdout, stderr)
 		}
+		if args[1] == "import-mosquitto-db" {
+			return service.ImportMain(args[2:], stdout, stderr)
+		}
 	}
 	return service.Main(args[1:], stdout, stderr)
 }

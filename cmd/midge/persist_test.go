@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -118,4 +119,146 @@ func TestStoreOwnedByUser(t *testing.T) {
 		t.Fatalf("the store is owned by uid %v, want the unprivileged user", info.Sys())
 	}
 	stopMidge(t, cmd.Process.Pid, cmd.Wait)
+}
+
+// TestSessionsSurviveKill is the durability acceptance test: QoS 1 and
+// QoS 2 traffic to offline persistent sessions, SIGKILL in the middle of
+// it, a restart, and then every acknowledged message reaches every
+// session (QoS 2 exactly once), along with the subscriptions.
+func TestSessionsSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := writeConf(t, fmt.Sprintf("listener %d 127.0.0.1", port), "allow_anonymous true", "persistence true",
+		"persistence_location "+dir+"/", "user root", "max_queued_messages 0")
+	cmd, log := startMidge(t, "midge", "-c", conf)
+	defer func() {
+		if t.Failed() {
+			t.Logf("broker log:\n%s", log.String())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	type subscriber struct {
+		opts client.Options
+		qos  byte
+	}
+	subs := []subscriber{
+		{client.Options{Address: addr, ClientID: "sub311", KeepSession: true}, 2},
+		{client.Options{Address: addr, ClientID: "sub5", KeepSession: true, ProtocolVersion: client.MQTT5}, 2},
+		{client.Options{Address: addr, ClientID: "sub311q1", KeepSession: true}, 1},
+	}
+	subs[1].opts.Properties.SessionExpiry = 3600
+	subs[1].opts.Properties.Set(client.PropSessionExpiry)
+	for _, s := range subs {
+		c, err := client.Connect(ctx, s.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Subscribe(ctx, nil, client.Subscription{Filter: "load/#", QoS: s.qos}); err != nil {
+			t.Fatal(err)
+		}
+		c.Close() // offline from here on
+	}
+
+	// Two publishers, QoS 1 and QoS 2, as fast as acknowledgements come;
+	// the broker is killed while they run.
+	acked := make([][]string, 3)
+	var wg sync.WaitGroup
+	for qos := byte(1); qos <= 2; qos++ {
+		wg.Go(func() {
+			pub, err := client.Connect(ctx, client.Options{Address: addr, ClientID: fmt.Sprintf("pub%d", qos), ProtocolVersion: client.MQTT5})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer pub.Close()
+			for i := 0; ; i++ {
+				payload := fmt.Sprintf("q%d-%d", qos, i)
+				if _, err := pub.Publish(ctx, &client.Message{Topic: fmt.Sprintf("load/%d", qos), Payload: []byte(payload), QoS: qos}); err != nil {
+					return // the broker is gone
+				}
+				acked[qos] = append(acked[qos], payload)
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond) // traffic, then the crash at an arbitrary point
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	wg.Wait()
+	t.Logf("acknowledged before SIGKILL: %d QoS 1, %d QoS 2", len(acked[1]), len(acked[2]))
+	if len(acked[1]) == 0 || len(acked[2]) == 0 {
+		t.Fatal("no traffic was acknowledged before the kill")
+	}
+
+	cmd2, _ := startMidge(t, "midge", "-c", conf)
+	for _, s := range subs {
+		var mu sync.Mutex
+		count := map[string]int{}
+		qos := map[string]byte{}
+		s.opts.OnMessage = func(_ *client.Client, m *client.Message) {
+			mu.Lock()
+			count[string(m.Payload)]++
+			qos[string(m.Payload)] = m.QoS
+			mu.Unlock()
+		}
+		c, err := client.Connect(ctx, s.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Connack().SessionPresent {
+			t.Fatalf("%s: session lost", s.opts.ClientID)
+		}
+		missing := func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, list := range acked[1:] {
+				for _, p := range list {
+					if count[p] == 0 {
+						return p
+					}
+				}
+			}
+			return ""
+		}
+		for m := missing(); m != ""; m = missing() {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: acknowledged message %s never arrived", s.opts.ClientID, m)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// The subscription came back too: a new message is routed to it.
+		pub, err := client.Connect(ctx, client.Options{Address: addr, ClientID: "after"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pub.Publish(ctx, &client.Message{Topic: "load/after", Payload: []byte("after-" + s.opts.ClientID), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		pub.Close()
+		for {
+			mu.Lock()
+			n := count["after-"+s.opts.ClientID]
+			mu.Unlock()
+			if n > 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: subscription lost", s.opts.ClientID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		c.Close()
+		mu.Lock()
+		for p, n := range count {
+			if qos[p] == 2 && n != 1 {
+				t.Errorf("%s: QoS 2 message %s delivered %d times", s.opts.ClientID, p, n)
+			}
+		}
+		mu.Unlock()
+	}
+	stopMidge(t, cmd2.Process.Pid, cmd2.Wait)
 }

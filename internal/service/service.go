@@ -188,7 +188,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	opts := brokerOptions(cfg)
 	opts.Logger = log
 	opts.Auth = pol
+	var imported *pendingImport
 	if cfg.Persistence {
+		fresh, err := storeIsNew(storeDir(cfg))
+		if err != nil {
+			log.Error("Error: " + upperFirst(err.Error()) + ".")
+			return 1
+		}
 		st, err := openStore(cfg, log)
 		if err != nil {
 			log.Error("Error: " + upperFirst(err.Error()) + ".")
@@ -196,12 +202,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		defer st.Close() // after the broker: deferred calls run last first
 		opts.Store = st
+		if db := mosquittoDBPath(cfg); fresh && fileExists(db) {
+			// The first start after Mosquitto: keep its state.
+			if imported, err = importMosquittoDB(db, st); err != nil {
+				log.Error("Error: " + upperFirst(err.Error()) + ".")
+				return 1
+			}
+		}
 	}
 	srv := broker.New(opts)
 	defer srv.Close()
 	if err := srv.Restore(); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1
+	}
+	if imported != nil {
+		if err := imported.finish(srv, log); err != nil {
+			log.Error("Error: " + upperFirst(err.Error()) + ".")
+			return 1
+		}
 	}
 	if slices.Contains(cfg.LogDest, "topic") {
 		sink.publishTo(func(topic string, line []byte) {
@@ -320,6 +339,11 @@ func storeDir(cfg *config.Config) string {
 	return filepath.Join(cfg.PersistenceLocation, cfg.PersistenceFile+".midge")
 }
 
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // openStore opens (or creates) the persistent store. A store that cannot
 // be read is an error: the broker never starts empty over existing data.
 func openStore(cfg *config.Config, log *slog.Logger) (*pebblestore.Store, error) {
@@ -330,6 +354,6 @@ func openStore(cfg *config.Config, log *slog.Logger) (*pebblestore.Store, error)
 	if err != nil {
 		return nil, err
 	}
-	notice(log, fmt.Sprintf("Persistence: retained messages are kept in %s, each durable before it is acknowledged; sessions and queued messages are not persisted yet.", dir))
+	notice(log, fmt.Sprintf("Persistence: retained messages and persistent sessions are kept in %s, each change durable before it is acknowledged.", dir))
 	return st, nil
 }

@@ -27,6 +27,10 @@ type Config struct {
 	// consumer slows the broker for everyone else. Their deliveries are
 	// not counted.
 	SlowSubscribers int
+	// Persistent subscribers keep a session (3.x Clean Session off, 5 a
+	// Session Expiry Interval): with persistence on, the broker must then
+	// store each QoS 1/2 message before acknowledging it.
+	Persistent bool
 	// Topics spreads Fanout and Shared publishers and subscribers over
 	// this many topics (default 1).
 	Topics int

@@ -23,6 +23,11 @@ type dialer struct {
 // buffer, so the caller may wrap the connection in a buffered reader (or
 // none, for idle clients) afterwards.
 func (d *dialer) connect(ctx context.Context, clientID string) (net.Conn, error) {
+	return d.connectSession(ctx, clientID, false)
+}
+
+// connectSession is connect, keeping a session when keep is set.
+func (d *dialer) connectSession(ctx context.Context, clientID string, keep bool) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	var nd net.Dialer
@@ -33,7 +38,7 @@ func (d *dialer) connect(ctx context.Context, clientID string) (net.Conn, error)
 	deadline, _ := ctx.Deadline()
 	_ = c.SetDeadline(deadline)
 	pkt := appendConnect(nil, connectOptions{
-		version: d.version, clientID: clientID, username: d.username, password: d.password,
+		version: d.version, clientID: clientID, username: d.username, password: d.password, keepSession: keep,
 	})
 	if _, err := c.Write(pkt); err != nil {
 		c.Close()

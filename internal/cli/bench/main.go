@@ -145,6 +145,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cfg.Publishers, "publishers", 0, "publishers (pairs: the number of pairs; default per scenario)")
 	fs.IntVar(&o.cfg.Subscribers, "subscribers", 0, "subscribers (default per scenario)")
 	fs.IntVar(&o.cfg.SlowSubscribers, "slow", 0, "extra subscribers that never read (a slow consumer)")
+	fs.BoolVar(&o.cfg.Persistent, "persistent", false, "subscribers keep a session (clean session off), so a broker with persistence stores every QoS 1/2 message")
 	fs.IntVar(&o.cfg.Topics, "topics", 0, "fanout, shared: spread over this many topics (default 1)")
 	fs.IntVar(&o.cfg.Parallel, "parallel", 0, "connection attempts in flight at once (default 100)")
 	both("q", "qos", func(n string) { fs.IntVar(&qos, n, 0, "QoS of subscriptions and messages: 0, 1 or 2") })

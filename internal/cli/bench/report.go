@@ -36,6 +36,9 @@ func describe(c *Config) string {
 	if c.SlowSubscribers > 0 {
 		who += fmt.Sprintf(" (+%d slow, never reading)", c.SlowSubscribers)
 	}
+	if c.Persistent {
+		who += " with persistent sessions"
+	}
 	return fmt.Sprintf("%s: %s, QoS %d, %d-byte payload, %s, %s for %v",
 		c.Scenario, who, c.QoS, c.Payload, proto, rate, c.Duration)
 }
@@ -126,6 +129,7 @@ type jsonResult struct {
 	Publishers      int     `json:"publishers"`
 	Subscribers     int     `json:"subscribers"`
 	SlowSubscribers int     `json:"slow_subscribers"`
+	Persistent      bool    `json:"persistent_sessions"`
 	Topics          int     `json:"topics"`
 	OfferedRate     float64 `json:"offered_rate"`
 	DurationSeconds float64 `json:"duration_seconds"`
@@ -176,7 +180,7 @@ func WriteJSON(w io.Writer, r *Result) error {
 	j := jsonResult{
 		Scenario: c.Scenario, Protocol: "3.1.1", QoS: c.QoS, PayloadBytes: c.Payload,
 		Publishers: c.Publishers, Subscribers: c.Subscribers, SlowSubscribers: c.SlowSubscribers,
-		Topics: c.Topics, OfferedRate: c.Rate, DurationSeconds: c.Duration.Seconds(),
+		Persistent: c.Persistent, Topics: c.Topics, OfferedRate: c.Rate, DurationSeconds: c.Duration.Seconds(),
 		Connections: r.Connections, ConnectSeconds: r.ConnectTime.Seconds(), ConnectRate: r.ConnectRate,
 		Sent: r.Sent, Acked: r.Acked, Rejected: r.Rejected, Expected: r.Expected,
 		DeliveredInWindow: r.DeliveredInWindow, Delivered: r.Delivered, Lost: r.Lost,

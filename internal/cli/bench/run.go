@@ -116,6 +116,14 @@ func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error
 			}
 		}
 		readers.Wait()
+		if cfg.Persistent {
+			// A clean connection under each id discards the kept session.
+			for i := range l.subs {
+				if c, err := d.connect(context.Background(), fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i)); err == nil {
+					c.Close()
+				}
+			}
+		}
 	}()
 
 	connStart := time.Now()
@@ -233,7 +241,7 @@ func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error
 func connectLoad(ctx context.Context, d *dialer, cfg *Config, p *plan, l *load, ioDeadline time.Time) error {
 	l.subs = make([]*subscriber, len(p.subFilters))
 	err := forEach(ctx, len(p.subFilters), cfg.Parallel, func(i int) error {
-		c, err := d.connect(ctx, fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i))
+		c, err := d.connectSession(ctx, fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i), cfg.Persistent)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}

@@ -80,11 +80,21 @@ type connectOptions struct {
 	username  string
 	password  string
 	keepAlive uint16 // 0 turns keep alive off, so idle clients need no PINGREQ
+	// keepSession clears Clean Session (3.x) or asks for a session expiry
+	// of sessionExpiryV5 (5): the broker must keep what the client misses.
+	keepSession bool
 }
 
-// appendConnect appends a CONNECT with Clean Session (Clean Start) set.
+// sessionExpiryV5 is the Session Expiry Interval of kept v5 sessions.
+const sessionExpiryV5 = 60
+
+// appendConnect appends a CONNECT with Clean Session (Clean Start) set,
+// unless o.keepSession.
 func appendConnect(dst []byte, o connectOptions) []byte {
 	flags := byte(0x02)
+	if o.keepSession && o.version != V5 {
+		flags = 0
+	}
 	if o.username != "" {
 		flags |= 0x80
 	}
@@ -96,7 +106,12 @@ func appendConnect(dst []byte, o connectOptions) []byte {
 	body = append(body, o.version, flags)
 	body = binary.BigEndian.AppendUint16(body, o.keepAlive)
 	if o.version == V5 {
-		body = append(body, 0) // no properties
+		if o.keepSession {
+			body = append(body, 5, 0x11) // Session Expiry Interval
+			body = binary.BigEndian.AppendUint32(body, sessionExpiryV5)
+		} else {
+			body = append(body, 0) // no properties
+		}
 	}
 	body = appendString(body, o.clientID)
 	if o.username != "" {

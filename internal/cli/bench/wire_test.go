@@ -42,6 +42,19 @@ func TestConnectDecodes(t *testing.T) {
 	}
 }
 
+func TestConnectKeepsSession(t *testing.T) {
+	for _, v := range []byte{V311, V5} {
+		b := appendConnect(nil, connectOptions{version: v, clientID: "s", keepSession: true})
+		c, ok := decodeOne(t, 0, b).(*packet.Connect)
+		if !ok {
+			t.Fatalf("v%d: not a CONNECT", v)
+		}
+		if v == V311 && c.CleanStart || v == V5 && c.Properties.SessionExpiry != sessionExpiryV5 {
+			t.Errorf("v%d: decoded %+v", v, c)
+		}
+	}
+}
+
 func TestSubscribeDecodes(t *testing.T) {
 	for _, v := range []byte{V311, V5} {
 		b := appendSubscribe(nil, v, 7, "$share/g/a/+", 2)
