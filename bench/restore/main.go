@@ -8,10 +8,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"crypto/rand"
+	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -37,8 +39,12 @@ func main() {
 	t0 := time.Now()
 	st, err := pebblestore.Open(*dir, pebblestore.Options{NoSync: true}) // filling only
 	check(err)
-	body := make([]byte, *payload)
-	rand.Read(body) // incompressible, as real payloads mostly are
+	// Distinct random payloads: incompressible, as real ones mostly are.
+	body := func() []byte {
+		b := make([]byte, *payload)
+		rand.Read(b)
+		return b
+	}
 	ops := make([]store.Op, 0, 1000)
 	flush := func(force bool) {
 		if len(ops) == cap(ops) || force && len(ops) > 0 {
@@ -47,7 +53,7 @@ func main() {
 		}
 	}
 	for i := range *retained {
-		ops = append(ops, store.PutRetained(&store.Message{Topic: fmt.Sprintf("site/%d/dev/%d/temp", i/1000, i%1000), Payload: body, QoS: 1, Retain: true}))
+		ops = append(ops, store.PutRetained(&store.Message{Topic: fmt.Sprintf("site/%d/dev/%d/temp", i/1000, i%1000), Payload: body(), QoS: 1, Retain: true}))
 		flush(false)
 	}
 	for i := range *sessions {
@@ -57,15 +63,16 @@ func main() {
 				{Filter: fmt.Sprintf("cmd/%d/#", i), QoS: 1}, {Filter: "broadcast/+", QoS: 1}}}))
 		for q := range *queued {
 			ops = append(ops, store.PutOutgoing(id, &store.Outgoing{Seq: uint64(q + 1), QoS: 1,
-				Message: store.Message{Topic: fmt.Sprintf("cmd/%d/x", i), Payload: body, QoS: 1}}))
+				Message: store.Message{Topic: fmt.Sprintf("cmd/%d/x", i), Payload: body(), QoS: 1}}))
 		}
 		flush(false)
 	}
 	flush(true)
-	disk := st.DiskUsage()
 	check(st.Close())
-	fmt.Printf("filled %d retained messages, %d sessions with %d queued messages each in %v; %d bytes on disk\n",
-		*retained, *sessions, *queued, time.Since(t0).Round(time.Millisecond), disk)
+	disk := dirSize(*dir)
+	msgs := *retained + *sessions**queued
+	fmt.Printf("filled %d retained messages, %d sessions with %d queued messages each in %v; %d bytes on disk (%d per message)\n",
+		*retained, *sessions, *queued, time.Since(t0).Round(time.Millisecond), disk, disk/int64(max(msgs, 1)))
 
 	runtime.GC()
 	var before runtime.MemStats
@@ -86,6 +93,20 @@ func main() {
 		took.Round(time.Millisecond), srv.SessionCount(), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
 	srv.Close()
 	check(st.Close())
+}
+
+// dirSize is the bytes of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 func check(err error) {
