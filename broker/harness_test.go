@@ -39,7 +39,11 @@ func startBroker(t testing.TB, opts broker.Options, l *broker.Listener) *testBro
 		l = broker.DefaultListener(ln.Addr().(*net.TCPAddr).Port)
 		l.AllowAnonymous = true
 	}
-	srv := broker.New(opts)
+	return serve(t, broker.New(opts), ln, l)
+}
+
+// serve runs srv on ln until the test ends.
+func serve(t testing.TB, srv *broker.Server, ln net.Listener, l *broker.Listener) *testBroker {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln, l) }()
 	t.Cleanup(func() {

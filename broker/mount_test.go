@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -17,15 +16,7 @@ func serveExtra(t *testing.T, b *testBroker, l *broker.Listener) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- b.Serve(ln, l) }()
-	t.Cleanup(func() {
-		b.Close()
-		if err := <-done; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return serve(t, b.Server, ln, l).addr
 }
 
 func TestMountPoint(t *testing.T) {

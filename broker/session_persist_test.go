@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -25,15 +24,7 @@ func startRestored(t *testing.T, opts broker.Options) *testBroker {
 	if err := srv.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln, l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, broker.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	})
-	return &testBroker{Server: srv, addr: ln.Addr().String()}
+	return serve(t, srv, ln, l)
 }
 
 func storeOptions(st store.Store) broker.Options {
