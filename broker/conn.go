@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
@@ -60,6 +61,17 @@ type conn struct {
 	closeOnce sync.Once
 	// active, if set, counts the listener's open connections.
 	active *atomic.Int64
+
+	// Parking (park_linux.go): raw is set if the socket can be parked.
+	raw          syscall.RawConn
+	register     func(fd uintptr)
+	parked       atomic.Uint64 // 0: a reader owns c; odd: parked
+	parkDeadline atomic.Int64  // keep alive deadline while parked (monotime), 0: none
+	registerMu   sync.Mutex
+	fd           int32
+	waitState    atomic.Int32 // readerBusy, readerWaiting, readerNudged
+	waitSince    atomic.Int64 // monotime when the reader began waiting
+	readDeadline time.Time    // reader-only: the deadline set after the last burst
 }
 
 type willMsg struct {
@@ -75,7 +87,10 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 		remote: nc.RemoteAddr().String(),
 	}
 	c.w = newWriter(nc, &s.lists)
-	c.w.onError = func(error) { nc.Close() }
+	c.w.onError = func(error) {
+		nc.Close()
+		c.wake()
+	}
 	c.w.sent = func(n int) { s.stats.bytesSent.Add(int64(n)) }
 	if s.opts.SetTCPNoDelay {
 		if tc, ok := nc.(*net.TCPConn); ok {
@@ -84,6 +99,9 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 	} else if tc, ok := nc.(*net.TCPConn); ok {
 		// set_tcp_nodelay false: Nagle on, as Mosquitto's default.
 		_ = tc.SetNoDelay(false)
+	}
+	if s.parker != nil {
+		s.parker.canPark(c)
 	}
 	return c
 }
@@ -109,22 +127,101 @@ func (c *conn) serve() {
 // several KB, and the runtime never shrinks a stack below four times what
 // the blocked reader uses, so a goroutine that handled a packet and then
 // waits for the next would keep 4 KB or more of stack per idle connection.
-// Instead each burst ends by starting a fresh goroutine, whose stack starts
-// small, to wait for the next one; the busy goroutine exits and its stack
-// goes back to the runtime. There is still exactly one goroutine per
-// connection.
+// Instead each burst ends by handing the wait to someone else: on Linux a
+// connection that has been quiet is parked (park_linux.go) and has no
+// goroutine until bytes arrive; a busy one, and every connection elsewhere,
+// gets a fresh goroutine whose stack starts small. The busy goroutine exits
+// and its stack goes back to the runtime.
 func (c *conn) awaitBytes() {
-	if _, err := io.ReadFull(c.nc, c.first[:]); err != nil {
+	if c.raw != nil {
+		c.waitState.Store(readerWaiting)
+	}
+	_, err := io.ReadFull(c.nc, c.first[:])
+	if c.raw != nil {
+		if c.waitState.Swap(readerBusy) == readerNudged && c.unnudge(err) {
+			return // parked
+		}
+	}
+	if err != nil {
 		c.end(err)
 		return
 	}
-	if err := c.readBurst(); err != nil {
+	var arrived int64
+	if c.raw != nil {
+		arrived = monotime()
+	}
+	deadline, err := c.readBurst()
+	if err != nil {
 		c.end(err)
 		return
 	}
 	s := c.srv
 	s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
+	if c.raw != nil {
+		// A connection whose bytes came after a quiet spell (or its first
+		// burst, CONNECT) is likely to be quiet again: park it now. A busy
+		// one keeps a goroutine, which is cheaper per packet; the parker
+		// nudges it into parking if it falls quiet (parkIdleAfter).
+		quiet := arrived-c.waitSince.Load() > int64(parkHotGap)
+		c.waitSince.Store(monotime())
+		if c.readDeadline = deadline; quiet {
+			s.parker.park(c, deadline)
+			return
+		}
+	}
 	go c.awaitNext()
+}
+
+// A connection whose next packet comes within parkHotGap of the last is
+// busy and keeps a goroutine waiting for it; one quiet for parkIdleAfter
+// is parked anyway.
+const (
+	parkHotGap    = 50 * time.Millisecond
+	parkIdleAfter = 2 * time.Second
+)
+
+// Reader wait states, for the parker's nudge (park_linux.go).
+const (
+	readerBusy    = iota // handling a burst
+	readerWaiting        // blocked reading the first byte of the next packet
+	readerNudged         // the parker cut that wait short to park the connection
+)
+
+// unnudge runs when the parker nudged the wait for the first byte (it set
+// the read deadline to now). It restores the keep alive deadline and, if
+// the wait ended because of the nudge, parks c and reports true.
+func (c *conn) unnudge(err error) bool {
+	// The nudger holds registerMu while it sets the deadline: once we hold
+	// it, the nudge's deadline is in place and ours replaces it.
+	c.registerMu.Lock()
+	_ = c.nc.SetReadDeadline(c.readDeadline)
+	c.registerMu.Unlock()
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false // bytes (or a real error) arrived first
+	}
+	c.srv.wg.Add(1)
+	c.srv.parker.park(c, c.readDeadline)
+	return true
+}
+
+var monoStart = time.Now()
+
+// monotime is a cheap monotonic clock in nanoseconds.
+func monotime() int64 { return int64(time.Since(monoStart)) }
+
+// wake starts a reader for c if c is parked; close calls it so that a
+// parked connection learns that its socket was closed.
+func (c *conn) wake() {
+	for {
+		v := c.parked.Load()
+		if v&1 == 0 {
+			return
+		}
+		if c.parked.CompareAndSwap(v, 0) {
+			go c.awaitNext()
+			return
+		}
+	}
 }
 
 func (c *conn) awaitNext() {
@@ -135,6 +232,9 @@ func (c *conn) awaitNext() {
 // end runs once when the connection's reading stops for good.
 func (c *conn) end(err error) {
 	c.finish(err)
+	if c.raw != nil {
+		c.srv.parker.forget(c)
+	}
 	if c.active != nil {
 		c.active.Add(-1)
 	}
@@ -142,23 +242,29 @@ func (c *conn) end(err error) {
 
 // readBurst handles the packet whose first byte is in c.first and every
 // packet already buffered behind it. It borrows a pooled bufio.Reader only
-// for the burst, so an idle connection holds no read buffer.
-func (c *conn) readBurst() error {
+// for the burst, so an idle connection holds no read buffer. It returns
+// the read deadline it set for the next packet (zero: none).
+func (c *conn) readBurst() (time.Time, error) {
 	s := c.srv
 	br := s.getReader(c.nc)
 	err := c.readBuffered(br)
 	s.putReader(br)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	c.w.waitBelowHighWater()
+	var deadline time.Time
 	if c.keepAlive > 0 {
 		// [MQTT-3.1.2-24] one and a half times the keep alive.
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		deadline = time.Now().Add(c.keepAlive * 3 / 2)
+		_ = c.nc.SetReadDeadline(deadline)
 	} else if c.connected {
 		_ = c.nc.SetReadDeadline(time.Time{})
+	} else {
+		deadline = time.Now().Add(s.opts.ConnectTimeout)
+		_ = c.nc.SetReadDeadline(deadline)
 	}
-	return nil
+	return deadline, nil
 }
 
 // readBuffered handles packets from br until its buffer is empty.
@@ -304,6 +410,7 @@ func (c *conn) close(drain bool) {
 		c.w.close(drain, 2*time.Second)
 		c.nc.Close()
 	})
+	c.wake()
 }
 
 // kick closes the connection from another goroutine with a v5 reason.

@@ -8,10 +8,11 @@ import (
 	"github.com/midge-mqtt/midge/internal/packet"
 )
 
-// TestOneGoroutinePerIdleConnection checks the memory model's promise: an
-// idle connection costs exactly one goroutine (its reader), because the
-// writer's flusher exits once the queue is empty.
-func TestOneGoroutinePerIdleConnection(t *testing.T) {
+// TestIdleConnectionGoroutines checks the memory model's promise: an idle
+// connection costs no goroutine on Linux, where the parker watches its
+// socket, and one (its reader) elsewhere; the writer's flusher exits once
+// the queue is empty either way.
+func TestIdleConnectionGoroutines(t *testing.T) {
 	b := startBroker(t, testOptions(), nil)
 	// Warm up so that lazily started runtime goroutines are already there.
 	warm := mustConnect(t, b.addr, packet.V311, "warm", true)
@@ -36,11 +37,18 @@ func TestOneGoroutinePerIdleConnection(t *testing.T) {
 		c.ping()
 		clients[i] = c
 	}
-	after := settledGoroutines(t, before+n)
-	if per := float64(after-before) / n; per != 1 {
-		t.Fatalf("%.2f goroutines per idle connection (before %d, after %d), want 1", per, before, after)
+	want := 1
+	if runtime.GOOS == "linux" {
+		want = 0
 	}
-	t.Logf("goroutines per idle connection: %.2f", float64(after-before)/n)
+	// At most: the warm-up connection may itself be parked meanwhile. The
+	// wait fails the test if the count does not come down in time.
+	var after int
+	waitFor(t, fmt.Sprintf("at most %d goroutines per idle connection", want), func() bool {
+		after = runtime.NumGoroutine()
+		return after <= before+want*n
+	})
+	t.Logf("goroutines per idle connection: %.2f (before %d, after %d)", float64(after-before)/n, before, after)
 }
 
 // settledGoroutines waits until the goroutine count equals want (or, with

@@ -38,8 +38,12 @@ type Server struct {
 	// routers for publishes in progress.
 	readers sync.Pool
 	// lists are the writers' packet lists (see writer.queue).
-	lists   sync.Pool
-	routers sync.Pool
+	lists sync.Pool
+	// parker holds idle connections without a goroutine (nil where it
+	// cannot); made by the first Serve, stopped by Close.
+	parker   *parker
+	parkOnce sync.Once
+	routers  sync.Pool
 
 	// journal orders and group-commits the changes to Options.Store; nil
 	// without a store.
@@ -102,6 +106,7 @@ func (s *Server) Serve(ln net.Listener, l *Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.parkOnce.Do(func() { s.parker = newParker() })
 
 	var active atomic.Int64
 	var tempDelay time.Duration
@@ -195,6 +200,10 @@ func (s *Server) Close() error {
 		s.wg.Go(func() { c.kick(packet.ServerShuttingDown) })
 	}
 	s.wg.Wait()
+	s.parkOnce.Do(func() {}) // no parker after this; or wait for Serve's
+	if s.parker != nil {
+		s.parker.stop() // every connection has ended: none is parked
+	}
 	for _, ss := range timers {
 		ss.mu.Lock()
 		ss.stopTimers()

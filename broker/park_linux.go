@@ -1,0 +1,234 @@
+//go:build linux
+
+package broker
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The parker holds idle plain TCP and unix-socket connections without a
+// goroutine. A goroutine blocked in Read costs at least its 2 KB stack and
+// a 480-byte descriptor, more than everything else an idle connection
+// needs; so when a connection has handled the packets that arrived, its
+// reader registers the socket with the parker's epoll set and exits. When
+// bytes arrive, the parker starts a new reader. Keep alive deadlines of
+// parked connections are checked by the parker every parkSweep.
+//
+// Ownership: a connection is either owned by a goroutine (its reader) or
+// parked. c.parked holds 0 while owned, and an odd value (a sequence number
+// shifted left, plus 1) while parked. Whoever moves it from the parked value
+// to 0 with a compare-and-swap (the poller on readiness, the sweeper on a
+// passed deadline, close on a closed socket) starts the next reader. The
+// sequence number makes each parking distinct, so a stale epoll event or
+// sweep decision cannot wake a later parking by mistake.
+type parker struct {
+	epfd       int
+	wakeR      int // read end of a pipe in the epoll set: stop
+	wakeW      int
+	mu         sync.Mutex
+	slots      []*conn // by file descriptor: the connection last parked on it
+	seq        uint32  // guarded by mu
+	done       chan struct{}
+	stopOnce   sync.Once
+	sweepEvery time.Duration
+}
+
+// parkSweep is how often the parker checks the keep alive deadlines of
+// parked connections: a client that went silent is disconnected at most
+// this much later than its one and a half keep alive intervals.
+const parkSweep = 250 * time.Millisecond
+
+const parkEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+// newParker starts the epoll set and its goroutine. It returns nil if the
+// system refuses (then connections keep a goroutine while idle).
+func newParker() *parker {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0]), Pad: -1}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return nil
+	}
+	p := &parker{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], done: make(chan struct{}), sweepEvery: parkSweep}
+	go p.run()
+	return p
+}
+
+// stop ends the parker's goroutine and closes its descriptors. Parked
+// connections must have been woken first (Server.Close closes them all).
+func (p *parker) stop() {
+	p.stopOnce.Do(func() {
+		syscall.Write(p.wakeW, []byte{0})
+		<-p.done
+		syscall.Close(p.epfd)
+		syscall.Close(p.wakeR)
+		syscall.Close(p.wakeW)
+	})
+}
+
+// canPark reports whether c's socket can be watched by the parker, and
+// remembers what parking needs.
+func (p *parker) canPark(c *conn) bool {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return false // TLS and WebSocket conns buffer bytes epoll cannot see
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	if raw.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return false
+	}
+	c.raw, c.fd = raw, int32(fd)
+	c.register = c.registerFD
+	c.waitSince.Store(-1 << 62) // long ago: the first burst counts as quiet
+	return true
+}
+
+// park hands c to the parker. The calling goroutine, c's reader, must exit
+// afterwards without touching c: it holds one count of the server's
+// WaitGroup for c, which passes to c's next reader.
+func (p *parker) park(c *conn, deadline time.Time) {
+	var dl int64 // on the monotonic clock, as the sweeper reads it
+	if !deadline.IsZero() {
+		dl = max(int64(deadline.Sub(monoStart)), 1)
+	}
+	c.parkDeadline.Store(dl)
+	p.mu.Lock()
+	p.seq++
+	v := uint64(p.seq)<<1 | 1
+	fd := int(c.fd)
+	if fd >= len(p.slots) {
+		p.slots = append(p.slots, make([]*conn, fd+1-len(p.slots)+len(p.slots)/2)...)
+	}
+	p.slots[fd] = c
+	p.mu.Unlock()
+	c.parked.Store(v)
+	if err := c.raw.Control(c.register); err != nil {
+		// The socket is closed or closing: a reader finds out why.
+		c.wake()
+	}
+}
+
+// registerFD arms the epoll registration of c's socket for the parking in
+// c.parked; it runs inside RawConn.Control, so the descriptor cannot be
+// closed and reused meanwhile. registerMu orders registrations, so the
+// last one always carries the current parking's sequence number.
+func (c *conn) registerFD(fd uintptr) {
+	p := c.srv.parker
+	c.registerMu.Lock()
+	defer c.registerMu.Unlock()
+	v := c.parked.Load()
+	if v&1 == 0 {
+		return // already woken
+	}
+	ev := syscall.EpollEvent{Events: parkEvents, Fd: int32(fd), Pad: int32(uint32(v >> 1))}
+	err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
+	if errors.Is(err, syscall.ENOENT) {
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	}
+	if err != nil {
+		// Cannot watch it: a reader blocks in Read instead.
+		c.srv.log.Warn("cannot park idle connection", "client", c.displayID(), "error", err)
+		c.wake()
+	}
+}
+
+// forget clears c's slot when c ends, unless the descriptor already
+// belongs to another connection.
+func (p *parker) forget(c *conn) {
+	p.mu.Lock()
+	if fd := int(c.fd); fd < len(p.slots) && p.slots[fd] == c {
+		p.slots[fd] = nil
+	}
+	p.mu.Unlock()
+}
+
+// wakeParked starts a reader for c if c is parked with sequence number v.
+func wakeParked(c *conn, v uint64) {
+	if c.parked.CompareAndSwap(v, 0) {
+		go c.awaitNext()
+	}
+}
+
+func (p *parker) run() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 128)
+	lastSweep := time.Now()
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, int(p.sweepEvery/time.Millisecond))
+		if err != nil && err != syscall.EINTR {
+			// Not expected with a valid epoll descriptor; keep the
+			// sweeper going rather than spin.
+			time.Sleep(p.sweepEvery)
+		}
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Pad == -1 && int(ev.Fd) == p.wakeR {
+				return
+			}
+			v := uint64(uint32(ev.Pad))<<1 | 1
+			p.mu.Lock()
+			var c *conn
+			if fd := int(ev.Fd); fd < len(p.slots) {
+				c = p.slots[fd]
+			}
+			p.mu.Unlock()
+			if c != nil {
+				wakeParked(c, v)
+			}
+		}
+		if now := time.Now(); now.Sub(lastSweep) >= p.sweepEvery {
+			lastSweep = now
+			p.sweep(monotime())
+		}
+	}
+}
+
+// sweep wakes the parked connections whose keep alive deadline passed:
+// their reader finds the read deadline expired and disconnects them. It
+// also nudges readers that have waited parkIdleAfter for a packet: it sets
+// their read deadline to now, and the reader, seeing the nudge, parks.
+func (p *parker) sweep(now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.slots {
+		if c == nil {
+			continue
+		}
+		v := c.parked.Load()
+		if v&1 == 1 {
+			if dl := c.parkDeadline.Load(); dl != 0 && now >= dl {
+				wakeParked(c, v)
+			}
+			continue
+		}
+		if c.waitState.Load() == readerWaiting && now-c.waitSince.Load() >= int64(parkIdleAfter) {
+			c.registerMu.Lock()
+			if c.waitState.CompareAndSwap(readerWaiting, readerNudged) {
+				_ = c.nc.SetReadDeadline(time.Now())
+			}
+			c.registerMu.Unlock()
+		}
+	}
+}
