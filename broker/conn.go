@@ -69,8 +69,10 @@ type conn struct {
 	parkDeadline atomic.Int64  // keep alive deadline while parked (monotime), 0: none
 	registerMu   sync.Mutex
 	fd           int32
+	noPark       atomic.Bool  // the parker could not watch the socket
 	waitState    atomic.Int32 // readerBusy, readerWaiting, readerNudged
-	waitSince    atomic.Int64 // monotime when the reader began waiting
+	waitStart    atomic.Int64 // monotime when the current reader began waiting
+	waitSince    atomic.Int64 // monotime when the last burst ended
 	readDeadline time.Time    // reader-only: the deadline set after the last burst
 }
 
@@ -116,7 +118,8 @@ func (c *conn) serve() {
 	if s.opts.ConnectionMessages {
 		s.log.Info(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(s.opts.ConnectTimeout))
+	c.readDeadline = time.Now().Add(s.opts.ConnectTimeout)
+	_ = c.nc.SetReadDeadline(c.readDeadline)
 	c.awaitBytes()
 }
 
@@ -134,6 +137,7 @@ func (c *conn) serve() {
 // and its stack goes back to the runtime.
 func (c *conn) awaitBytes() {
 	if c.raw != nil {
+		c.waitStart.Store(monotime())
 		c.waitState.Store(readerWaiting)
 	}
 	_, err := io.ReadFull(c.nc, c.first[:])
@@ -164,7 +168,7 @@ func (c *conn) awaitBytes() {
 		// nudges it into parking if it falls quiet (parkIdleAfter).
 		quiet := arrived-c.waitSince.Load() > int64(parkHotGap)
 		c.waitSince.Store(monotime())
-		if c.readDeadline = deadline; quiet {
+		if c.readDeadline = deadline; quiet && !c.noPark.Load() {
 			s.parker.park(c, deadline)
 			return
 		}

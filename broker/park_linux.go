@@ -138,9 +138,9 @@ func (p *parker) park(c *conn, deadline time.Time) {
 func (c *conn) registerFD(fd uintptr) {
 	p := c.srv.parker
 	c.registerMu.Lock()
-	defer c.registerMu.Unlock()
 	v := c.parked.Load()
 	if v&1 == 0 {
+		c.registerMu.Unlock()
 		return // already woken
 	}
 	ev := syscall.EpollEvent{Events: parkEvents, Fd: int32(fd), Pad: int32(uint32(v >> 1))}
@@ -148,8 +148,12 @@ func (c *conn) registerFD(fd uintptr) {
 	if errors.Is(err, syscall.ENOENT) {
 		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	}
+	c.registerMu.Unlock()
 	if err != nil {
-		// Cannot watch it: a reader blocks in Read instead.
+		// Cannot watch it (say, the epoll watch limit): from now on
+		// its reader blocks in Read instead, as on other systems.
+		c.noPark.Store(true)
+		p.forget(c)
 		c.srv.log.Warn("cannot park idle connection", "client", c.displayID(), "error", err)
 		c.wake()
 	}
@@ -223,7 +227,7 @@ func (p *parker) sweep(now int64) {
 			}
 			continue
 		}
-		if c.waitState.Load() == readerWaiting && now-c.waitSince.Load() >= int64(parkIdleAfter) {
+		if c.waitState.Load() == readerWaiting && now-c.waitStart.Load() >= int64(parkIdleAfter) {
 			c.registerMu.Lock()
 			if c.waitState.CompareAndSwap(readerWaiting, readerNudged) {
 				_ = c.nc.SetReadDeadline(time.Now())
