@@ -265,8 +265,7 @@ func (c *conn) readBurst() (time.Time, error) {
 	} else if c.connected {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	} else {
-		deadline = time.Now().Add(s.opts.ConnectTimeout)
-		_ = c.nc.SetReadDeadline(deadline)
+		deadline = c.readDeadline // the connect timeout from serve, still in force
 	}
 	return deadline, nil
 }
