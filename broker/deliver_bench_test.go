@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,8 +68,8 @@ func fanoutServer(tb testing.TB, n int, qos byte, version byte) (*Server, []*dis
 	return s, ncs
 }
 
-func benchMessage() *message {
-	return newMessage(&packet.Publish{Topic: "bench/t", Payload: make([]byte, 64)}, "pub", time.Now())
+func benchMessage(qos byte) *message {
+	return newMessage(&packet.Publish{Topic: "bench/t", QoS: qos, Payload: make([]byte, 64)}, "pub", time.Now())
 }
 
 // BenchmarkFanoutQoS0 routes one QoS 0 message to 50 subscribers per
@@ -78,9 +79,13 @@ func BenchmarkFanoutQoS0(b *testing.B) {
 	for _, v := range []byte{packet.V311, packet.V5} {
 		b.Run(fmt.Sprintf("v%d", v), func(b *testing.B) {
 			s, _ := fanoutServer(b, 50, 0, v)
+			// One message for every publish: messages are immutable and
+			// each publish encodes its own wire forms, so this measures
+			// routing and encoding without the decoder's allocations.
+			m := benchMessage(0)
 			b.ReportAllocs()
 			for b.Loop() {
-				if n, _ := s.publish(benchMessage(), nil); n != 50 {
+				if n, _ := s.publish(m, nil); n != 50 {
 					b.Fatalf("matched %d", n)
 				}
 			}
@@ -93,9 +98,10 @@ func BenchmarkFanoutQoS0(b *testing.B) {
 // record and an encoding per subscriber.
 func BenchmarkFanoutQoS1(b *testing.B) {
 	s, _ := fanoutServer(b, 50, 1, packet.V311)
+	m := benchMessage(1)
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = s.publish(benchMessage(), nil)
+		_, _ = s.publish(m, nil)
 		// Acknowledge everything so the in-flight windows stay open.
 		b.StopTimer()
 		for sess := range s.sessionsSnapshot() {
@@ -120,48 +126,50 @@ func (s *Server) sessionsSnapshot() map[*session]struct{} {
 	return out
 }
 
-// TestFanoutAllocationsDoNotGrowWithSubscribers checks the hot-path rule:
-// routing, encoding and writing a QoS 0 fan-out allocates per message,
-// never per subscriber. Each publish starts from idle connections, the
-// case where every writer must take a packet list and start a flusher,
-// and the count includes the flushers' own allocations.
-func TestFanoutAllocationsDoNotGrowWithSubscribers(t *testing.T) {
+// TestFanoutQoS0AllocatesNothing checks the hot-path rule: routing,
+// encoding and writing a QoS 0 fan-out allocates nothing per message in
+// steady state, whatever the number of subscribers. Each publish starts
+// from idle connections, the case where every writer must take a packet
+// list and start a flusher, and the count includes the flushers' own
+// allocations. The message is built once, as the decoder would have.
+//
+// The rule is checked on the median publish: a garbage collection empties
+// the pools (of packet lists, wire buffers, goroutines) now and then, and
+// the publish after it refills them.
+func TestFanoutQoS0AllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
-	allocs := func(n int) float64 {
-		s, ncs := fanoutServer(t, n, 0, packet.V311)
-		idle := func() {
-			waitIdle(t, s)
-		}
-		const rounds = 50
-		var total uint64
-		var ms runtime.MemStats
-		for i := range rounds + 10 {
-			m := benchMessage()
-			idle()
-			runtime.ReadMemStats(&ms)
-			before := ms.Mallocs
-			_, _ = s.publish(m, nil)
-			idle()
-			runtime.ReadMemStats(&ms)
-			if i >= 10 { // the first rounds fill the pool of packet lists
-				total += ms.Mallocs - before
+	for _, n := range []int{5, 200} {
+		for _, v := range []byte{packet.V311, packet.V5} {
+			s, ncs := fanoutServer(t, n, 0, v)
+			m := benchMessage(0)
+			const warmup, rounds = 10, 51
+			counts := make([]uint64, 0, rounds)
+			var ms runtime.MemStats
+			for i := range warmup + rounds {
+				waitIdle(t, s)
+				runtime.ReadMemStats(&ms)
+				before := ms.Mallocs
+				_, _ = s.publish(m, nil)
+				waitIdle(t, s)
+				runtime.ReadMemStats(&ms)
+				if i >= warmup {
+					counts = append(counts, ms.Mallocs-before)
+				}
+			}
+			for _, nc := range ncs {
+				if nc.written.Load() == 0 {
+					t.Fatal("a subscriber received nothing")
+				}
+			}
+			slices.Sort(counts)
+			median := counts[len(counts)/2]
+			t.Logf("%d subscribers, v%d: allocations per publish: median %d, max %d", n, v, median, counts[len(counts)-1])
+			if median != 0 {
+				t.Errorf("%d subscribers, v%d: a publish allocates %d times (median of %d)", n, v, median, rounds)
 			}
 		}
-		for _, nc := range ncs {
-			if nc.written.Load() == 0 {
-				t.Fatal("a subscriber received nothing")
-			}
-		}
-		return float64(total) / rounds
-	}
-	few, many := allocs(5), allocs(200)
-	t.Logf("allocations per publish: %.1f with 5 subscribers, %.1f with 200", few, many)
-	// A per-subscriber allocation would add 200 here; a few stray ones come
-	// from the runtime (a GC emptying the pool of lists).
-	if many > few+5 {
-		t.Fatalf("allocations grow with subscribers: %.1f with 5, %.1f with 200", few, many)
 	}
 }
 

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
@@ -19,12 +18,6 @@ type message struct {
 	props   packet.Properties // v5 properties forwarded to subscribers
 	expiry  time.Time         // zero: never expires
 	origin  string            // client id of the publisher, for No Local
-
-	// forms caches the encoded PUBLISH for the simple wire forms (QoS 0,
-	// no subscription identifier, no topic alias, no expiry), indexed by
-	// formIndex. Encoding happens once per form and the bytes are shared
-	// by every subscriber that needs that form.
-	forms [4]atomic.Pointer[[]byte]
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that
@@ -64,7 +57,16 @@ func (m *message) remainingExpiry(now time.Time) uint32 {
 // size is what the message counts against byte-based queue limits.
 func (m *message) size() int { return len(m.payload) }
 
-func formIndex(v5, retain bool) int {
+// wireForms caches, for one publish, the encodings that subscribers can
+// share: a QoS 0 PUBLISH with no subscription identifier, topic alias or
+// expiry, in each of its four simple forms (3.x or 5.0, retain flag or
+// not). A fan-out encodes each form once and queues the same bytes on
+// every subscriber's writer. The cache holds one reference to each buffer,
+// given back by release when the publish is done; it is used only by the
+// goroutine routing the publish.
+type wireForms [4]*wireBuf
+
+func (f *wireForms) slot(v5, retain bool) **wireBuf {
 	i := 0
 	if v5 {
 		i = 2
@@ -72,7 +74,16 @@ func formIndex(v5, retain bool) int {
 	if retain {
 		i++
 	}
-	return i
+	return &f[i]
+}
+
+func (f *wireForms) release() {
+	for i, wb := range f {
+		if wb != nil {
+			wb.release()
+			f[i] = nil
+		}
+	}
 }
 
 // delivery is one message on its way to one session, with what the
@@ -92,13 +103,11 @@ type delivery struct {
 	pid uint16
 }
 
-// encode appends the PUBLISH for this delivery. alias is the topic alias
-// to use (0: none) and sendTopic whether the topic name must be sent with
-// it. It uses the shared cached form when the delivery has one.
-//
-// mount is the receiving listener's mount_point, stripped from the topic.
-func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias uint16, sendTopic bool, mount string, now time.Time) ([]byte, error) {
-	v5 := version == packet.V5
+// encode encodes the PUBLISH for this delivery into a wire buffer that
+// holds one reference for the caller. alias is the topic alias to use (0:
+// none) and sendTopic whether the topic name must be sent with it. mount
+// is the receiving listener's mount_point, stripped from the topic.
+func (d *delivery) encode(version byte, id uint16, dup bool, alias uint16, sendTopic bool, mount string, now time.Time) (*wireBuf, error) {
 	p := packet.Publish{
 		Dup:      dup,
 		QoS:      d.qos,
@@ -107,7 +116,7 @@ func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias u
 		PacketID: id,
 		Payload:  d.msg.payload,
 	}
-	if v5 {
+	if version == packet.V5 {
 		p.Properties = d.msg.props
 		if len(d.subIDs) > 0 {
 			p.Properties.SubscriptionIDs = d.subIDs
@@ -124,22 +133,31 @@ func (d *delivery) encode(dst []byte, version byte, id uint16, dup bool, alias u
 			}
 		}
 	}
-	return packet.Append(dst, &p, version)
-}
-
-// shared returns the cached encoding of a QoS 0 delivery that has no
-// per-subscriber parts, encoding it on first use.
-func (d *delivery) shared(version byte) ([]byte, error) {
-	slot := &d.msg.forms[formIndex(version == packet.V5, d.retain)]
-	if b := slot.Load(); b != nil {
-		return *b, nil
-	}
-	b, err := d.encode(nil, version, 0, false, 0, false, "", time.Time{})
+	size, err := packet.PublishSize(&p, version)
 	if err != nil {
 		return nil, err
 	}
-	slot.CompareAndSwap(nil, &b)
-	return *slot.Load(), nil
+	wb := getWireBuf(size)
+	if wb.b, err = packet.AppendPublish(wb.b, &p, version); err != nil {
+		wb.release()
+		return nil, err
+	}
+	return wb, nil
+}
+
+// encodeShared returns, with a reference for the caller, the encoding of a
+// cacheable delivery from forms, encoding it on first use.
+func (d *delivery) encodeShared(forms *wireForms, version byte) (*wireBuf, error) {
+	slot := forms.slot(version == packet.V5, d.retain)
+	if *slot == nil {
+		wb, err := d.encode(version, 0, false, 0, false, "", time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		*slot = wb
+	}
+	(*slot).retain()
+	return *slot, nil
 }
 
 // cacheable reports whether the delivery's bytes can be shared.

@@ -311,7 +311,9 @@ const (
 // deliver puts one delivery on its way to a session: straight to the
 // connection when the in-flight window allows, else into the session's
 // bounded queue.
-func (s *Server) deliver(sess *session, d delivery) deliverResult {
+//
+// forms, when not nil, is the publish's cache of shared encodings.
+func (s *Server) deliver(sess *session, d delivery, forms *wireForms) deliverResult {
 	// The clock is only needed for a message expiry interval to forward:
 	// reading it for every subscriber of a fan-out cost 6% of the CPU.
 	var now time.Time
@@ -320,14 +322,14 @@ func (s *Server) deliver(sess *session, d delivery) deliverResult {
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	res := s.deliverLocked(sess, d, now)
+	res := s.deliverLocked(sess, d, now, forms)
 	if res != delivered {
 		s.forget(sess, &d)
 	}
 	return res
 }
 
-func (s *Server) deliverLocked(sess *session, d delivery, now time.Time) deliverResult {
+func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, forms *wireForms) deliverResult {
 	if sess.ended {
 		return deliverEnded
 	}
@@ -337,7 +339,7 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time) deliver
 	c := sess.conn
 	if d.qos == 0 {
 		if c != nil {
-			return result(c.sendQoS0(d, now))
+			return result(c.sendQoS0(d, now, forms))
 		}
 		if !s.opts.QueueQoS0Messages || !sess.persistent() {
 			return deliverDrop
@@ -382,28 +384,29 @@ func (c *conn) windowOpen(sess *session, m *message) bool {
 	return true
 }
 
-// sendQoS0 encodes (or shares) and queues a QoS 0 PUBLISH. Called with
-// sess.mu held.
-func (c *conn) sendQoS0(d delivery, now time.Time) bool {
+// sendQoS0 encodes (or takes from forms, when not nil) and queues a QoS 0
+// PUBLISH. Called with sess.mu held.
+func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) bool {
 	s := c.srv
-	var b []byte
+	var wb *wireBuf
 	var err error
-	if d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == "" {
-		b, err = d.shared(c.version)
+	if forms != nil && d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == "" {
+		wb, err = d.encodeShared(forms, c.version)
 	} else {
 		alias, sendTopic := c.topicAlias(d.msg.topic)
-		b, err = d.encode(nil, c.version, 0, false, alias, sendTopic, c.l.MountPoint, now)
+		wb, err = d.encode(c.version, 0, false, alias, sendTopic, c.l.MountPoint, now)
 	}
 	if err != nil {
 		s.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
 		return false
 	}
-	if c.maxPacketOut > 0 && len(b) > int(c.maxPacketOut) {
+	if n := len(wb.b); c.maxPacketOut > 0 && n > int(c.maxPacketOut) {
 		// [MQTT-3.1.2-25] too large for the client: discard.
-		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(b)))
+		wb.release()
+		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, n))
 		return false
 	}
-	if !c.w.writeQoS0(b, s.opts.MaxQueuedMessages) {
+	if !c.w.writeQoS0(wb, s.opts.MaxQueuedMessages) {
 		s.stats.pubDropped.Add(1)
 		return false
 	}
@@ -445,18 +448,19 @@ func (c *conn) sendInflight(sess *session, d delivery, now time.Time) {
 // writeInflight encodes and queues an in-flight PUBLISH (dup on resend).
 func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time) {
 	alias, sendTopic := c.topicAlias(f.msg.topic)
-	b, err := f.encode(nil, c.version, f.id, dup, alias, sendTopic, c.l.MountPoint, now)
+	wb, err := f.encode(c.version, f.id, dup, alias, sendTopic, c.l.MountPoint, now)
 	if err != nil {
 		c.srv.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
 		c.srv.complete(sess, f)
 		return
 	}
-	if c.maxPacketOut > 0 && len(b) > int(c.maxPacketOut) {
+	if c.maxPacketOut > 0 && len(wb.b) > int(c.maxPacketOut) {
 		// [MQTT-3.1.2-25] discard, and behave as if it had been delivered.
+		wb.release()
 		c.srv.complete(sess, f)
 		return
 	}
-	if c.w.write(b) {
+	if c.w.writeWire(wb) {
 		c.srv.countSent(f.delivery)
 	}
 }
@@ -501,7 +505,7 @@ func (c *conn) drainQueue(sess *session, now time.Time) {
 			continue // [MQTT-3.3.2-5]
 		}
 		if d.qos == 0 {
-			c.sendQoS0(d, now)
+			c.sendQoS0(d, now, nil)
 			continue
 		}
 		c.sendInflight(sess, d, now)

@@ -11,6 +11,7 @@ type router struct {
 	idx     map[*session]int
 	targets []delivery
 	owners  []*session
+	forms   wireForms
 }
 
 func (s *Server) getRouter() *router {
@@ -21,6 +22,7 @@ func (s *Server) getRouter() *router {
 }
 
 func (s *Server) putRouter(r *router) {
+	r.forms.release()
 	r.m.Reset()
 	clear(r.targets)
 	r.targets = r.targets[:0]
@@ -85,7 +87,7 @@ func (r *router) match(s *Server, m *message) int {
 func (r *router) deliver(s *Server, m *message) {
 	for i := range r.targets {
 		d := r.targets[i]
-		if s.deliver(r.owners[i], d) == deliverEnded && d.group != nil {
+		if s.deliver(r.owners[i], d, &r.forms) == deliverEnded && d.group != nil {
 			s.deliverShared(d.group, m)
 		}
 	}
@@ -123,7 +125,7 @@ func (s *Server) deliverShared(g *topic.SharedGroup[*session], m *message) {
 			return
 		}
 		s.persistOne(sess, &d)
-		if s.deliver(sess, d) != deliverEnded {
+		if s.deliver(sess, d, nil) != deliverEnded {
 			return
 		}
 	}

@@ -109,7 +109,7 @@ func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) 
 			d.subIDs = []uint32{opts.SubscriptionID}
 		}
 		if s.journal == nil {
-			s.deliver(sess, d)
+			s.deliver(sess, d, nil)
 			return true
 		}
 		batch = append(batch, d)
@@ -142,7 +142,7 @@ func (s *Server) deliverStored(sess *session, ds []delivery) {
 		}
 	}
 	for _, d := range ds {
-		s.deliver(sess, d)
+		s.deliver(sess, d, nil)
 	}
 }
 

@@ -53,10 +53,23 @@ const highWater = 1 << 20
 // packetList is a reusable list of encoded packets. bufs is the
 // net.Buffers view handed to WriteTo, kept here because WriteTo's pointer
 // receiver would otherwise move a fresh slice header to the heap on every
-// batch.
+// batch. owned holds the references to the wire buffers among s; they
+// are released once the list's bytes are written or dropped.
 type packetList struct {
-	s    [][]byte
-	bufs net.Buffers
+	s     [][]byte
+	bufs  net.Buffers
+	owned []*wireBuf
+}
+
+// reset releases l's wire buffers and empties it.
+func (l *packetList) reset() {
+	for _, wb := range l.owned {
+		wb.release()
+	}
+	clear(l.owned)
+	l.owned = l.owned[:0]
+	clear(l.s)
+	l.s = l.s[:0]
 }
 
 // maxPooledList is the largest list kept for reuse; longer ones, left by
@@ -76,13 +89,15 @@ func (w *writer) getList() *packetList {
 	return &packetList{s: make([][]byte, 0, 8)}
 }
 
-// putList clears l and returns it to the pool.
+// putList empties l and returns it to the pool.
 func (w *writer) putList(l *packetList) {
-	if l == nil || cap(l.s) > maxPooledList {
+	if l == nil {
 		return
 	}
-	clear(l.s)
-	l.s = l.s[:0]
+	l.reset()
+	if cap(l.s) > maxPooledList {
+		return
+	}
 	w.lists.Put(l)
 }
 
@@ -90,27 +105,42 @@ func (w *writer) putList(l *packetList) {
 // be modified afterwards: it may be shared with other connections.
 func (w *writer) write(b []byte) bool {
 	w.mu.Lock()
-	ok := w.enqueueLocked(b)
+	ok := w.enqueueLocked(b, nil)
 	w.mu.Unlock()
 	return ok
 }
 
-// writeQoS0 queues a QoS 0 PUBLISH unless max QoS 0 packets are already
-// waiting for the socket; it reports whether the packet was queued.
-func (w *writer) writeQoS0(b []byte, max int) bool {
+// writeWire queues a wire buffer, taking over the caller's reference to
+// it: the writer releases it once written, or at once if the connection is
+// closed. It reports whether the packet was queued.
+func (w *writer) writeWire(wb *wireBuf) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if max > 0 && w.qos0 >= max {
-		return false
+	ok := w.enqueueLocked(wb.b, wb)
+	w.mu.Unlock()
+	if !ok {
+		wb.release()
 	}
-	if !w.enqueueLocked(b) {
-		return false
-	}
-	w.qos0++
-	return true
+	return ok
 }
 
-func (w *writer) enqueueLocked(b []byte) bool {
+// writeQoS0 is writeWire for a QoS 0 PUBLISH, refused when max QoS 0
+// packets are already waiting for the socket.
+func (w *writer) writeQoS0(wb *wireBuf, max int) bool {
+	w.mu.Lock()
+	ok := (max <= 0 || w.qos0 < max) && w.enqueueLocked(wb.b, wb)
+	if ok {
+		w.qos0++
+	}
+	w.mu.Unlock()
+	if !ok {
+		wb.release()
+	}
+	return ok
+}
+
+// enqueueLocked queues b; wb, when not nil, is the wire buffer holding b,
+// whose reference the queue takes over if b is queued.
+func (w *writer) enqueueLocked(b []byte, wb *wireBuf) bool {
 	if w.closed {
 		return false
 	}
@@ -118,6 +148,9 @@ func (w *writer) enqueueLocked(b []byte) bool {
 		w.queue = w.getList()
 	}
 	w.queue.s = append(w.queue.s, b)
+	if wb != nil {
+		w.queue.owned = append(w.queue.owned, wb)
+	}
 	w.bytes += len(b)
 	if !w.flushing {
 		w.flushing = true
@@ -164,8 +197,7 @@ func (w *writer) flush() {
 		if w.sent != nil {
 			w.sent(n)
 		}
-		clear(batch.s)
-		batch.s = batch.s[:0]
+		batch.reset()
 		w.mu.Lock()
 		if w.spare == nil {
 			w.spare = batch
@@ -225,13 +257,14 @@ func (w *writer) close(drain bool, timeout time.Duration) {
 		timer.Stop()
 	}
 	w.closed = true
+	// The queue will not be written: give its buffers back. A running
+	// flusher owns the batch it is writing and returns it itself.
+	w.putList(w.queue)
+	w.queue = nil
 	if !w.flushing {
-		// A running flusher owns the lists and returns them itself.
-		w.putList(w.queue)
 		w.putList(w.spare)
 		w.spare = nil
 	}
-	w.queue = nil
 	w.wakeLocked()
 	w.mu.Unlock()
 }

@@ -48,16 +48,68 @@ func Append(dst []byte, p Packet, version byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	total := 1 + VarintSize(pl.remaining) + pl.remaining
+	return appendFramed(dst, e, version, pl)
+}
+
+// AppendPublish is Append for a PUBLISH. Taking the concrete type, it
+// lets the caller's Publish stay on its stack: the broker builds one per
+// delivery, and through the Packet interface each would be a heap
+// allocation.
+func AppendPublish(dst []byte, p *Publish, version byte) ([]byte, error) {
+	pl, err := p.planFor(version)
+	if err != nil {
+		return dst, err
+	}
+	total := frameSize(pl)
+	dst = slices.Grow(dst, total)
+	start := len(dst)
+	dst = append(dst, byte(PUBLISH)<<4|p.flags(version))
+	dst = AppendVarint(dst, pl.remaining)
+	dst = p.appendBody(dst, version, pl)
+	return checkFramed(dst, start, total, PUBLISH)
+}
+
+// PublishSize is Size for a PUBLISH, with Append's error when the packet
+// cannot be encoded.
+func PublishSize(p *Publish, version byte) (int, error) {
+	pl, err := p.planFor(version)
+	if err != nil {
+		return 0, err
+	}
+	return frameSize(pl), nil
+}
+
+// planFor is prepare for a PUBLISH, without the interface.
+func (p *Publish) planFor(version byte) (plan, error) {
+	if !validVersion(version) {
+		return plan{}, fmt.Errorf("packet: unknown protocol level %d", version)
+	}
+	pl, err := p.plan(version)
+	if err == nil && pl.remaining > MaxRemainingLength {
+		err = errTooLarge
+	}
+	return pl, err
+}
+
+func appendFramed(dst []byte, e encoder, version byte, pl plan) ([]byte, error) {
+	total := frameSize(pl)
 	dst = slices.Grow(dst, total)
 	start := len(dst)
 	dst = append(dst, byte(e.Type())<<4|e.flags(version))
 	dst = AppendVarint(dst, pl.remaining)
 	dst = e.appendBody(dst, version, pl)
+	return checkFramed(dst, start, total, e.Type())
+}
+
+// frameSize is the full size of a packet whose plan is pl.
+func frameSize(pl plan) int { return 1 + VarintSize(pl.remaining) + pl.remaining }
+
+// checkFramed refuses a packet whose encoding is not the length its plan
+// measured. Only a bug in a plan method can get there; a packet whose
+// framing is wrong must not be sent.
+func checkFramed(dst []byte, start, total int, t Type) ([]byte, error) {
 	if n := len(dst) - start; n != total {
-		// Only a bug in a plan method can get here; refuse to send a
-		// packet whose framing is wrong.
-		return dst[:start], fmt.Errorf("packet: internal error: %s encoded as %d bytes, measured %d", e.Type(), n, total)
+		return dst[:start], fmt.Errorf("packet: internal error: %s encoded as %d bytes, measured %d", t, n, total)
 	}
 	return dst, nil
 }
@@ -69,7 +121,7 @@ func Size(p Packet, version byte) int {
 	if err != nil {
 		return 0
 	}
-	return 1 + VarintSize(pl.remaining) + pl.remaining
+	return frameSize(pl)
 }
 
 func prepare(p Packet, version byte) (encoder, plan, error) {

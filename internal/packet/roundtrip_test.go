@@ -1,7 +1,9 @@
 package packet
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -280,5 +282,45 @@ func TestAppendErrors(t *testing.T) {
 				t.Fatalf("Size = %d, want 0", n)
 			}
 		})
+	}
+}
+
+// TestAppendPublishMatchesAppend: the concrete PUBLISH encoder writes what
+// the generic one does, and fails where it fails.
+func TestAppendPublishMatchesAppend(t *testing.T) {
+	for _, v := range versions {
+		for _, p := range samples(v) {
+			pub, ok := p.(*Publish)
+			if !ok {
+				continue
+			}
+			want, wantErr := Append([]byte("x"), pub, v)
+			got, err := AppendPublish([]byte("x"), pub, v)
+			if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
+				t.Errorf("v%d %+v: AppendPublish = %x, %v; Append = %x, %v", v, pub, got, err, want, wantErr)
+			}
+			if n, err := PublishSize(pub, v); err != nil || n != Size(pub, v) || n != len(want)-1 {
+				t.Errorf("v%d: PublishSize = %d, %v; Size = %d", v, n, err, Size(pub, v))
+			}
+		}
+	}
+	bad := []struct {
+		name    string
+		p       Publish
+		version byte
+	}{
+		{"QoS 3", Publish{Topic: "a", QoS: 3}, V311},
+		{"unknown level", Publish{Topic: "a"}, 7},
+		{"topic too long", Publish{Topic: strings.Repeat("a", 65536)}, V311},
+		{"packet too long", Publish{Topic: "a", Payload: make([]byte, MaxRemainingLength)}, V311},
+	}
+	for _, bc := range bad {
+		got, err := AppendPublish([]byte("x"), &bc.p, bc.version)
+		if err == nil || string(got) != "x" {
+			t.Errorf("%s: AppendPublish = %q, %v; want an error and dst unchanged", bc.name, got, err)
+		}
+		if _, err := PublishSize(&bc.p, bc.version); err == nil {
+			t.Errorf("%s: PublishSize did not fail", bc.name)
+		}
 	}
 }
