@@ -36,12 +36,18 @@ func TestMalformedPacketsCloseOnlyThatConnection(t *testing.T) {
 		{"truncated body", []byte{0x30, 10, 0, 8, 'a'}, 0},
 		{"CONNACK from client", []byte{0x20, 3, 0, 0, 0}, packet.ProtocolError},
 		{"bad subscription filter", []byte{0x82, 8, 0, 1, 0, 0, 3, 'a', '#', 'b', 0}, packet.MalformedPacket},
+		{"PUBACK too short", []byte{0x40, 1, 0}, packet.MalformedPacket},
+		{"PUBACK packet id 0", []byte{0x40, 2, 0, 0}, packet.ProtocolError},
+		{"PUBREL wrong flags", []byte{0x60, 2, 0, 1}, packet.MalformedPacket},
+		{"PUBACK bad reason code", []byte{0x40, 3, 0, 1, 0x8F}, packet.ProtocolError},
+		{"PUBACK property length overrun", []byte{0x40, 4, 0, 1, 0, 5}, packet.MalformedPacket},
+		{"truncated PUBACK", []byte{0x40, 2, 0}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := v5Connect(t, b.addr, "bad", nil)
 			c.sendBytes(tc.raw)
-			if tc.name == "truncated body" {
+			if tc.name == "truncated body" || tc.name == "truncated PUBACK" {
 				c.nc.(*net.TCPConn).CloseWrite()
 			}
 			d := c.expectClosed()

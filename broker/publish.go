@@ -44,7 +44,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.sess.mu.Unlock()
 		if dup {
 			// Already routed: answer again, deliver nothing [MQTT-4.3.3-10].
-			c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+			c.sendAck(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
 		if recvMax := s.opts.MaxInflightMessages; c.version == packet.V5 && recvMax > 0 && n >= recvMax {
@@ -109,9 +109,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason})
+		c.sendAck(packet.PUBACK, p.PacketID, reason)
 	case 2:
-		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason})
+		c.sendAck(packet.PUBREC, p.PacketID, reason)
 	}
 	return nil
 }
@@ -193,7 +193,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		if !ok && c.version == packet.V5 {
 			rc = packet.PacketIdentifierNotFound
 		}
-		c.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: rc})
+		c.sendAck(packet.PUBCOMP, a.PacketID, rc)
 		return nil
 	case packet.PUBACK, packet.PUBCOMP:
 		sess.mu.Lock()
@@ -209,9 +209,9 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		f := sess.inflight[a.PacketID]
 		if f == nil || f.state == awaitPuback {
 			if c.version == packet.V5 {
-				c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID, ReasonCode: packet.PacketIdentifierNotFound})
+				c.sendAck(packet.PUBREL, a.PacketID, packet.PacketIdentifierNotFound)
 			} else {
-				c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+				c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 			}
 			sess.mu.Unlock()
 			return nil
@@ -225,7 +225,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		}
 		if f.state == awaitPubcomp {
 			// A repeated PUBREC: PUBREL again.
-			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+			c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 			sess.mu.Unlock()
 			return nil
 		}
@@ -246,7 +246,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
 			}
 		}
-		c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+		c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 		return nil
 	}
 	return nil
@@ -519,7 +519,7 @@ func (c *conn) resend(sess *session) {
 	now := time.Now()
 	for _, f := range sess.inflightOrdered() {
 		if f.state == awaitPubcomp {
-			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: f.id})
+			c.sendAck(packet.PUBREL, f.id, packet.Success)
 			continue
 		}
 		c.writeInflight(sess, f, true, now)

@@ -89,6 +89,34 @@ func TestAllocations(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("AppendPublish of a Publish on the stack allocates %.0f times", allocs)
 	}
+	// A PUBLISH decoded into one on the stack, to a topic seen before:
+	// nothing but what the caller does with the body.
+	pubWire, _ := Append(nil, benchPublish(), V311)
+	pubFirst, _, pubHL, _ := ParseHeader(pubWire)
+	lastTopic := benchPublish().Topic
+	allocs = testing.AllocsPerRun(20, func() {
+		var p Publish
+		_ = DecodePublish(V311, pubFirst, pubWire[pubHL:], &p, lastTopic)
+	})
+	if allocs != 0 {
+		t.Errorf("DecodePublish of a repeated topic allocates %.0f times", allocs)
+	}
+	// Acks, both ways, with the Ack on the stack.
+	allocs = testing.AllocsPerRun(20, func() {
+		a := Ack{Kind: PUBACK, PacketID: 7, ReasonCode: NoMatchingSubscribers}
+		buf, _ = AppendAck(buf[:0], &a, V5)
+	})
+	if allocs != 0 {
+		t.Errorf("AppendAck allocates %.0f times", allocs)
+	}
+	ack := []byte{0, 7, byte(NoMatchingSubscribers), 0}
+	allocs = testing.AllocsPerRun(20, func() {
+		var a Ack
+		_ = DecodeAck(V5, byte(PUBACK)<<4, ack, &a)
+	})
+	if allocs != 0 {
+		t.Errorf("DecodeAck allocates %.0f times", allocs)
+	}
 	wire, _ := Append(nil, benchPublish(), V311)
 	first, _, hl, _ := ParseHeader(wire)
 	allocs = testing.AllocsPerRun(20, func() {

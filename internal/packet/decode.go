@@ -1,5 +1,7 @@
 package packet
 
+import "fmt"
+
 // Decode decodes one packet from its first byte and its body (the
 // remaining-length bytes after the fixed header). version is the
 // connection's negotiated protocol level (V31, V311 or V5); it is ignored
@@ -25,6 +27,50 @@ func Decode(version byte, first byte, body []byte) (Packet, error) {
 	return p, nil
 }
 
+// DecodePublish is Decode for a PUBLISH, into p, which may live on the
+// caller's stack. last is a topic name the caller holds, typically the
+// one of the previous PUBLISH on the connection: when the topic name is
+// the same, p.Topic is last itself instead of a new string, so a client
+// that keeps publishing to one topic costs no allocation for it.
+func DecodePublish(version byte, first byte, body []byte, p *Publish, last string) error {
+	if Type(first>>4) != PUBLISH {
+		return fmt.Errorf("packet: %s is not a PUBLISH", Type(first>>4))
+	}
+	if !validVersion(version) {
+		return prefixed(PUBLISH.String(), protocolError("protocol level %d unknown", version))
+	}
+	if err := decodePublish(version, first&0x0f, body, p, last); err != nil {
+		return prefixed(PUBLISH.String(), err)
+	}
+	return nil
+}
+
+// DecodeAck is Decode for PUBACK, PUBREC, PUBREL and PUBCOMP, into a. It
+// allocates nothing for an ack without properties, and a may live on the
+// caller's stack. An ack's properties (a reason string, user properties)
+// are copied, so a does not alias body.
+func DecodeAck(version byte, first byte, body []byte, a *Ack) error {
+	t := Type(first >> 4)
+	err := decodeAckInto(version, t, first&0x0f, body, a)
+	if err != nil {
+		return prefixed(t.String(), err)
+	}
+	return nil
+}
+
+func decodeAckInto(version byte, t Type, flags byte, body []byte, a *Ack) error {
+	if t < PUBACK || t > PUBCOMP {
+		return fmt.Errorf("packet: %s is not an ack", t)
+	}
+	if !validVersion(version) {
+		return protocolError("protocol level %d unknown", version)
+	}
+	if err := checkFlags(version, t, flags); err != nil {
+		return err
+	}
+	return decodeAck(version, t, body, a)
+}
+
 func decode(version byte, t Type, flags byte, body []byte) (Packet, error) {
 	if t == 0 {
 		return nil, malformed("reserved packet type 0")
@@ -39,7 +85,8 @@ func decode(version byte, t Type, flags byte, body []byte) (Packet, error) {
 		return nil, protocolError("protocol level %d unknown", version)
 	}
 	if t == PUBLISH {
-		return decodePublish(version, flags, body)
+		p := new(Publish)
+		return p, decodePublish(version, flags, body, p, "")
 	}
 	if err := checkFlags(version, t, flags); err != nil {
 		return nil, err
@@ -48,7 +95,8 @@ func decode(version byte, t Type, flags byte, body []byte) (Packet, error) {
 	case CONNACK:
 		return decodeConnack(version, body)
 	case PUBACK, PUBREC, PUBREL, PUBCOMP:
-		return decodeAck(version, t, body)
+		a := new(Ack)
+		return a, decodeAck(version, t, body, a)
 	case SUBSCRIBE:
 		return decodeSubscribe(version, body)
 	case SUBACK:

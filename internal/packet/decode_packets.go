@@ -1,74 +1,78 @@
 package packet
 
-func decodePublish(version, flags byte, body []byte) (*Publish, error) {
+func decodePublish(version, flags byte, body []byte, p *Publish, last string) error {
 	qos := flags >> 1 & 3
 	if qos == 3 {
-		return nil, malformed("QoS 3 [MQTT-3.3.1-4]")
+		return malformed("QoS 3 [MQTT-3.3.1-4]")
 	}
 	dup := flags&0x08 != 0
 	if dup && qos == 0 {
 		// v5 [MQTT-3.3.1-2], 3.1.1 [MQTT-3.3.1-2]: a QoS 0 message is
 		// never re-sent, so it cannot be a duplicate.
-		return nil, malformed("DUP set at QoS 0 [MQTT-3.3.1-2]")
+		return malformed("DUP set at QoS 0 [MQTT-3.3.1-2]")
 	}
 	d := decoder{b: body}
 	topic, err := d.readStringBytes("topic name")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if hasWildcard(topic) {
-		return nil, reasonError(TopicNameInvalid, "topic name contains a wildcard [MQTT-3.3.2-2]")
+		return reasonError(TopicNameInvalid, "topic name contains a wildcard [MQTT-3.3.2-2]")
 	}
-	p := &Publish{Dup: dup, QoS: qos, Retain: flags&0x01 != 0}
+	*p = Publish{Dup: dup, QoS: qos, Retain: flags&0x01 != 0}
 	if qos > 0 {
 		if p.PacketID, err = d.readPacketID(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if version == V5 {
 		if err := decodeProps(&d, ctxPublish, &p.Properties); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(topic) == 0 {
 		if version != V5 {
-			return nil, reasonError(TopicNameInvalid, "empty topic name [MQTT-4.7.3-1]")
+			return reasonError(TopicNameInvalid, "empty topic name [MQTT-4.7.3-1]")
 		}
 		if !p.Properties.Has(PropTopicAlias) {
 			// Only an alias can stand for the topic (section 3.3.2.1).
-			return nil, protocolError("empty topic name without a Topic Alias")
+			return protocolError("empty topic name without a Topic Alias")
 		}
 	}
-	p.Topic = string(topic)
+	if string(topic) == last {
+		p.Topic = last
+	} else {
+		p.Topic = string(topic)
+	}
 	// The payload is the rest of the packet and is not validated: the
 	// payload format indicator is the receiver's to act on.
 	p.Payload = d.rest()
-	return p, nil
+	return nil
 }
 
 // decodeAck decodes PUBACK, PUBREC, PUBREL and PUBCOMP. In v5 a remaining
 // length of 2 means Success without properties and 3 a reason code without
 // properties (section 3.4.2.1).
-func decodeAck(version byte, t Type, body []byte) (*Ack, error) {
+func decodeAck(version byte, t Type, body []byte, a *Ack) error {
 	d := decoder{b: body}
 	id, err := d.readPacketID()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	a := &Ack{Kind: t, PacketID: id}
+	*a = Ack{Kind: t, PacketID: id}
 	if version == V5 && len(d.b) > 0 {
 		rc, _ := d.readByte("reason code")
 		a.ReasonCode = ReasonCode(rc)
 		if err := checkReason(t, a.ReasonCode); err != nil {
-			return nil, err
+			return err
 		}
 		if len(d.b) > 0 {
 			if err := decodeProps(&d, ctxAck, &a.Properties); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return a, d.end()
+	return d.end()
 }
 
 func decodeSubscribe(version byte, body []byte) (*Subscribe, error) {

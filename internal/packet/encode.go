@@ -69,6 +69,25 @@ func AppendPublish(dst []byte, p *Publish, version byte) ([]byte, error) {
 	return checkFramed(dst, start, total, PUBLISH)
 }
 
+// AppendAck is Append for a PUBACK, PUBREC, PUBREL or PUBCOMP; like
+// AppendPublish, it lets the caller's Ack stay on its stack.
+func AppendAck(dst []byte, a *Ack, version byte) ([]byte, error) {
+	if !validVersion(version) {
+		return dst, fmt.Errorf("packet: unknown protocol level %d", version)
+	}
+	pl, err := a.plan(version)
+	if err != nil {
+		return dst, err
+	}
+	total := frameSize(pl)
+	dst = slices.Grow(dst, total)
+	start := len(dst)
+	dst = append(dst, byte(a.Kind)<<4|a.flags(version))
+	dst = AppendVarint(dst, pl.remaining)
+	dst = a.appendBody(dst, version, pl)
+	return checkFramed(dst, start, total, a.Kind)
+}
+
 // PublishSize is Size for a PUBLISH, with Append's error when the packet
 // cannot be encoded.
 func PublishSize(p *Publish, version byte) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // richProps returns v5 properties for context c with every property that
@@ -321,6 +322,115 @@ func TestAppendPublishMatchesAppend(t *testing.T) {
 		}
 		if _, err := PublishSize(&bc.p, bc.version); err == nil {
 			t.Errorf("%s: PublishSize did not fail", bc.name)
+		}
+	}
+}
+
+// TestConcreteAckCodec: AppendAck writes what Append does and DecodeAck
+// reads what Decode does, errors included.
+func TestConcreteAckCodec(t *testing.T) {
+	for _, v := range versions {
+		for _, p := range samples(v) {
+			a, ok := p.(*Ack)
+			if !ok {
+				continue
+			}
+			want, wantErr := Append([]byte("x"), a, v)
+			got, err := AppendAck([]byte("x"), a, v)
+			if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
+				t.Errorf("v%d %+v: AppendAck = %x, %v; Append = %x, %v", v, a, got, err, want, wantErr)
+			}
+			if wantErr != nil {
+				continue
+			}
+			first, _, hl, _ := ParseHeader(want[1:])
+			var back Ack
+			if err := DecodeAck(v, first, want[1+hl:], &back); err != nil {
+				t.Fatalf("v%d: DecodeAck(%x): %v", v, want, err)
+			}
+			generic, err := Decode(v, first, want[1+hl:])
+			if err != nil || fmt.Sprint(generic) != fmt.Sprint(&back) {
+				t.Errorf("v%d: DecodeAck = %+v; Decode = %+v, %v", v, back, generic, err)
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name    string
+		version byte
+		first   byte
+		body    []byte
+	}{
+		{"not an ack", V311, byte(PUBLISH) << 4, []byte{0, 1}},
+		{"PUBREL flags", V311, byte(PUBREL) << 4, []byte{0, 1}},
+		{"unknown level", 9, byte(PUBACK) << 4, []byte{0, 1}},
+		{"packet id 0", V311, byte(PUBACK) << 4, []byte{0, 0}},
+		{"short", V311, byte(PUBACK) << 4, []byte{0}},
+		{"bytes left over", V311, byte(PUBACK) << 4, []byte{0, 1, 0}},
+		{"reason code not for PUBACK", V5, byte(PUBACK) << 4, []byte{0, 1, 0x92}},
+	} {
+		var a Ack
+		err := DecodeAck(bc.version, bc.first, bc.body, &a)
+		_, generic := Decode(bc.version, bc.first, bc.body)
+		if err == nil || bc.name != "not an ack" && (generic == nil || err.Error() != generic.Error()) {
+			t.Errorf("%s: DecodeAck error %v; Decode error %v", bc.name, err, generic)
+		}
+	}
+}
+
+// TestDecodePublishInto: DecodePublish reads what Decode does, errors
+// included, and reuses the caller's topic string when the name repeats.
+func TestDecodePublishInto(t *testing.T) {
+	for _, v := range versions {
+		for _, p := range samples(v) {
+			pub, ok := p.(*Publish)
+			if !ok {
+				continue
+			}
+			wire, err := Append(nil, pub, v)
+			if err != nil {
+				continue
+			}
+			first, _, hl, _ := ParseHeader(wire)
+			body := wire[hl:]
+			var got Publish
+			if err := DecodePublish(v, first, body, &got, ""); err != nil {
+				t.Fatalf("v%d: DecodePublish(%x): %v", v, wire, err)
+			}
+			generic, err := Decode(v, first, body)
+			if err != nil || fmt.Sprint(generic) != fmt.Sprint(&got) {
+				t.Errorf("v%d: DecodePublish = %+v; Decode = %+v, %v", v, got, generic, err)
+			}
+			if got.Topic == "" {
+				continue
+			}
+			last := strings.Clone(got.Topic)
+			var again Publish
+			if err := DecodePublish(v, first, body, &again, last); err != nil || unsafe.StringData(again.Topic) != unsafe.StringData(last) {
+				t.Errorf("v%d: the repeated topic %q was not reused (%v)", v, last, err)
+			}
+			var other Publish
+			if err := DecodePublish(v, first, body, &other, last+"/x"); err != nil || other.Topic != got.Topic {
+				t.Errorf("v%d: with another last topic, got topic %q (%v)", v, other.Topic, err)
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name    string
+		version byte
+		first   byte
+		body    []byte
+	}{
+		{"not a PUBLISH", V311, byte(PUBACK) << 4, []byte{0, 1, 'a'}},
+		{"QoS 3", V311, byte(PUBLISH)<<4 | 6, []byte{0, 1, 'a'}},
+		{"wildcard", V311, byte(PUBLISH) << 4, []byte{0, 1, '#'}},
+		{"empty topic in 3.1.1", V311, byte(PUBLISH) << 4, []byte{0, 0}},
+		{"unknown level", 9, byte(PUBLISH) << 4, []byte{0, 1, 'a'}},
+	} {
+		var p Publish
+		err := DecodePublish(bc.version, bc.first, bc.body, &p, "a")
+		_, generic := Decode(bc.version, bc.first, bc.body)
+		if err == nil || bc.name != "not a PUBLISH" && (generic == nil || err.Error() != generic.Error()) {
+			t.Errorf("%s: DecodePublish error %v; Decode error %v", bc.name, err, generic)
 		}
 	}
 }
