@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -23,29 +24,43 @@ type wireBuf struct {
 	class int8 // index in wireClasses; -1: too large to pool
 }
 
-// wireClasses are the capacities of the pooled buffers. A packet goes in
-// the smallest class it fits; larger packets get a buffer of their own,
-// left to the garbage collector, so that a burst of large messages does
-// not leave the pools pinning large arrays.
-var wireClasses = [...]int{256, 1 << 10, 4 << 10, 16 << 10, 64 << 10}
+// The pooled buffers come in size classes, the powers of two from
+// minWire to maxWire bytes: a packet goes in the smallest class it fits,
+// so a queued packet never holds twice its size. Larger packets get a
+// buffer of their own, left to the garbage collector, so that a burst of
+// large messages does not leave the pools pinning large arrays.
+const (
+	minWireShift = 6  // 64 B
+	maxWireShift = 16 // 64 KB
+)
 
-var wirePools [len(wireClasses)]sync.Pool
+var wirePools [maxWireShift - minWireShift + 1]sync.Pool
+
+// wireClass returns the class of a buffer for size bytes, -1 if too large.
+func wireClass(size int) int {
+	switch {
+	case size > 1<<maxWireShift:
+		return -1
+	case size <= 1<<minWireShift:
+		return 0
+	}
+	return bits.Len(uint(size-1)) - minWireShift
+}
+
+func classSize(class int8) int { return 1 << (minWireShift + int(class)) }
 
 // getWireBuf returns an empty buffer with room for size bytes, holding one
 // reference.
 func getWireBuf(size int) *wireBuf {
-	for i, c := range wireClasses {
-		if size > c {
-			continue
-		}
-		wb, ok := wirePools[i].Get().(*wireBuf)
-		if !ok {
-			wb = &wireBuf{b: make([]byte, 0, c), class: int8(i)}
-		}
-		wb.refs.Store(1)
-		return wb
+	class := wireClass(size)
+	var wb *wireBuf
+	if class < 0 {
+		wb = &wireBuf{b: make([]byte, 0, size), class: -1}
+	} else if pooled, ok := wirePools[class].Get().(*wireBuf); ok {
+		wb = pooled
+	} else {
+		wb = &wireBuf{b: make([]byte, 0, classSize(int8(class))), class: int8(class)}
 	}
-	wb := &wireBuf{b: make([]byte, 0, size), class: -1}
 	wb.refs.Store(1)
 	return wb
 }
@@ -62,7 +77,7 @@ func (wb *wireBuf) release() {
 	if n < 0 {
 		panic("broker: wire buffer released more times than retained")
 	}
-	if wb.class < 0 || cap(wb.b) != wireClasses[wb.class] {
+	if wb.class < 0 || cap(wb.b) != classSize(wb.class) {
 		return // not pooled, or grown past its class: leave it to the GC
 	}
 	if poisonReleased {

@@ -5,13 +5,16 @@ import (
 )
 
 func TestWireBufClasses(t *testing.T) {
-	for _, size := range []int{0, 1, 256, 257, 1 << 10, 60000, 64 << 10} {
+	for _, size := range []int{0, 1, 5, 63, 64, 65, 256, 257, 1 << 10, 60000, 64 << 10} {
 		wb := getWireBuf(size)
-		if cap(wb.b) < size || wb.class < 0 || cap(wb.b) != wireClasses[wb.class] {
+		if cap(wb.b) < size || wb.class < 0 || cap(wb.b) != classSize(wb.class) {
 			t.Errorf("size %d: capacity %d, class %d", size, cap(wb.b), wb.class)
 		}
-		if wb.class > 0 && wireClasses[wb.class-1] >= size {
+		if wb.class > 0 && classSize(wb.class-1) >= size {
 			t.Errorf("size %d: class %d is not the smallest that fits", size, wb.class)
+		}
+		if size > 64 && cap(wb.b) >= 2*size {
+			t.Errorf("size %d: capacity %d is twice the size or more", size, cap(wb.b))
 		}
 		wb.release()
 	}
@@ -47,10 +50,10 @@ func TestWireBufReferences(t *testing.T) {
 func TestWireBufGrownIsNotPooled(t *testing.T) {
 	wb := getWireBuf(10)
 	wb.b = append(wb.b, make([]byte, 1000)...)
-	wb.release() // must not panic or put a 1 KB array in the 256 B pool
+	wb.release() // must not panic or put a 1 KB array in the 64 B pool
 	for range 100 {
-		if got := getWireBuf(10); cap(got.b) != wireClasses[0] {
-			t.Fatalf("the 256 B pool handed out %d bytes", cap(got.b))
+		if got := getWireBuf(10); cap(got.b) != classSize(0) {
+			t.Fatalf("the 64 B pool handed out %d bytes", cap(got.b))
 		}
 	}
 }
