@@ -230,6 +230,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		old = sess.conn
 		sess.conn = nil
 		sess.online.Store(false)
+		sess.relieve()
 		pw := sess.stopTimers()
 		if cleanStart {
 			// [MQTT-3.1.2-4] discard the existing session.
@@ -340,6 +341,7 @@ func (s *Server) detach(c *conn) {
 	}
 	sess.conn = nil
 	sess.online.Store(false)
+	sess.relieve()
 	sess.disconnectedAt = now
 	if s.effectiveExpiry(sess) == 0 {
 		sess.ended = true

@@ -54,6 +54,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 
 	reason := packet.Success
+	var congested *session
 	switch {
 	case s.opts.MessageSizeLimit > 0 && len(p.Payload) > s.opts.MessageSizeLimit:
 		s.log.Notice(fmt.Sprintf("Dropped too large PUBLISH from %s (q%d, r%d, m%d, '%s', ... (%d bytes)).",
@@ -81,7 +82,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 			c.sess.mu.Unlock()
 		}
-		n, err := s.publish(m, &pend)
+		var n int
+		var err error
+		n, congested, err = s.route(m, &pend)
 		if err != nil {
 			if p.QoS == 2 {
 				c.sess.mu.Lock()
@@ -112,6 +115,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.sendAck(packet.PUBACK, p.PacketID, reason)
 	case 2:
 		c.sendAck(packet.PUBREC, p.PacketID, reason)
+	}
+	if congested != nil && congested != c.sess {
+		// Waiting for our own session would only wait for ourselves: its
+		// acknowledgements come in on this reader.
+		s.awaitRelief(congested)
 	}
 	return nil
 }
@@ -199,6 +207,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		sess.mu.Lock()
 		if f := sess.inflight[a.PacketID]; f != nil &&
 			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
+			sess.acknowledged()
 			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
 		}
@@ -230,6 +239,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 			return nil
 		}
 		f.state = awaitPubcomp
+		sess.acknowledged()
 		var released *commit
 		if f.key != 0 {
 			// The message may go now; its id stays until PUBCOMP.
@@ -279,12 +289,20 @@ func (s *Server) complete(sess *session, f *inflight) {
 // what pend holds (see persist); if the store fails, nothing is delivered
 // and the error is returned for the caller to refuse the message.
 func (s *Server) publish(m *message, pend *pending) (int, error) {
+	n, _, err := s.route(m, pend)
+	return n, err
+}
+
+// route is publish that also returns a connected session whose queue the
+// message left more than half full (nil if none), for the publisher to
+// wait for (see pacing.go).
+func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 	r := s.getRouter()
 	defer s.putRouter(r)
 	n := r.match(s, m)
 	if s.journal != nil {
 		if err := s.persist(r, m, pend); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	if m.retain {
@@ -296,7 +314,7 @@ func (s *Server) publish(m *message, pend *pending) (int, error) {
 		}
 	}
 	r.deliver(s, m)
-	return n, nil
+	return n, r.congested, nil
 }
 
 // deliverResult is what became of a delivery.
@@ -312,8 +330,9 @@ const (
 // connection when the in-flight window allows, else into the session's
 // bounded queue.
 //
-// forms, when not nil, is the publish's cache of shared encodings.
-func (s *Server) deliver(sess *session, d delivery, forms *wireForms) deliverResult {
+// r, when not nil, is the router of the publish making the delivery: its
+// cache of shared encodings is used and it learns of a congested session.
+func (s *Server) deliver(sess *session, d delivery, r *router) deliverResult {
 	// The clock is only needed for a message expiry interval to forward:
 	// reading it for every subscriber of a fan-out cost 6% of the CPU.
 	var now time.Time
@@ -322,14 +341,14 @@ func (s *Server) deliver(sess *session, d delivery, forms *wireForms) deliverRes
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	res := s.deliverLocked(sess, d, now, forms)
+	res := s.deliverLocked(sess, d, now, r)
 	if res != delivered {
 		s.forget(sess, &d)
 	}
 	return res
 }
 
-func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, forms *wireForms) deliverResult {
+func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *router) deliverResult {
 	if sess.ended {
 		return deliverEnded
 	}
@@ -339,6 +358,10 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, forms *
 	c := sess.conn
 	if d.qos == 0 {
 		if c != nil {
+			var forms *wireForms
+			if r != nil {
+				forms = &r.forms
+			}
 			return result(c.sendQoS0(d, now, forms))
 		}
 		if !s.opts.QueueQoS0Messages || !sess.persistent() {
@@ -347,7 +370,11 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, forms *
 		return result(s.enqueue(sess, d))
 	}
 	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
-		return result(s.enqueue(sess, d))
+		ok := s.enqueue(sess, d)
+		if r != nil && r.congested == nil && s.congestedLocked(sess) {
+			r.congested = sess
+		}
+		return result(ok)
 	}
 	c.sendInflight(sess, d, now)
 	return delivered
@@ -489,6 +516,7 @@ func (c *conn) topicAlias(t string) (alias uint16, sendTopic bool) {
 // drainQueue moves queued messages into the in-flight window. Called with
 // sess.mu held.
 func (c *conn) drainQueue(sess *session, now time.Time) {
+	defer c.srv.relieveIfDrained(sess)
 	for len(sess.queue) > 0 {
 		d := sess.queue[0]
 		if d.qos > 0 && !c.windowOpen(sess, d.msg) {

@@ -12,6 +12,9 @@ type router struct {
 	targets []delivery
 	owners  []*session
 	forms   wireForms
+	// congested is a connected session whose queue this publish left
+	// more than half full (see pacing.go), nil if none.
+	congested *session
 }
 
 func (s *Server) getRouter() *router {
@@ -23,6 +26,7 @@ func (s *Server) getRouter() *router {
 
 func (s *Server) putRouter(r *router) {
 	r.forms.release()
+	r.congested = nil
 	r.m.Reset()
 	clear(r.targets)
 	r.targets = r.targets[:0]
@@ -87,7 +91,7 @@ func (r *router) match(s *Server, m *message) int {
 func (r *router) deliver(s *Server, m *message) {
 	for i := range r.targets {
 		d := r.targets[i]
-		if s.deliver(r.owners[i], d, &r.forms) == deliverEnded && d.group != nil {
+		if s.deliver(r.owners[i], d, r) == deliverEnded && d.group != nil {
 			s.deliverShared(d.group, m)
 		}
 	}

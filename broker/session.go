@@ -63,6 +63,14 @@ type session struct {
 	queuedBytes int
 	inflightLen int // payload bytes in flight, for MaxInflightBytes
 
+	// Pacing (pacing.go): relief is closed when the queue has drained
+	// enough for waiting publishers to go on; acks counts acknowledged
+	// messages; stalled is set when a publisher waited for the session
+	// and no acknowledgement came.
+	relief  chan struct{}
+	acks    uint64
+	stalled bool
+
 	// reserved are the packet ids of queued QoS 2 messages that the
 	// store holds: they got their id when they were stored, so that a
 	// restart resends them under the same id (see reserve).

@@ -28,6 +28,8 @@ type stats struct {
 	bytesSent    atomic.Int64 // all bytes sent
 	storedMsgs   atomic.Int64 // retained + queued messages
 	storedBytes  atomic.Int64 // their payload bytes
+	paced        atomic.Int64 // publisher waits for a congested subscriber (see pacing.go)
+	stalled      atomic.Int64 // subscribers found stalled by such a wait
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -38,6 +40,10 @@ type Stats struct {
 	PublishBytesReceived, PublishBytesSent     int64
 	BytesReceived, BytesSent                   int64
 	Retained, Subscriptions, SharedSubscribers int
+	// PublisherWaits counts the times a publisher was held back for a
+	// subscriber whose queue was filling up; StalledSubscribers the
+	// waits after which that subscriber had acknowledged nothing.
+	PublisherWaits, StalledSubscribers int64
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -58,5 +64,7 @@ func (s *Server) Stats() Stats {
 		Retained:             s.retained.Len(),
 		Subscriptions:        s.subs.Count() + s.subs.SharedCount(),
 		SharedSubscribers:    s.subs.SharedCount(),
+		PublisherWaits:       st.paced.Load(),
+		StalledSubscribers:   st.stalled.Load(),
 	}
 }

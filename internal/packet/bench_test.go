@@ -38,6 +38,19 @@ func BenchmarkDecodePublish(b *testing.B) {
 				}
 			}
 		})
+		// What the broker's reader does: into a Publish on the stack,
+		// reusing the previous PUBLISH's topic string.
+		b.Run(bc.name+"/in-place", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			last := bc.p.Topic
+			for b.Loop() {
+				var p Publish
+				if err := DecodePublish(bc.version, first, body, &p, last); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -1,0 +1,102 @@
+package broker
+
+import "time"
+
+// Pacing: holding back the publisher of a subscriber that falls behind.
+//
+// A QoS 1 or 2 message beyond a subscriber's in-flight window waits in the
+// session's queue, and beyond max_queued_messages (or max_queued_bytes) it
+// is dropped and counted, as in Mosquitto. Mosquitto's one thread
+// interleaves reading publishers with reading subscribers' acknowledgements,
+// so a publisher rarely outruns a subscriber that keeps up. midge reads
+// connections in parallel and acknowledges a publisher as soon as its
+// message is routed, so a publisher can fill the queue of a subscriber
+// that is still acknowledging faster than that subscriber's window lets
+// the queue drain, and messages would be dropped that the subscriber could
+// have taken.
+//
+// So when a publish leaves a connected subscriber's queue more than half
+// full, the publisher's reader waits, at most reliefWait, until the queue
+// is down to a quarter: the publisher is paced to the subscriber. A
+// subscriber that acknowledges nothing during a whole wait is marked
+// stalled and holds nobody back until it acknowledges again, so one that
+// stopped reading costs the others one wait, and its messages are dropped
+// at the limit as before.
+
+// reliefWait bounds one wait of a publisher for a congested subscriber.
+const reliefWait = 250 * time.Millisecond
+
+// congestedLocked reports whether a publisher should wait for sess: it is
+// connected, not stalled, and its queue is more than half full. Called
+// with sess.mu held.
+func (s *Server) congestedLocked(sess *session) bool {
+	if sess.stalled || sess.conn == nil || sess.ended {
+		return false
+	}
+	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
+	return maxMsgs > 0 && len(sess.queue) > maxMsgs/2 || maxBytes > 0 && sess.queuedBytes > maxBytes/2
+}
+
+// relieveIfDrained wakes the publishers waiting for sess once its queue is
+// down to a quarter of the limits. Called with sess.mu held.
+func (s *Server) relieveIfDrained(sess *session) {
+	if sess.relief == nil {
+		return
+	}
+	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
+	if (maxMsgs <= 0 || len(sess.queue) <= maxMsgs/4) && (maxBytes <= 0 || sess.queuedBytes <= maxBytes/4) {
+		sess.relieve()
+	}
+}
+
+// relieve wakes every publisher waiting for sess; it is called when the
+// queue has drained and when the connection goes (a new one starts
+// unstalled). Called with sess.mu held.
+func (sess *session) relieve() {
+	if sess.relief != nil {
+		close(sess.relief)
+		sess.relief = nil
+	}
+	if sess.conn == nil {
+		sess.stalled = false
+	}
+}
+
+// acknowledged notes that sess's client acknowledged a message: it is
+// making progress, so it may hold publishers back again. Called with
+// sess.mu held.
+func (sess *session) acknowledged() {
+	sess.acks++
+	sess.stalled = false
+}
+
+// awaitRelief holds the calling publisher's reader back while sess is
+// congested, at most reliefWait. It is called with no lock held, after
+// the publisher's message has been routed and acknowledged.
+func (s *Server) awaitRelief(sess *session) {
+	sess.mu.Lock()
+	if !s.congestedLocked(sess) {
+		sess.mu.Unlock()
+		return
+	}
+	if sess.relief == nil {
+		sess.relief = make(chan struct{})
+	}
+	relief, acks := sess.relief, sess.acks
+	sess.mu.Unlock()
+	s.stats.paced.Add(1)
+
+	t := time.NewTimer(reliefWait)
+	select {
+	case <-relief:
+	case <-t.C:
+	}
+	t.Stop()
+
+	sess.mu.Lock()
+	if sess.acks == acks && s.congestedLocked(sess) {
+		sess.stalled = true
+		s.stats.stalled.Add(1)
+	}
+	sess.mu.Unlock()
+}
