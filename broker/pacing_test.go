@@ -21,13 +21,19 @@ func publishPipelined(t *testing.T, pub *rawClient, topic string, n int) {
 	}
 }
 
+// pacingBroker is a broker whose queues hold 40 messages: a publisher
+// waits for a subscriber with more than 20 queued.
+func pacingBroker(t *testing.T) *testBroker {
+	opts := testOptions()
+	opts.MaxQueuedMessages = 40
+	return startBroker(t, opts, nil)
+}
+
 // TestPacingLosesNothingToASlowSubscriber: a publisher far faster than a
 // subscriber that keeps acknowledging is held back instead of having its
 // messages dropped at max_queued_messages.
 func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
-	opts := testOptions()
-	opts.MaxQueuedMessages = 40
-	b := startBroker(t, opts, nil)
+	b := pacingBroker(t)
 	sub := mustConnect(t, b.addr, packet.V311, "slow", true)
 	sub.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
 	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
@@ -55,9 +61,7 @@ func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
 // that gets Mosquitto's behaviour (drops at the limit) while the others
 // get everything. Once it acknowledges again it counts again.
 func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
-	opts := testOptions()
-	opts.MaxQueuedMessages = 40
-	b := startBroker(t, opts, nil)
+	b := pacingBroker(t)
 	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
 	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
 	fine := mustConnect(t, b.addr, packet.V311, "fine", true)
@@ -107,9 +111,7 @@ func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 // congested is not held back (its acknowledgements come in on the reader
 // that would wait).
 func TestPacingNeverWaitsForItself(t *testing.T) {
-	opts := testOptions()
-	opts.MaxQueuedMessages = 40
-	b := startBroker(t, opts, nil)
+	b := pacingBroker(t)
 	c := mustConnect(t, b.addr, packet.V311, "self", true)
 	c.subscribe(1, packet.Subscription{Filter: "self", QoS: 1})
 	const n = 200

@@ -60,11 +60,7 @@ func AppendPublish(dst []byte, p *Publish, version byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	total := frameSize(pl)
-	dst = slices.Grow(dst, total)
-	start := len(dst)
-	dst = append(dst, byte(PUBLISH)<<4|p.flags(version))
-	dst = AppendVarint(dst, pl.remaining)
+	dst, start, total := startFrame(dst, byte(PUBLISH)<<4|p.flags(version), pl)
 	dst = p.appendBody(dst, version, pl)
 	return checkFramed(dst, start, total, PUBLISH)
 }
@@ -79,11 +75,7 @@ func AppendAck(dst []byte, a *Ack, version byte) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	total := frameSize(pl)
-	dst = slices.Grow(dst, total)
-	start := len(dst)
-	dst = append(dst, byte(a.Kind)<<4|a.flags(version))
-	dst = AppendVarint(dst, pl.remaining)
+	dst, start, total := startFrame(dst, byte(a.Kind)<<4|a.flags(version), pl)
 	dst = a.appendBody(dst, version, pl)
 	return checkFramed(dst, start, total, a.Kind)
 }
@@ -111,13 +103,19 @@ func (p *Publish) planFor(version byte) (plan, error) {
 }
 
 func appendFramed(dst []byte, e encoder, version byte, pl plan) ([]byte, error) {
+	dst, start, total := startFrame(dst, byte(e.Type())<<4|e.flags(version), pl)
+	dst = e.appendBody(dst, version, pl)
+	return checkFramed(dst, start, total, e.Type())
+}
+
+// startFrame grows dst by the whole packet planned in pl and appends its
+// fixed header; it returns where the packet starts and its total size.
+func startFrame(dst []byte, first byte, pl plan) ([]byte, int, int) {
 	total := frameSize(pl)
 	dst = slices.Grow(dst, total)
 	start := len(dst)
-	dst = append(dst, byte(e.Type())<<4|e.flags(version))
-	dst = AppendVarint(dst, pl.remaining)
-	dst = e.appendBody(dst, version, pl)
-	return checkFramed(dst, start, total, e.Type())
+	dst = append(dst, first)
+	return AppendVarint(dst, pl.remaining), start, total
 }
 
 // frameSize is the full size of a packet whose plan is pl.
