@@ -15,13 +15,20 @@ import "time"
 // the queue drain, and messages would be dropped that the subscriber could
 // have taken.
 //
-// So when a publish leaves a connected subscriber's queue more than half
-// full, the publisher's reader waits, at most reliefWait, until the queue
-// is down to a quarter: the publisher is paced to the subscriber. A
-// subscriber that acknowledges nothing during a whole wait is marked
-// stalled and holds nobody back until it acknowledges again, so one that
-// stopped reading costs the others one wait, and its messages are dropped
-// at the limit as before.
+// So when a publish leaves the queue of every connected subscriber that
+// takes it at QoS 1 or 2 more than half full, the publisher's reader
+// waits, at most reliefWait, until one such queue is down to a quarter:
+// the publisher is paced to its subscribers. If any subscriber of the
+// message keeps up, nobody waits: one slow subscriber does not slow the
+// publisher for the others, and gets Mosquitto's behaviour (drops at the
+// limit). A subscriber that acknowledges nothing during a whole wait is
+// marked stalled and holds nobody back until it acknowledges again, so one
+// that stopped reading costs its publishers one wait.
+//
+// A reader that waits cannot handle its own client's acknowledgements, so
+// a publisher never waits for its own session, nor for a session whose
+// reader is itself waiting: two clients publishing to each other cannot
+// hold each other back.
 
 // reliefWait bounds one wait of a publisher for a congested subscriber.
 const reliefWait = 250 * time.Millisecond
@@ -70,19 +77,31 @@ func (sess *session) acknowledged() {
 	sess.stalled = false
 }
 
-// awaitRelief holds the calling publisher's reader back while sess is
-// congested, at most reliefWait. It is called with no lock held, after
-// the publisher's message has been routed and acknowledged.
-func (s *Server) awaitRelief(sess *session) {
+// awaitRelief holds the reader of the publisher whose session is self
+// back while sess is congested, at most reliefWait, and reports whether it
+// waited. It is called with no lock held, after the publisher's message
+// has been routed and acknowledged.
+func (s *Server) awaitRelief(self, sess *session) bool {
+	if sess == self {
+		return false
+	}
+	// Marked before looking at the other side, which does the same: of
+	// two readers about to wait for each other, at least one sees the
+	// other's mark and goes on.
+	self.waiting.Store(true)
+	defer self.waiting.Store(false)
+	if sess.waiting.Load() {
+		return false
+	}
 	sess.mu.Lock()
 	if !s.congestedLocked(sess) {
 		sess.mu.Unlock()
-		return
+		return false
 	}
 	if sess.relief == nil {
 		sess.relief = make(chan struct{})
 	}
-	relief, acks := sess.relief, sess.acks
+	relief, acks, conn := sess.relief, sess.acks, sess.conn
 	sess.mu.Unlock()
 	s.stats.paced.Add(1)
 
@@ -94,9 +113,12 @@ func (s *Server) awaitRelief(sess *session) {
 	t.Stop()
 
 	sess.mu.Lock()
-	if sess.acks == acks && s.congestedLocked(sess) {
+	if sess.acks == acks && sess.conn == conn && s.congestedLocked(sess) {
+		// Not a single acknowledgement from the same connection in a
+		// whole wait (a new connection has had no chance to send one).
 		sess.stalled = true
 		s.stats.stalled.Add(1)
 	}
 	sess.mu.Unlock()
+	return true
 }

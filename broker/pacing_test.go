@@ -57,31 +57,22 @@ func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
 }
 
 // TestPacingIgnoresAStalledSubscriber: a subscriber that acknowledges
-// nothing holds the publisher back once, for at most the wait, and after
-// that gets Mosquitto's behaviour (drops at the limit) while the others
-// get everything. Once it acknowledges again it counts again.
+// nothing holds its publisher back once, for at most the wait, and after
+// that gets Mosquitto's behaviour (drops at the limit). Once it
+// acknowledges again it counts again.
 func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 	b := pacingBroker(t)
 	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
 	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
-	fine := mustConnect(t, b.addr, packet.V311, "fine", true)
-	fine.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 
 	const n = 300
-	var wg sync.WaitGroup
-	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
-	for range n {
-		m := fine.expectPublish()
-		fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
-	}
-	wg.Wait()
-	fine.ping()
-	// 20 in flight and 40 queued for the stuck subscriber; the rest
-	// dropped. The publisher may also have waited for the fine one.
+	publishPipelined(t, pub, "paced", n)
+	pub.ping() // past the wait that followed the last PUBACK
+	// 20 in flight and 40 queued for the stuck subscriber; the rest dropped.
 	st := b.Stats()
-	if st.PublisherWaits < 1 || st.StalledSubscribers < 1 || st.Dropped != n-20-40 {
-		t.Fatalf("publisher waits %d, stalled %d, dropped %d; want some, 1, %d", st.PublisherWaits, st.StalledSubscribers, st.Dropped, n-20-40)
+	if st.PublisherWaits != 1 || st.StalledSubscribers != 1 || st.Dropped != n-20-40 {
+		t.Fatalf("publisher waits %d, stalled %d, dropped %d; want 1, 1, %d", st.PublisherWaits, st.StalledSubscribers, st.Dropped, n-20-40)
 	}
 
 	// The stuck subscriber acknowledges its window: it is live again, and
@@ -93,17 +84,82 @@ func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 	stuck.ping()
 	// Its queue is down to 20 of 40; one more message makes it over half
 	// full, and the publisher waits for it, in vain: stalled again.
-	before := b.Stats()
 	pub.publish("paced", "again", 1, false, 1)
-	m := fine.expectPublish()
-	fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
-	// The PUBACK came before the wait; the publisher's next packet is
-	// read after it.
 	pub.ping()
-	after := b.Stats()
-	if after.PublisherWaits != before.PublisherWaits+1 || after.StalledSubscribers != before.StalledSubscribers+1 {
-		t.Fatalf("after the subscriber came back: waits %d -> %d, stalled %d -> %d; want one more of each",
-			before.PublisherWaits, after.PublisherWaits, before.StalledSubscribers, after.StalledSubscribers)
+	if st := b.Stats(); st.PublisherWaits != 2 || st.StalledSubscribers != 2 {
+		t.Fatalf("after the subscriber came back: waits %d, stalled %d; want 2, 2", st.PublisherWaits, st.StalledSubscribers)
+	}
+}
+
+// TestPacingSparesTheOthers: while another subscriber of the message
+// keeps up, a slow one holds nobody back and loses what exceeds its queue,
+// as in Mosquitto.
+func TestPacingSparesTheOthers(t *testing.T) {
+	opts := testOptions()
+	opts.MaxQueuedMessages = 40
+	opts.MaxInflightMessages = 0 // no window of ours: the clients' Receive Maximum decides
+	b := startBroker(t, opts, nil)
+	slow, _ := v5Connect(t, b.addr, "slow", func(p *packet.Connect) {
+		p.Properties.ReceiveMaximum = 5
+		p.Properties.Set(packet.PropReceiveMaximum)
+	})
+	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	fine := mustConnect(t, b.addr, packet.V311, "fine", true)
+	fine.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+
+	const n = 300
+	var wg sync.WaitGroup
+	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
+	for i := range n {
+		m := fine.expectPublish()
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q", i, m.Payload)
+		}
+		fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+	wg.Wait()
+	pub.ping()
+	if st := b.Stats(); st.PublisherWaits != 0 || st.Dropped != n-5-40 {
+		t.Fatalf("publisher waits %d, dropped %d; want 0, %d", st.PublisherWaits, st.Dropped, n-5-40)
+	}
+}
+
+// TestPacingBetweenTwoPublishers: two clients that publish to each other
+// at QoS 1 faster than they read never hold each other back for good.
+func TestPacingBetweenTwoPublishers(t *testing.T) {
+	b := pacingBroker(t)
+	a := mustConnect(t, b.addr, packet.V311, "a", true)
+	a.subscribe(1, packet.Subscription{Filter: "to/a", QoS: 1})
+	c := mustConnect(t, b.addr, packet.V311, "c", true)
+	c.subscribe(1, packet.Subscription{Filter: "to/c", QoS: 1})
+
+	// Each sends 55 messages to the other without reading: 20 go in
+	// flight and 35 into a queue of 40, more than half full, so each
+	// reader would wait for the other. Then each client reads and
+	// acknowledges what it got.
+	const n = 55
+	for i := range n {
+		a.send(&packet.Publish{Topic: "to/c", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+		c.send(&packet.Publish{Topic: "to/a", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+	}
+	var wg sync.WaitGroup
+	for _, cl := range []*rawClient{a, c} {
+		wg.Go(func() {
+			got := 0
+			for got < n {
+				switch p := cl.recv().(type) {
+				case *packet.Publish:
+					cl.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
+					got++
+				case *packet.Ack: // our own PUBACKs
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if st := b.Stats(); st.Dropped != 0 || st.StalledSubscribers != 0 {
+		t.Fatalf("dropped %d, stalled %d; want 0, 0", st.Dropped, st.StalledSubscribers)
 	}
 }
 
@@ -121,5 +177,43 @@ func TestPacingNeverWaitsForItself(t *testing.T) {
 	c.ping()
 	if st := b.Stats(); st.PublisherWaits != 0 {
 		t.Fatalf("the client waited %d times for its own session", st.PublisherWaits)
+	}
+}
+
+// TestPacingDoesNotCountAgainstKeepAlive: a publisher held back for a
+// long stretch inside one burst of packets is not disconnected for
+// silence: its packets were on time, the broker was not reading them.
+func TestPacingDoesNotCountAgainstKeepAlive(t *testing.T) {
+	b := pacingBroker(t)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	pub := dialRaw(t, b.addr, packet.V311)
+	if ack := pub.connect(&packet.Connect{ClientID: "pub", CleanStart: true, KeepAlive: 1}); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %#x", ack.ReasonCode)
+	}
+	// 200 publishes of 200 bytes and a PINGREQ in one write: one long
+	// burst for the broker, read a buffer at a time, paced to a subscriber
+	// taking 12 ms per message, about 2 s in all: longer than the 1.5 s
+	// the keep alive allows between packets.
+	const n = 200
+	var burst []byte
+	for i := range n {
+		burst, _ = packet.Append(burst, &packet.Publish{Topic: "paced", QoS: 1, PacketID: uint16(i + 1), Payload: make([]byte, 200)}, packet.V311)
+	}
+	burst, _ = packet.Append(burst, &packet.Pingreq{}, packet.V311)
+	pub.sendBytes(burst)
+	for range n {
+		m := sub.expectPublish()
+		time.Sleep(12 * time.Millisecond) // a subscriber slower than its publisher
+		sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+	for i := range n {
+		pub.expectAck(packet.PUBACK, uint16(i+1))
+	}
+	if _, ok := pub.recv().(*packet.Pingresp); !ok {
+		t.Fatal("expected PINGRESP")
+	}
+	if st := b.Stats(); st.PublisherWaits == 0 || st.Dropped != 0 {
+		t.Fatalf("publisher waits %d, dropped %d; want some, 0", st.PublisherWaits, st.Dropped)
 	}
 }

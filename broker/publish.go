@@ -116,10 +116,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case 2:
 		c.sendAck(packet.PUBREC, p.PacketID, reason)
 	}
-	if congested != nil && congested != c.sess {
-		// Waiting for our own session would only wait for ourselves: its
-		// acknowledgements come in on this reader.
-		s.awaitRelief(congested)
+	if congested != nil && s.awaitRelief(c.sess, congested) && c.keepAlive > 0 {
+		// The client's packets behind this one were sent in time; the
+		// wait must not count against its keep alive.
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 	}
 	return nil
 }
@@ -227,6 +227,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		}
 		if a.ReasonCode.IsError() {
 			// [MQTT-4.3.3-4] the receiver refused the message: done.
+			sess.acknowledged()
 			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
 			sess.mu.Unlock()
@@ -314,6 +315,11 @@ func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 		}
 	}
 	r.deliver(s, m)
+	if r.congestedN == 0 || r.congestedN < r.live {
+		// Somebody who takes the message keeps up: holding the publisher
+		// back would slow them for the sake of a slow one.
+		return n, nil, nil
+	}
 	return n, r.congested, nil
 }
 
@@ -369,9 +375,13 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 		}
 		return result(s.enqueue(sess, d))
 	}
+	if r != nil && c != nil {
+		r.live++
+	}
 	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
 		ok := s.enqueue(sess, d)
-		if r != nil && r.congested == nil && s.congestedLocked(sess) {
+		if r != nil && s.congestedLocked(sess) {
+			r.congestedN++
 			r.congested = sess
 		}
 		return result(ok)

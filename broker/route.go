@@ -12,9 +12,11 @@ type router struct {
 	targets []delivery
 	owners  []*session
 	forms   wireForms
-	// congested is a connected session whose queue this publish left
-	// more than half full (see pacing.go), nil if none.
-	congested *session
+	// live counts the connected sessions this publish gave a QoS 1/2
+	// message; congestedN those of them whose queue it left more than
+	// half full, congested one of them (see pacing.go).
+	live, congestedN int
+	congested        *session
 }
 
 func (s *Server) getRouter() *router {
@@ -26,7 +28,7 @@ func (s *Server) getRouter() *router {
 
 func (s *Server) putRouter(r *router) {
 	r.forms.release()
-	r.congested = nil
+	r.congested, r.live, r.congestedN = nil, 0, 0
 	r.m.Reset()
 	clear(r.targets)
 	r.targets = r.targets[:0]

@@ -70,6 +70,9 @@ type session struct {
 	relief  chan struct{}
 	acks    uint64
 	stalled bool
+	// waiting is set while the reader of this session's connection waits
+	// for another session's relief; it is read without the lock.
+	waiting atomic.Bool
 
 	// reserved are the packet ids of queued QoS 2 messages that the
 	// store holds: they got their id when they were stored, so that a
