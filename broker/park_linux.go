@@ -118,11 +118,6 @@ func (p *parker) park(c *conn, deadline time.Time) {
 	p.mu.Lock()
 	p.seq++
 	v := uint64(p.seq)<<1 | 1
-	fd := int(c.fd)
-	if fd >= len(p.slots) {
-		p.slots = append(p.slots, make([]*conn, fd+1-len(p.slots)+len(p.slots)/2)...)
-	}
-	p.slots[fd] = c
 	p.mu.Unlock()
 	c.parked.Store(v)
 	if err := c.raw.Control(c.register); err != nil {
@@ -135,8 +130,20 @@ func (p *parker) park(c *conn, deadline time.Time) {
 // c.parked; it runs inside RawConn.Control, so the descriptor cannot be
 // closed and reused meanwhile. registerMu orders registrations, so the
 // last one always carries the current parking's sequence number.
+//
+// It also claims the descriptor's slot, here and not in park: inside
+// Control the descriptor is certainly c's. A connection closed by another
+// goroutine (a takeover) may still be parking after its descriptor number
+// went to a new connection; its Control fails, so it cannot take the new
+// connection's slot, which would lose the new connection's wake-ups.
 func (c *conn) registerFD(fd uintptr) {
 	p := c.srv.parker
+	p.mu.Lock()
+	if int(fd) >= len(p.slots) {
+		p.slots = append(p.slots, make([]*conn, int(fd)+1-len(p.slots)+len(p.slots)/2)...)
+	}
+	p.slots[fd] = c
+	p.mu.Unlock()
 	c.registerMu.Lock()
 	v := c.parked.Load()
 	if v&1 == 0 {
