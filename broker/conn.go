@@ -75,6 +75,10 @@ type conn struct {
 	waitStart    atomic.Int64 // monotime when the current reader began waiting
 	waitSince    atomic.Int64 // monotime when the last burst ended
 	readDeadline time.Time    // reader-only: the deadline set after the last burst
+
+	// pacing is set while the reader waits for a congested subscriber
+	// (pacing.go); other readers check it before waiting for this one.
+	pacing atomic.Bool
 }
 
 type willMsg struct {

@@ -2,7 +2,7 @@ package broker
 
 import "time"
 
-// Pacing: holding back the publisher of a subscriber that falls behind.
+// Pacing: holding back the publisher of subscribers that fall behind.
 //
 // A QoS 1 or 2 message beyond a subscriber's in-flight window waits in the
 // session's queue, and beyond max_queued_messages (or max_queued_bytes) it
@@ -11,24 +11,28 @@ import "time"
 // so a publisher rarely outruns a subscriber that keeps up. midge reads
 // connections in parallel and acknowledges a publisher as soon as its
 // message is routed, so a publisher can fill the queue of a subscriber
-// that is still acknowledging faster than that subscriber's window lets
+// that keeps up on the whole faster than that subscriber's window lets
 // the queue drain, and messages would be dropped that the subscriber could
 // have taken.
 //
-// So when a publish leaves the queue of every connected subscriber that
-// takes it at QoS 1 or 2 more than half full, the publisher's reader
-// waits, at most reliefWait, until one such queue is down to a quarter:
-// the publisher is paced to its subscribers. If any subscriber of the
-// message keeps up, nobody waits: one slow subscriber does not slow the
+// So when a publish leaves the queue of every connected receiver more than
+// half full, the publisher's reader waits, at most reliefWait, until one
+// of those queues is down to a quarter: the publisher is paced to its
+// subscribers. Nobody waits if any receiver of the message keeps up (a
+// QoS 0 receiver always does): one slow subscriber does not slow the
 // publisher for the others, and gets Mosquitto's behaviour (drops at the
-// limit). A subscriber that acknowledges nothing during a whole wait is
-// marked stalled and holds nobody back until it acknowledges again, so one
-// that stopped reading costs its publishers one wait.
+// limit).
+//
+// A subscriber whose queue does not drain to a quarter within a whole wait
+// is marked stalled: it holds nobody back until its queue has drained
+// that far (or its connection goes). So a subscriber that stopped reading,
+// or reads far slower than it is sent to, costs its publishers one wait,
+// not one per message.
 //
 // A reader that waits cannot handle its own client's acknowledgements, so
 // a publisher never waits for its own session, nor for a session whose
-// reader is itself waiting: two clients publishing to each other cannot
-// hold each other back.
+// connection's reader is itself waiting: two clients publishing to each
+// other cannot hold each other back.
 
 // reliefWait bounds one wait of a publisher for a congested subscriber.
 const reliefWait = 250 * time.Millisecond
@@ -44,14 +48,16 @@ func (s *Server) congestedLocked(sess *session) bool {
 	return maxMsgs > 0 && len(sess.queue) > maxMsgs/2 || maxBytes > 0 && sess.queuedBytes > maxBytes/2
 }
 
-// relieveIfDrained wakes the publishers waiting for sess once its queue is
-// down to a quarter of the limits. Called with sess.mu held.
+// relieveIfDrained wakes the publishers waiting for sess, and ends a
+// stall, once its queue is down to a quarter of the limits. Called with
+// sess.mu held.
 func (s *Server) relieveIfDrained(sess *session) {
-	if sess.relief == nil {
+	if sess.relief == nil && !sess.stalled {
 		return
 	}
 	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
 	if (maxMsgs <= 0 || len(sess.queue) <= maxMsgs/4) && (maxBytes <= 0 || sess.queuedBytes <= maxBytes/4) {
+		sess.stalled = false
 		sess.relieve()
 	}
 }
@@ -69,56 +75,50 @@ func (sess *session) relieve() {
 	}
 }
 
-// acknowledged notes that sess's client acknowledged a message: it is
-// making progress, so it may hold publishers back again. Called with
-// sess.mu held.
-func (sess *session) acknowledged() {
-	sess.acks++
-	sess.stalled = false
-}
-
-// awaitRelief holds the reader of the publisher whose session is self
-// back while sess is congested, at most reliefWait, and reports whether it
-// waited. It is called with no lock held, after the publisher's message
-// has been routed and acknowledged.
-func (s *Server) awaitRelief(self, sess *session) bool {
-	if sess == self {
+// awaitRelief holds the reader of the publishing connection c back while
+// sess is congested, at most reliefWait, and reports whether it waited.
+// It is called with no lock held, after the publisher's message has been
+// routed and acknowledged.
+func (s *Server) awaitRelief(c *conn, sess *session) bool {
+	if sess == c.sess {
 		return false
 	}
 	// Marked before looking at the other side, which does the same: of
 	// two readers about to wait for each other, at least one sees the
 	// other's mark and goes on.
-	self.waiting.Store(true)
-	defer self.waiting.Store(false)
-	if sess.waiting.Load() {
-		return false
-	}
+	c.pacing.Store(true)
+	defer c.pacing.Store(false)
 	sess.mu.Lock()
-	if !s.congestedLocked(sess) {
+	other := sess.conn
+	if !s.congestedLocked(sess) || other.pacing.Load() {
 		sess.mu.Unlock()
 		return false
 	}
 	if sess.relief == nil {
 		sess.relief = make(chan struct{})
 	}
-	relief, acks, conn := sess.relief, sess.acks, sess.conn
+	relief := sess.relief
 	sess.mu.Unlock()
 	s.stats.paced.Add(1)
 
 	t := time.NewTimer(reliefWait)
+	relieved := true
 	select {
 	case <-relief:
 	case <-t.C:
+		relieved = false
 	}
 	t.Stop()
 
-	sess.mu.Lock()
-	if sess.acks == acks && sess.conn == conn && s.congestedLocked(sess) {
-		// Not a single acknowledgement from the same connection in a
-		// whole wait (a new connection has had no chance to send one).
-		sess.stalled = true
-		s.stats.stalled.Add(1)
+	if !relieved {
+		sess.mu.Lock()
+		// Not drained to a quarter in a whole wait. (Relief may have come
+		// just now; a drained queue clears the stall at its next ack.)
+		if sess.conn == other && !sess.stalled && !sess.ended {
+			sess.stalled = true
+			s.stats.stalled.Add(1)
+		}
+		sess.mu.Unlock()
 	}
-	sess.mu.Unlock()
 	return true
 }

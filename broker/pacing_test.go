@@ -56,10 +56,10 @@ func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
 	}
 }
 
-// TestPacingIgnoresAStalledSubscriber: a subscriber that acknowledges
-// nothing holds its publisher back once, for at most the wait, and after
-// that gets Mosquitto's behaviour (drops at the limit). Once it
-// acknowledges again it counts again.
+// TestPacingIgnoresAStalledSubscriber: a subscriber that does not catch
+// up holds its publisher back once, for at most the wait, and after that
+// gets Mosquitto's behaviour (drops at the limit) until its queue has
+// drained; then it counts again.
 func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 	b := pacingBroker(t)
 	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
@@ -75,19 +75,84 @@ func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 		t.Fatalf("publisher waits %d, stalled %d, dropped %d; want 1, 1, %d", st.PublisherWaits, st.StalledSubscribers, st.Dropped, n-20-40)
 	}
 
-	// The stuck subscriber acknowledges its window: it is live again, and
-	// the next publish that finds its queue over half full waits for it.
-	for range 20 {
-		m := stuck.expectPublish()
-		stuck.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	// Acknowledging one window is not catching up: 20 still queued.
+	// ackWindow acknowledges 20 messages and waits, with a PINGREQ, until
+	// the broker has handled that; the messages the acknowledgements let
+	// out arrive meanwhile and are kept for the next window.
+	var held []*packet.Publish
+	ackWindow := func() {
+		for len(held) < 20 {
+			held = append(held, stuck.expectPublish())
+		}
+		for _, m := range held[:20] {
+			stuck.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+		}
+		held = held[20:]
+		stuck.send(&packet.Pingreq{})
+		for {
+			p := stuck.recv()
+			if m, ok := p.(*packet.Publish); ok {
+				held = append(held, m)
+				continue
+			}
+			if _, ok := p.(*packet.Pingresp); !ok {
+				t.Fatalf("expected PUBLISH or PINGRESP, got %s", p.Type())
+			}
+			return
+		}
 	}
-	stuck.ping()
-	// Its queue is down to 20 of 40; one more message makes it over half
-	// full, and the publisher waits for it, in vain: stalled again.
-	pub.publish("paced", "again", 1, false, 1)
+	ackWindow()
+	publishPipelined(t, pub, "paced", 1)
+	pub.ping()
+	if st := b.Stats(); st.PublisherWaits != 1 {
+		t.Fatalf("waited %d times for a subscriber still behind, want 1", st.PublisherWaits)
+	}
+	// The next window empties its queue: it counts again, and a publisher
+	// that fills it more than half waits for it, in vain: stalled again.
+	ackWindow()
+	publishPipelined(t, pub, "paced", 21)
 	pub.ping()
 	if st := b.Stats(); st.PublisherWaits != 2 || st.StalledSubscribers != 2 {
-		t.Fatalf("after the subscriber came back: waits %d, stalled %d; want 2, 2", st.PublisherWaits, st.StalledSubscribers)
+		t.Fatalf("after the subscriber caught up: waits %d, stalled %d; want 2, 2", st.PublisherWaits, st.StalledSubscribers)
+	}
+}
+
+// TestPacingStallsASlowAcker: a subscriber that acknowledges, but too
+// slowly to drain its queue within a wait, costs its publisher one wait.
+func TestPacingStallsASlowAcker(t *testing.T) {
+	b := pacingBroker(t)
+	slow := mustConnect(t, b.addr, packet.V311, "slow", true)
+	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 8 { // one every 50 ms: 5 in a wait, and 11 would be needed
+			m := slow.expectPublish()
+			time.Sleep(50 * time.Millisecond)
+			slow.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+		}
+	})
+	publishPipelined(t, pub, "paced", 200)
+	pub.ping()
+	wg.Wait()
+	if st := b.Stats(); st.PublisherWaits != 1 || st.StalledSubscribers != 1 || st.Dropped == 0 {
+		t.Fatalf("publisher waits %d, stalled %d, dropped %d; want 1, 1, some", st.PublisherWaits, st.StalledSubscribers, st.Dropped)
+	}
+}
+
+// TestPacingSparesQoS0Receivers: a QoS 0 receiver always keeps up, so a
+// stuck QoS 1 subscriber of the same messages holds nobody back.
+func TestPacingSparesQoS0Receivers(t *testing.T) {
+	b := pacingBroker(t)
+	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
+	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	fast := mustConnect(t, b.addr, packet.V311, "fast", true)
+	fast.subscribe(1, packet.Subscription{Filter: "paced", QoS: 0})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	publishPipelined(t, pub, "paced", 100)
+	pub.ping()
+	if st := b.Stats(); st.PublisherWaits != 0 {
+		t.Fatalf("publisher waited %d times", st.PublisherWaits)
 	}
 }
 

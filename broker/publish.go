@@ -116,7 +116,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case 2:
 		c.sendAck(packet.PUBREC, p.PacketID, reason)
 	}
-	if congested != nil && s.awaitRelief(c.sess, congested) && c.keepAlive > 0 {
+	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
 		// The client's packets behind this one were sent in time; the
 		// wait must not count against its keep alive.
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
@@ -207,7 +207,6 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		sess.mu.Lock()
 		if f := sess.inflight[a.PacketID]; f != nil &&
 			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
-			sess.acknowledged()
 			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
 		}
@@ -227,7 +226,6 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		}
 		if a.ReasonCode.IsError() {
 			// [MQTT-4.3.3-4] the receiver refused the message: done.
-			sess.acknowledged()
 			c.srv.complete(sess, f)
 			sess.drainQueue(time.Now())
 			sess.mu.Unlock()
@@ -240,7 +238,6 @@ func (c *conn) handleAck(a *packet.Ack) error {
 			return nil
 		}
 		f.state = awaitPubcomp
-		sess.acknowledged()
 		var released *commit
 		if f.key != 0 {
 			// The message may go now; its id stays until PUBCOMP.
@@ -362,6 +359,9 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 		return deliverDrop
 	}
 	c := sess.conn
+	if r != nil && c != nil {
+		r.live++ // a connected receiver; congestedN counts those that lag
+	}
 	if d.qos == 0 {
 		if c != nil {
 			var forms *wireForms
@@ -374,9 +374,6 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 			return deliverDrop
 		}
 		return result(s.enqueue(sess, d))
-	}
-	if r != nil && c != nil {
-		r.live++
 	}
 	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
 		ok := s.enqueue(sess, d)

@@ -64,15 +64,10 @@ type session struct {
 	inflightLen int // payload bytes in flight, for MaxInflightBytes
 
 	// Pacing (pacing.go): relief is closed when the queue has drained
-	// enough for waiting publishers to go on; acks counts acknowledged
-	// messages; stalled is set when a publisher waited for the session
-	// and no acknowledgement came.
+	// enough for waiting publishers to go on; stalled is set when a
+	// publisher waited for the session in vain, until the queue drains.
 	relief  chan struct{}
-	acks    uint64
 	stalled bool
-	// waiting is set while the reader of this session's connection waits
-	// for another session's relief; it is read without the lock.
-	waiting atomic.Bool
 
 	// reserved are the packet ids of queued QoS 2 messages that the
 	// store holds: they got their id when they were stored, so that a

@@ -42,7 +42,7 @@ type Stats struct {
 	Retained, Subscriptions, SharedSubscribers int
 	// PublisherWaits counts the times a publisher was held back for a
 	// subscriber whose queue was filling up; StalledSubscribers the
-	// waits after which that subscriber had acknowledged nothing.
+	// waits that ended without the queue draining (see pacing.go).
 	PublisherWaits, StalledSubscribers int64
 }
 
