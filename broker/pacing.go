@@ -17,31 +17,42 @@ import "time"
 //
 // So when a publish leaves the queue of every connected receiver more than
 // half full, the publisher's reader waits, at most reliefWait, until one
-// of those queues is down to a quarter: the publisher is paced to its
+// of those queues is down to three eighths: the publisher is paced to its
 // subscribers. Nobody waits if any receiver of the message keeps up (a
 // QoS 0 receiver always does): one slow subscriber does not slow the
 // publisher for the others, and gets Mosquitto's behaviour (drops at the
-// limit).
+// limit). Shared groups' members never hold a publisher back.
 //
-// A subscriber whose queue does not drain to a quarter within a whole wait
-// is marked stalled: it holds nobody back until its queue has drained
-// that far (or its connection goes). So a subscriber that stopped reading,
-// or reads far slower than it is sent to, costs its publishers one wait,
-// not one per message.
+// A subscriber whose queue does not drain that far within a whole wait is
+// marked stalled for stallFor: it holds nobody back and counts as no
+// receiver, until its queue has drained or the time is up (or its
+// connection goes). So a subscriber that stopped reading, or reads far
+// slower than it is sent to, costs its publishers at most one wait in
+// stallFor, and a healthy one that hiccupped is paced again soon.
 //
 // A reader that waits cannot handle its own client's acknowledgements, so
 // a publisher never waits for its own session, nor for a session whose
 // connection's reader is itself waiting: two clients publishing to each
 // other cannot hold each other back.
 
-// reliefWait bounds one wait of a publisher for a congested subscriber.
-const reliefWait = 250 * time.Millisecond
+// reliefWait bounds one wait of a publisher for a congested subscriber;
+// stallFor is how long a subscriber that did not drain within a wait
+// holds nobody back.
+const (
+	reliefWait = 250 * time.Millisecond
+	stallFor   = 2 * time.Second
+)
+
+// stalledLocked reports whether sess is stalled. Called with sess.mu held.
+func (sess *session) stalledLocked() bool {
+	return sess.stalledUntil != 0 && monotime() < sess.stalledUntil
+}
 
 // congestedLocked reports whether a publisher should wait for sess: it is
 // connected, not stalled, and its queue is more than half full. Called
 // with sess.mu held.
 func (s *Server) congestedLocked(sess *session) bool {
-	if sess.stalled || sess.conn == nil || sess.ended {
+	if sess.conn == nil || sess.ended || sess.stalledLocked() {
 		return false
 	}
 	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
@@ -49,15 +60,15 @@ func (s *Server) congestedLocked(sess *session) bool {
 }
 
 // relieveIfDrained wakes the publishers waiting for sess, and ends a
-// stall, once its queue is down to a quarter of the limits. Called with
-// sess.mu held.
+// stall, once its queue is down to three eighths of the limits. Called
+// with sess.mu held.
 func (s *Server) relieveIfDrained(sess *session) {
-	if sess.relief == nil && !sess.stalled {
+	if sess.relief == nil && sess.stalledUntil == 0 {
 		return
 	}
 	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
-	if (maxMsgs <= 0 || len(sess.queue) <= maxMsgs/4) && (maxBytes <= 0 || sess.queuedBytes <= maxBytes/4) {
-		sess.stalled = false
+	if (maxMsgs <= 0 || len(sess.queue) <= maxMsgs*3/8) && (maxBytes <= 0 || sess.queuedBytes <= maxBytes*3/8) {
+		sess.stalledUntil = 0
 		sess.relieve()
 	}
 }
@@ -71,7 +82,7 @@ func (sess *session) relieve() {
 		sess.relief = nil
 	}
 	if sess.conn == nil {
-		sess.stalled = false
+		sess.stalledUntil = 0
 	}
 }
 
@@ -112,10 +123,12 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 
 	if !relieved {
 		sess.mu.Lock()
-		// Not drained to a quarter in a whole wait. (Relief may have come
-		// just now; a drained queue clears the stall at its next ack.)
-		if sess.conn == other && !sess.stalled && !sess.ended {
-			sess.stalled = true
+		// Not drained in a whole wait: stalled, unless relief came just
+		// now (relief was closed and reset), the connection changed, or
+		// its own reader started waiting meanwhile (then it could not
+		// handle its client's acknowledgements).
+		if sess.relief == relief && sess.conn == other && !sess.ended && !other.pacing.Load() {
+			sess.stalledUntil = monotime() + int64(stallFor)
 			s.stats.stalled.Add(1)
 		}
 		sess.mu.Unlock()

@@ -126,9 +126,9 @@ func TestPacingStallsASlowAcker(t *testing.T) {
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for range 8 { // one every 50 ms: 5 in a wait, and 11 would be needed
+		for range 4 { // one every 100 ms: 2 in a wait, and 6 would be needed
 			m := slow.expectPublish()
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 			slow.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 		}
 	})
@@ -137,6 +137,54 @@ func TestPacingStallsASlowAcker(t *testing.T) {
 	wg.Wait()
 	if st := b.Stats(); st.PublisherWaits != 1 || st.StalledSubscribers != 1 || st.Dropped == 0 {
 		t.Fatalf("publisher waits %d, stalled %d, dropped %d; want 1, 1, some", st.PublisherWaits, st.StalledSubscribers, st.Dropped)
+	}
+}
+
+// TestPacingStalledIsNoReceiver: a stalled subscriber does not count as a
+// receiver that keeps up, so its publisher is still paced to a slower
+// subscriber of the same messages, which loses nothing.
+func TestPacingStalledIsNoReceiver(t *testing.T) {
+	b := pacingBroker(t)
+	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
+	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	// 20 in flight, 40 queued, 1 dropped; the wait for it stalls it.
+	publishPipelined(t, pub, "paced", 61)
+	pub.ping()
+	if st := b.Stats(); st.StalledSubscribers != 1 || st.Dropped != 1 {
+		t.Fatalf("stalled %d, dropped %d; want 1, 1", st.StalledSubscribers, st.Dropped)
+	}
+
+	slow := mustConnect(t, b.addr, packet.V311, "slow", true)
+	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	const n = 300
+	var wg sync.WaitGroup
+	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
+	for range n {
+		m := slow.expectPublish()
+		time.Sleep(time.Millisecond) // slower than the publisher
+		slow.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+	wg.Wait()
+	// Every one of these is dropped for the stuck subscriber, none for
+	// the slow one.
+	if st := b.Stats(); st.Dropped != 1+n || st.PublisherWaits < 2 {
+		t.Fatalf("dropped %d, publisher waits %d; want %d, more than 1", st.Dropped, st.PublisherWaits, 1+n)
+	}
+}
+
+// TestPacingSparesSharedGroups: a lagging member of a shared group holds
+// no publisher back (the group has others), and loses what exceeds its
+// queue, as in Mosquitto.
+func TestPacingSparesSharedGroups(t *testing.T) {
+	b := pacingBroker(t)
+	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
+	stuck.subscribe(1, packet.Subscription{Filter: "$share/g/paced", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	publishPipelined(t, pub, "paced", 100)
+	pub.ping()
+	if st := b.Stats(); st.PublisherWaits != 0 || st.Dropped != 100-20-40 {
+		t.Fatalf("publisher waits %d, dropped %d; want 0, %d", st.PublisherWaits, st.Dropped, 100-20-40)
 	}
 }
 

@@ -359,8 +359,10 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 		return deliverDrop
 	}
 	c := sess.conn
-	if r != nil && c != nil {
-		r.live++ // a connected receiver; congestedN counts those that lag
+	if r != nil && c != nil && !sess.stalledLocked() {
+		// A receiver that may hold the publisher back (pacing.go); one
+		// that keeps up spares it. congestedN counts those that lag.
+		r.live++
 	}
 	if d.qos == 0 {
 		if c != nil {
@@ -377,7 +379,9 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 	}
 	if c == nil || len(sess.queue) > 0 || !c.windowOpen(sess, d.msg) {
 		ok := s.enqueue(sess, d)
-		if r != nil && s.congestedLocked(sess) {
+		if r != nil && d.group == nil && s.congestedLocked(sess) {
+			// (A shared group's member that lags does not hold the
+			// publisher back: the group has others to share the load.)
 			r.congestedN++
 			r.congested = sess
 		}

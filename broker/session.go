@@ -64,10 +64,10 @@ type session struct {
 	inflightLen int // payload bytes in flight, for MaxInflightBytes
 
 	// Pacing (pacing.go): relief is closed when the queue has drained
-	// enough for waiting publishers to go on; stalled is set when a
-	// publisher waited for the session in vain, until the queue drains.
-	relief  chan struct{}
-	stalled bool
+	// enough for waiting publishers to go on; stalledUntil (monotime, 0:
+	// not stalled) is set when a publisher waited for the session in vain.
+	relief       chan struct{}
+	stalledUntil int64
 
 	// reserved are the packet ids of queued QoS 2 messages that the
 	// store holds: they got their id when they were stored, so that a
