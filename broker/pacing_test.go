@@ -21,6 +21,14 @@ func publishPipelined(t *testing.T, pub *rawClient, topic string, n int) {
 	}
 }
 
+// qos1Subscriber connects a 3.1.1 client subscribed to filter at QoS 1.
+func qos1Subscriber(t *testing.T, b *testBroker, id, filter string) *rawClient {
+	t.Helper()
+	c := mustConnect(t, b.addr, packet.V311, id, true)
+	c.subscribe(1, packet.Subscription{Filter: filter, QoS: 1})
+	return c
+}
+
 // pacingBroker is a broker whose queues hold 40 messages: a publisher
 // waits for a subscriber with more than 20 queued.
 func pacingBroker(t *testing.T) *testBroker {
@@ -34,8 +42,7 @@ func pacingBroker(t *testing.T) *testBroker {
 // messages dropped at max_queued_messages.
 func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
 	b := pacingBroker(t)
-	sub := mustConnect(t, b.addr, packet.V311, "slow", true)
-	sub.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	sub := qos1Subscriber(t, b, "slow", "paced")
 	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
 
 	const n = 400
@@ -62,8 +69,7 @@ func TestPacingLosesNothingToASlowSubscriber(t *testing.T) {
 // drained; then it counts again.
 func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 	b := pacingBroker(t)
-	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
-	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	stuck := qos1Subscriber(t, b, "stuck", "paced")
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 
 	const n = 300
@@ -121,8 +127,7 @@ func TestPacingIgnoresAStalledSubscriber(t *testing.T) {
 // slowly to drain its queue within a wait, costs its publisher one wait.
 func TestPacingStallsASlowAcker(t *testing.T) {
 	b := pacingBroker(t)
-	slow := mustConnect(t, b.addr, packet.V311, "slow", true)
-	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	slow := qos1Subscriber(t, b, "slow", "paced")
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -145,8 +150,7 @@ func TestPacingStallsASlowAcker(t *testing.T) {
 // subscriber of the same messages, which loses nothing.
 func TestPacingStalledIsNoReceiver(t *testing.T) {
 	b := pacingBroker(t)
-	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
-	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	qos1Subscriber(t, b, "stuck", "paced")
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 	// 20 in flight, 40 queued, 1 dropped; the wait for it stalls it.
 	publishPipelined(t, pub, "paced", 61)
@@ -155,8 +159,7 @@ func TestPacingStalledIsNoReceiver(t *testing.T) {
 		t.Fatalf("stalled %d, dropped %d; want 1, 1", st.StalledSubscribers, st.Dropped)
 	}
 
-	slow := mustConnect(t, b.addr, packet.V311, "slow", true)
-	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	slow := qos1Subscriber(t, b, "slow", "paced")
 	const n = 300
 	var wg sync.WaitGroup
 	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
@@ -178,8 +181,7 @@ func TestPacingStalledIsNoReceiver(t *testing.T) {
 // queue, as in Mosquitto.
 func TestPacingSparesSharedGroups(t *testing.T) {
 	b := pacingBroker(t)
-	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
-	stuck.subscribe(1, packet.Subscription{Filter: "$share/g/paced", QoS: 1})
+	qos1Subscriber(t, b, "stuck", "$share/g/paced")
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 	publishPipelined(t, pub, "paced", 100)
 	pub.ping()
@@ -192,8 +194,7 @@ func TestPacingSparesSharedGroups(t *testing.T) {
 // stuck QoS 1 subscriber of the same messages holds nobody back.
 func TestPacingSparesQoS0Receivers(t *testing.T) {
 	b := pacingBroker(t)
-	stuck := mustConnect(t, b.addr, packet.V311, "stuck", true)
-	stuck.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	qos1Subscriber(t, b, "stuck", "paced")
 	fast := mustConnect(t, b.addr, packet.V311, "fast", true)
 	fast.subscribe(1, packet.Subscription{Filter: "paced", QoS: 0})
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
@@ -217,8 +218,7 @@ func TestPacingSparesTheOthers(t *testing.T) {
 		p.Properties.Set(packet.PropReceiveMaximum)
 	})
 	slow.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
-	fine := mustConnect(t, b.addr, packet.V311, "fine", true)
-	fine.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	fine := qos1Subscriber(t, b, "fine", "paced")
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 
 	const n = 300
@@ -242,10 +242,8 @@ func TestPacingSparesTheOthers(t *testing.T) {
 // at QoS 1 faster than they read never hold each other back for good.
 func TestPacingBetweenTwoPublishers(t *testing.T) {
 	b := pacingBroker(t)
-	a := mustConnect(t, b.addr, packet.V311, "a", true)
-	a.subscribe(1, packet.Subscription{Filter: "to/a", QoS: 1})
-	c := mustConnect(t, b.addr, packet.V311, "c", true)
-	c.subscribe(1, packet.Subscription{Filter: "to/c", QoS: 1})
+	a := qos1Subscriber(t, b, "a", "to/a")
+	c := qos1Subscriber(t, b, "c", "to/c")
 
 	// Each sends 55 messages to the other without reading: 20 go in
 	// flight and 35 into a queue of 40, more than half full, so each
@@ -281,8 +279,7 @@ func TestPacingBetweenTwoPublishers(t *testing.T) {
 // that would wait).
 func TestPacingNeverWaitsForItself(t *testing.T) {
 	b := pacingBroker(t)
-	c := mustConnect(t, b.addr, packet.V311, "self", true)
-	c.subscribe(1, packet.Subscription{Filter: "self", QoS: 1})
+	c := qos1Subscriber(t, b, "self", "self")
 	const n = 200
 	for i := range n {
 		c.send(&packet.Publish{Topic: "self", QoS: 1, PacketID: uint16(1000 + i), Payload: []byte("x")})
@@ -298,8 +295,7 @@ func TestPacingNeverWaitsForItself(t *testing.T) {
 // silence: its packets were on time, the broker was not reading them.
 func TestPacingDoesNotCountAgainstKeepAlive(t *testing.T) {
 	b := pacingBroker(t)
-	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
-	sub.subscribe(1, packet.Subscription{Filter: "paced", QoS: 1})
+	sub := qos1Subscriber(t, b, "sub", "paced")
 	pub := dialRaw(t, b.addr, packet.V311)
 	if ack := pub.connect(&packet.Connect{ClientID: "pub", CleanStart: true, KeepAlive: 1}); ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", ack.ReasonCode)
