@@ -44,9 +44,14 @@ type conn struct {
 	aliasOut map[string]uint16
 
 	// Reader-only state.
-	aliasIn       map[uint16]string
-	lastTopic     string // topic name of the previous PUBLISH, reused when it repeats
-	connectExpiry uint32 // session expiry asked for in CONNECT
+	inType            packet.Type // type of the packet being handled
+	knownProtocolName bool        // CONNECT named MQTT or MQIsdp
+	// inboundRepeats counts QoS 2 PUBLISH packets sent again on this
+	// connection while their packet id awaits PUBREL.
+	inboundRepeats map[uint16]uint8
+	aliasIn        map[uint16]string
+	lastTopic      string // topic name of the previous PUBLISH, reused when it repeats
+	connectExpiry  uint32 // session expiry asked for in CONNECT
 
 	// will is the will message of this connection; whoever swaps it out
 	// (a normal DISCONNECT, a takeover, the close path) decides its fate.
@@ -305,14 +310,24 @@ func (c *conn) readPacket(first byte, br *bufio.Reader) error {
 		return err
 	}
 	total := 1 + n + remaining
+	t := packet.Type(first >> 4)
+	c.inType = t
 	if limit := s.opts.MaxPacketSize; limit > 0 && total > limit {
 		return &packet.Error{Reason: packet.PacketTooLarge, Msg: fmt.Sprintf("packet of %d bytes exceeds max_packet_size %d", total, limit)}
 	}
-	if !c.connected && packet.Type(first>>4) != packet.CONNECT {
+	if !c.connected && t != packet.CONNECT {
 		// [MQTT-3.1.0-1] the first packet must be CONNECT.
-		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s before CONNECT", packet.Type(first>>4))}
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s before CONNECT", t)}
 	}
-	if t := packet.Type(first >> 4); t >= packet.PUBACK && t <= packet.PUBCOMP && remaining <= maxInPlaceAck {
+	switch t {
+	case 0:
+		// Refused before its body is read: nothing it says can matter.
+		return &packet.Error{Reason: packet.ProtocolError, Msg: "reserved packet type 0"}
+	case packet.CONNACK, packet.SUBACK, packet.UNSUBACK, packet.PINGRESP:
+		// Only a server sends these (sections 3.2, 3.9, 3.11, 3.13).
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s from a client", t)}
+	}
+	if t >= packet.PUBACK && t <= packet.PUBCOMP && remaining <= maxInPlaceAck {
 		return c.readAck(first, br, remaining, total)
 	}
 	body, err := readBody(br, remaining)
@@ -335,11 +350,21 @@ func (c *conn) readPacket(first byte, br *bufio.Reader) error {
 		}
 		return c.handlePublish(&p)
 	}
+	if t == packet.CONNECT && !c.connected {
+		c.knownProtocolName = knownProtocolName(body)
+	}
 	pk, err := packet.Decode(version, first, body)
 	if err != nil {
 		return err
 	}
 	return c.handle(pk)
+}
+
+// knownProtocolName reports whether a CONNECT body starts with the
+// protocol name of MQTT 3.1.1 and 5.0 ("MQTT") or of 3.1 ("MQIsdp").
+func knownProtocolName(body []byte) bool {
+	return len(body) >= 6 && body[0] == 0 && body[1] == 4 && string(body[2:6]) == "MQTT" ||
+		len(body) >= 8 && body[0] == 0 && body[1] == 6 && string(body[2:8]) == "MQIsdp"
 }
 
 // maxInPlaceAck is the longest ack body readAck handles: packet id,
@@ -444,6 +469,13 @@ func (c *conn) sendAck(kind packet.Type, id uint16, reason packet.ReasonCode) {
 	if c.w.writeWire(wb) {
 		c.srv.stats.msgsSent.Add(1)
 	}
+	if c.srv.log.debugEnabled() {
+		if kind == packet.PUBACK || kind == packet.PUBREC {
+			c.srv.log.Debug(fmt.Sprintf("Sending %s to %s (m%d, rc%d)", kind, c.clientID, id, reason))
+		} else {
+			c.srv.log.Debug(fmt.Sprintf("Sending %s to %s (m%d)", kind, c.clientID, id))
+		}
+	}
 }
 
 // maxAckSize is the longest ack sendAck writes: fixed header, packet id
@@ -460,6 +492,27 @@ func (c *conn) send(p packet.Packet) {
 	if c.w.write(b) {
 		c.srv.stats.msgsSent.Add(1)
 	}
+	if c.srv.log.debugEnabled() {
+		c.logSent(p)
+	}
+}
+
+// logSent writes Mosquitto's debug line for a control packet sent.
+func (c *conn) logSent(p packet.Packet) {
+	var line string
+	switch p := p.(type) {
+	case *packet.Connack:
+		to := c.clientID
+		if to == "" {
+			to = c.remote
+		}
+		line = fmt.Sprintf("Sending CONNACK to %s (%d, %d)", to, b2i(p.SessionPresent), p.ReasonCode)
+	case *packet.Disconnect:
+		line = fmt.Sprintf("Sending DISCONNECT to %s (rc%d)", c.clientID, p.ReasonCode)
+	default:
+		line = fmt.Sprintf("Sending %s to %s", p.Type(), c.clientID)
+	}
+	c.srv.log.Debug(line)
 }
 
 // disconnect sends a v5 DISCONNECT with reason (nothing for 3.x) and
@@ -505,12 +558,18 @@ func (c *conn) finish(err error) {
 	case c.kickReason.Load() != 0:
 		// closed on purpose by the broker; already logged there
 	case errors.As(err, &perr):
-		s.log.Info(fmt.Sprintf("Client %s disconnected due to %s: %s.", c.displayID(), perr.Reason.String(), perr.Msg))
-		if perr.Reason == packet.UnsupportedProtocolVersion && !c.connected {
-			// [MQTT-3.1.2-2] refuse an unknown protocol level with return code 1.
+		c.logBadPacket(perr)
+		if perr.Reason == packet.UnsupportedProtocolVersion && !c.connected && c.knownProtocolName {
+			// [MQTT-3.1.2-2] refuse an unknown protocol level with return
+			// code 1, in the 3.x form whatever the level asked for, as
+			// Mosquitto does. An unknown protocol name gets no answer.
 			c.w.write([]byte{byte(packet.CONNACK) << 4, 2, 0, byte(packet.V3UnacceptableProtocolVersion)})
 		}
-		c.disconnect(perr.Reason)
+		if answersWithDisconnect(c.inType, perr.Reason) {
+			c.disconnect(perr.Reason)
+		} else {
+			c.close(true)
+		}
 	case errors.Is(err, errClosedByBroker), errors.Is(err, net.ErrClosed):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.connected {
@@ -529,6 +588,50 @@ func (c *conn) finish(err error) {
 		s.stats.connected.Add(-1)
 		s.detach(c)
 	}
+}
+
+// answersWithDisconnect reports whether a v5 client that sent a packet of
+// type t which broke a rule gets a DISCONNECT with the reason before the
+// connection closes. The specification leaves it open (section 4.13.1);
+// Mosquitto sends one for a bad PUBLISH, SUBSCRIBE, UNSUBSCRIBE,
+// DISCONNECT or AUTH, a packet of the reserved type 0 and a packet over
+// max_packet_size, and closes silently after any other: a second CONNECT,
+// an acknowledgement that does not fit its flow, a packet only servers
+// send.
+func answersWithDisconnect(t packet.Type, reason packet.ReasonCode) bool {
+	switch {
+	case reason == packet.PacketTooLarge:
+		return true
+	case t == 0, t == packet.PUBLISH, t == packet.SUBSCRIBE, t == packet.UNSUBSCRIBE,
+		t == packet.DISCONNECT, t == packet.AUTH:
+		return true
+	}
+	return false
+}
+
+// logBadPacket logs why a client is being disconnected for a packet that
+// broke a rule: the detail, then Mosquitto's line for the class of error.
+func (c *conn) logBadPacket(perr *packet.Error) {
+	s := c.srv
+	if !s.opts.ConnectionMessages {
+		return
+	}
+	id := c.displayID()
+	s.log.Info(fmt.Sprintf("Bad %s from %s: %s.", c.inType, id, perr.Msg))
+	var why string
+	switch perr.Reason {
+	case packet.MalformedPacket:
+		why = "due to malformed packet"
+	case packet.PacketTooLarge:
+		why = "due to oversize packet"
+	case packet.QoSNotSupported, packet.RetainNotSupported:
+		why = "due to QoS too high or retain not supported"
+	case packet.UnspecifiedError, packet.QuotaExceeded:
+		why = "due to an internal error"
+	default:
+		why = "due to protocol error"
+	}
+	s.log.Notice(fmt.Sprintf("Client %s disconnected %s.", id, why))
 }
 
 func (c *conn) displayID() string {
@@ -556,6 +659,9 @@ func (c *conn) handle(pk packet.Packet) error {
 	case *packet.Unsubscribe:
 		return c.handleUnsubscribe(p)
 	case *packet.Pingreq:
+		if c.srv.log.debugEnabled() {
+			c.srv.log.Debug("Received PINGREQ from " + c.clientID)
+		}
 		c.send(&packet.Pingresp{})
 		return nil
 	case *packet.Disconnect:
@@ -572,6 +678,9 @@ func (c *conn) handle(pk packet.Packet) error {
 // handleDisconnect ends the connection normally: no will, unless a v5
 // client asks for it with reason 0x04.
 func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.srv.log.debugEnabled() {
+		c.srv.log.Debug("Received DISCONNECT from " + c.clientID)
+	}
 	if c.version == packet.V5 && p.Properties.Has(packet.PropSessionExpiry) {
 		// [MQTT-3.14.2-2] a session that was to end cannot be made to last.
 		if c.connectExpiry == 0 && p.Properties.SessionExpiry != 0 {

@@ -217,10 +217,9 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	s := c.srv
 	var (
-		old       *conn
-		endedWill *pendingWill
-		dropped   *session
-		orphans   []delivery
+		old     *conn
+		dropped *session
+		orphans []delivery
 	)
 	s.mu.Lock()
 	sess := s.sessions[c.clientID]
@@ -231,19 +230,26 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		sess.conn = nil
 		sess.online.Store(false)
 		sess.relieve()
-		pw := sess.stopTimers()
-		if cleanStart {
+		// A new connection for the client id before the will delay has
+		// passed deletes the will, whether or not the session goes on
+		// (MQTT 5.0 section 3.1.2.5).
+		s.dropStoredWill(sess, sess.stopTimers())
+		// The session goes on only if it was to outlive its connection
+		// and the client does not ask for a clean start, as in
+		// Mosquitto: taking over a session whose expiry interval is 0
+		// starts a new one.
+		if cleanStart || sess.ended || sess.expiry == 0 {
 			// [MQTT-3.1.2-4] discard the existing session.
-			sess.ended = true
-			s.dropStoredSession(sess)
+			if !sess.ended {
+				sess.ended = true
+				s.dropStoredSession(sess)
+				dropped = sess
+			}
 			sess.mu.Unlock()
-			endedWill = pw
-			dropped = sess
+			delete(s.sessions, c.clientID)
 			sess = nil
 		} else {
-			// A new connection before the will delay passed: no will.
 			resumed = true
-			s.dropStoredWill(sess, pw)
 			sess.mu.Unlock()
 		}
 	}
@@ -286,18 +292,17 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	sess.mu.Unlock()
 
 	if old != nil {
-		// Session takeover [MQTT-3.1.4-3]: the old connection goes, with
-		// its will unless the session continues and the will is delayed.
-		if w := old.will.Swap(nil); w != nil && (cleanStart || w.delay == 0) {
+		// Session takeover [MQTT-3.1.4-3]: the old connection goes. Its
+		// will is published if the session ended with it; a will with a
+		// delay, or of a session that goes on, is deleted by the new
+		// connection, as Mosquitto does.
+		if w := old.will.Swap(nil); w != nil && !resumed && w.delay == 0 {
 			s.publishWill(w.msg, old.info)
 		}
 		s.log.Info(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
 		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
 	}
 	s.redeliverShared(orphans)
-	if endedWill != nil {
-		s.publishWill(endedWill.msg, endedWill.info)
-	}
 	if s.opts.ConnectionMessages {
 		s.log.Info(fmt.Sprintf("New client connected from %s as %s (p%d, c%d, k%d).",
 			c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second)))
@@ -346,12 +351,21 @@ func (s *Server) detach(c *conn) {
 	if s.effectiveExpiry(sess) == 0 {
 		sess.ended = true
 		s.dropStoredSession(sess)
-		delete(s.sessions, sess.id)
+		delayed := w != nil && w.delay > 0
+		if delayed {
+			// The session has ended, but its will waits out its delay as
+			// in Mosquitto, and a new connection for the client id before
+			// then deletes it (MQTT 5.0 section 3.1.2.5): the ended
+			// session stays in s.sessions, holding the will, until then.
+			s.delayWill(sess, w, c.info, now, false)
+		} else {
+			delete(s.sessions, sess.id)
+		}
 		sess.mu.Unlock()
 		orphans := s.removeSubscriptions(sess)
 		s.mu.Unlock()
 		s.redeliverShared(orphans)
-		if w != nil {
+		if w != nil && !delayed {
 			s.publishWill(w.msg, c.info)
 		}
 		return
@@ -360,14 +374,7 @@ func (s *Server) detach(c *conn) {
 		if w.delay == 0 {
 			publishNow = w
 		} else {
-			// [MQTT-3.1.3-9] wait out the will delay; a reconnect cancels it.
-			delay := time.Duration(w.delay) * time.Second
-			pw := &pendingWill{msg: w.msg, info: c.info}
-			pw.timer = time.AfterFunc(delay, func() { s.fireWill(sess, pw) })
-			sess.pendingWill = pw
-			if s.journal != nil {
-				s.storeWill(sess, pw, now.Add(delay))
-			}
+			s.delayWill(sess, w, c.info, now, s.journal != nil)
 		}
 	}
 	s.armExpiry(sess)
@@ -379,7 +386,21 @@ func (s *Server) detach(c *conn) {
 	}
 }
 
-// fireWill publishes a delayed will if it is still pending.
+// delayWill makes w the session's pending will, published once its delay
+// has passed [MQTT-3.1.3-9] unless a new connection deletes it first.
+// Called with Server.mu and sess.mu held.
+func (s *Server) delayWill(sess *session, w *willMsg, info *ClientInfo, now time.Time, store bool) {
+	delay := time.Duration(w.delay) * time.Second
+	pw := &pendingWill{msg: w.msg, info: info}
+	pw.timer = time.AfterFunc(delay, func() { s.fireWill(sess, pw) })
+	sess.pendingWill = pw
+	if store {
+		s.storeWill(sess, pw, now.Add(delay))
+	}
+}
+
+// fireWill publishes a delayed will if it is still pending. An ended
+// session that was kept only for its will goes with it.
 func (s *Server) fireWill(sess *session, pw *pendingWill) {
 	sess.mu.Lock()
 	if sess.pendingWill != pw {
@@ -388,7 +409,15 @@ func (s *Server) fireWill(sess *session, pw *pendingWill) {
 	}
 	sess.pendingWill = nil
 	s.dropStoredWill(sess, pw)
+	ended := sess.ended
 	sess.mu.Unlock()
+	if ended {
+		s.mu.Lock()
+		if s.sessions[sess.id] == sess {
+			delete(s.sessions, sess.id)
+		}
+		s.mu.Unlock()
+	}
 	s.publishWill(pw.msg, pw.info)
 }
 

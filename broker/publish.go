@@ -18,6 +18,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	s.stats.pubRecv.Add(1)
 	s.stats.pubBytesRecv.Add(int64(len(p.Payload)))
 
+	if p.QoS > c.l.MaxQoS {
+		// [MQTT-3.2.2-11] a QoS above Maximum QoS.
+		return &packet.Error{Reason: packet.QoSNotSupported, Msg: fmt.Sprintf("QoS %d above maximum %d", p.QoS, c.l.MaxQoS)}
+	}
+	if p.Retain && !s.opts.RetainAvailable {
+		// [MQTT-3.2.2-14]
+		return &packet.Error{Reason: packet.RetainNotSupported, Msg: "retain not available"}
+	}
 	if c.version == packet.V5 {
 		if p.Properties.Has(packet.PropSubscriptionID) {
 			// [MQTT-3.3.4-6] only the server sets subscription identifiers.
@@ -27,16 +35,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			return err
 		}
 	}
+	if err := topic.ValidateName(p.Topic); err != nil {
+		// Beyond the wildcards the codec refuses: Mosquitto's limit of
+		// topic levels (topic.MaxLevels).
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("invalid topic name: %v", err)}
+	}
 	// Everything past this point, ACLs included, sees the mounted topic.
 	p.Topic = c.mount(p.Topic)
-	if p.QoS > c.l.MaxQoS {
-		// [MQTT-3.2.2-11] a QoS above Maximum QoS.
-		return &packet.Error{Reason: packet.QoSNotSupported, Msg: fmt.Sprintf("QoS %d above maximum %d", p.QoS, c.l.MaxQoS)}
-	}
-	if p.Retain && !s.opts.RetainAvailable {
-		// [MQTT-3.2.2-14]
-		return &packet.Error{Reason: packet.RetainNotSupported, Msg: "retain not available"}
-	}
 	if p.QoS == 2 {
 		c.sess.mu.Lock()
 		_, dup := c.sess.inbound[p.PacketID]
@@ -44,6 +49,15 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.sess.mu.Unlock()
 		if dup {
 			// Already routed: answer again, deliver nothing [MQTT-4.3.3-10].
+			// A client may send it once more (it may have missed the
+			// PUBREC); a third time on one connection, before PUBREL, it
+			// is a protocol error, as Mosquitto counts them.
+			if c.inboundRepeats == nil {
+				c.inboundRepeats = make(map[uint16]uint8)
+			}
+			if c.inboundRepeats[p.PacketID]++; c.inboundRepeats[p.PacketID] > 1 {
+				return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("QoS 2 PUBLISH %d sent a third time before PUBREL", p.PacketID)}
+			}
 			c.sendAck(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
@@ -55,18 +69,24 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 
 	reason := packet.Success
 	var congested *session
+	var r *router
+	var m *message
 	switch {
 	case s.opts.MessageSizeLimit > 0 && len(p.Payload) > s.opts.MessageSizeLimit:
-		s.log.Notice(fmt.Sprintf("Dropped too large PUBLISH from %s (q%d, r%d, m%d, '%s', ... (%d bytes)).",
-			c.clientID, p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
-		reason = packet.ImplementationSpecificError
+		s.log.Debug(fmt.Sprintf("Dropped too large PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
+		reason = packet.PacketTooLarge
 	case !s.authorizer().Authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
 		// Denied publishes are acknowledged and dropped, as Mosquitto does.
 		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.NotAuthorized
 	default:
-		m := newMessage(p, c.clientID, time.Now())
+		if s.log.debugEnabled() {
+			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+				c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
+		}
+		m = newMessage(p, c.clientID, time.Now())
 		var pend pending
 		if p.QoS == 2 {
 			// Marked before routing so that, with a store, the id is
@@ -84,7 +104,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		var n int
 		var err error
-		n, congested, err = s.route(m, &pend)
+		r, n, err = s.prepareRoute(m, &pend)
 		if err != nil {
 			if p.QoS == 2 {
 				c.sess.mu.Lock()
@@ -103,7 +123,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			reason = storeFailureReason(err)
 			break
 		}
-		if n == 0 {
+		if n == 0 && p.QoS == 1 {
+			// Mosquitto says so in PUBACK only: PUBREC is a success.
 			reason = packet.NoMatchingSubscribers
 		}
 	}
@@ -115,6 +136,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.sendAck(packet.PUBACK, p.PacketID, reason)
 	case 2:
 		c.sendAck(packet.PUBREC, p.PacketID, reason)
+	}
+	if r != nil {
+		congested = s.finishRoute(r, m)
 	}
 	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
 		// The client's packets behind this one were sent in time; the
@@ -178,16 +202,33 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 }
 
 // handleAck handles PUBACK, PUBREC, PUBREL and PUBCOMP from the client.
+//
+// As Mosquitto: an acknowledgement for a packet id the broker does not
+// know is logged and otherwise ignored (PUBREC and PUBREL are answered
+// with success, since the client may repeat them after a reconnect), but
+// one that does not fit the flow of a message in flight, PUBCOMP or PUBREC
+// for QoS 1, PUBACK for QoS 2, PUBCOMP before PUBREC, is a protocol error
+// that closes the connection.
 func (c *conn) handleAck(a *packet.Ack) error {
 	sess := c.sess
+	s := c.srv
+	if s.log.debugEnabled() {
+		switch a.Kind {
+		case packet.PUBACK, packet.PUBCOMP:
+			s.log.Debug(fmt.Sprintf("Received %s from %s (Mid: %d, RC:%d)", a.Kind, c.clientID, a.PacketID, a.ReasonCode))
+		default:
+			s.log.Debug(fmt.Sprintf("Received %s from %s (Mid: %d)", a.Kind, c.clientID, a.PacketID))
+		}
+	}
 	switch a.Kind {
 	case packet.PUBREL:
+		delete(c.inboundRepeats, a.PacketID)
 		sess.mu.Lock()
 		_, ok := sess.inbound[a.PacketID]
 		delete(sess.inbound, a.PacketID)
 		var forgotten *commit
 		if ok && sess.stored {
-			forgotten = c.srv.journal.add(store.DeleteInbound(sess.id, a.PacketID))
+			forgotten = s.journal.add(store.DeleteInbound(sess.id, a.PacketID))
 		}
 		sess.mu.Unlock()
 		if forgotten != nil {
@@ -197,51 +238,62 @@ func (c *conn) handleAck(a *packet.Ack) error {
 				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
 			}
 		}
-		rc := packet.Success
-		if !ok && c.version == packet.V5 {
-			rc = packet.PacketIdentifierNotFound
-		}
-		c.sendAck(packet.PUBCOMP, a.PacketID, rc)
+		// An unknown id is answered with success too: the client may
+		// repeat PUBREL after a reconnect that followed our PUBCOMP.
+		c.sendAck(packet.PUBCOMP, a.PacketID, packet.Success)
 		return nil
 	case packet.PUBACK, packet.PUBCOMP:
 		sess.mu.Lock()
-		if f := sess.inflight[a.PacketID]; f != nil &&
-			(a.Kind == packet.PUBACK && f.state == awaitPuback || a.Kind == packet.PUBCOMP && f.state == awaitPubcomp) {
-			c.srv.complete(sess, f)
-			sess.drainQueue(time.Now())
+		f := sess.inflight[a.PacketID]
+		switch {
+		case f == nil:
+			sess.mu.Unlock()
+			s.log.Warn(fmt.Sprintf("Warning: Received %s from %s for an unknown packet identifier %d.", a.Kind, c.clientID, a.PacketID))
+			return nil
+		case a.Kind == packet.PUBACK && f.state != awaitPuback,
+			a.Kind == packet.PUBCOMP && f.state != awaitPubcomp:
+			state := f.state
+			sess.mu.Unlock()
+			return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s for packet id %d, which %s", a.Kind, a.PacketID, state.awaits())}
 		}
+		s.complete(sess, f)
+		sess.drainQueue(time.Now())
 		sess.mu.Unlock()
 		return nil
 	case packet.PUBREC:
 		sess.mu.Lock()
 		f := sess.inflight[a.PacketID]
-		if f == nil || f.state == awaitPuback {
-			if c.version == packet.V5 {
-				c.sendAck(packet.PUBREL, a.PacketID, packet.PacketIdentifierNotFound)
-			} else {
+		if f == nil {
+			sess.mu.Unlock()
+			s.log.Warn(fmt.Sprintf("Warning: Received PUBREC from %s for an unknown packet identifier %d.", c.clientID, a.PacketID))
+			if !a.ReasonCode.IsError() {
 				c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 			}
-			sess.mu.Unlock()
 			return nil
+		}
+		if f.state == awaitPuback || a.ReasonCode.IsError() && f.state != awaitPubrec {
+			state := f.state
+			sess.mu.Unlock()
+			return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("PUBREC for packet id %d, which %s", a.PacketID, state.awaits())}
 		}
 		if a.ReasonCode.IsError() {
 			// [MQTT-4.3.3-4] the receiver refused the message: done.
-			c.srv.complete(sess, f)
+			s.complete(sess, f)
 			sess.drainQueue(time.Now())
 			sess.mu.Unlock()
 			return nil
 		}
 		if f.state == awaitPubcomp {
 			// A repeated PUBREC: PUBREL again.
-			c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 			sess.mu.Unlock()
+			c.sendAck(packet.PUBREL, a.PacketID, packet.Success)
 			return nil
 		}
 		f.state = awaitPubcomp
 		var released *commit
 		if f.key != 0 {
 			// The message may go now; its id stays until PUBCOMP.
-			released = c.srv.journal.add(store.PutOutgoing(sess.id, &store.Outgoing{
+			released = s.journal.add(store.PutOutgoing(sess.id, &store.Outgoing{
 				Seq: f.key, PacketID: f.id, State: store.StateAwaitPubcomp, QoS: 2, Retain: f.retain,
 				Message: store.Message{Topic: f.msg.topic, QoS: f.msg.qos},
 			}))
@@ -258,6 +310,17 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		return nil
 	}
 	return nil
+}
+
+// awaits says what a message in flight waits for, for error messages.
+func (st outState) awaits() string {
+	switch st {
+	case awaitPuback:
+		return "is QoS 1 and awaits PUBACK"
+	case awaitPubrec:
+		return "is QoS 2 and awaits PUBREC"
+	}
+	return "is QoS 2 and awaits PUBCOMP"
 }
 
 // drainQueue lets queued messages into the window that an acknowledgement
@@ -295,12 +358,26 @@ func (s *Server) publish(m *message, pend *pending) (int, error) {
 // message left more than half full (nil if none), for the publisher to
 // wait for (see pacing.go).
 func (s *Server) route(m *message, pend *pending) (int, *session, error) {
+	r, n, err := s.prepareRoute(m, pend)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, s.finishRoute(r, m), nil
+}
+
+// prepareRoute is the first half of route: it matches the subscriptions,
+// makes what must survive a restart durable and updates the retained
+// store. The message has gone nowhere yet; finishRoute delivers it. The
+// publisher's acknowledgement goes in between, so that a client
+// subscribed to its own topic gets PUBACK or PUBREC before the message,
+// as from Mosquitto. On error the router has been released.
+func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
 	r := s.getRouter()
-	defer s.putRouter(r)
 	n := r.match(s, m)
 	if s.journal != nil {
 		if err := s.persist(r, m, pend); err != nil {
-			return 0, nil, err
+			s.putRouter(r)
+			return nil, 0, err
 		}
 	}
 	if m.retain {
@@ -311,13 +388,20 @@ func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 			s.retained.Set(m.topic, m)
 		}
 	}
+	return r, n, nil
+}
+
+// finishRoute delivers a message prepareRoute matched, releases the
+// router and returns the session to pace the publisher for, if any.
+func (s *Server) finishRoute(r *router, m *message) *session {
+	defer s.putRouter(r)
 	r.deliver(s, m)
 	if r.congestedN == 0 || r.congestedN < r.live {
 		// Somebody who takes the message keeps up: holding the publisher
 		// back would slow them for the sake of a slow one.
-		return n, nil, nil
+		return nil
 	}
-	return n, r.congested, nil
+	return r.congested
 }
 
 // deliverResult is what became of a delivery.
@@ -449,7 +533,20 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) bool {
 		return false
 	}
 	s.countSent(d)
+	if s.log.debugEnabled() {
+		c.logPublishSent(d, 0, false)
+	}
 	return true
+}
+
+// logPublishSent writes Mosquitto's debug line for a PUBLISH sent.
+func (c *conn) logPublishSent(d delivery, id uint16, dup bool) {
+	t := d.msg.topic
+	if mp := c.l.MountPoint; mp != "" {
+		t = strings.TrimPrefix(t, mp)
+	}
+	c.srv.log.Debug(fmt.Sprintf("Sending PUBLISH to %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+		c.clientID, b2i(dup), d.qos, b2i(d.retain), id, t, len(d.msg.payload)))
 }
 
 func (s *Server) countSent(d delivery) {
@@ -500,6 +597,9 @@ func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time
 	}
 	if c.w.writeWire(wb) {
 		c.srv.countSent(f.delivery)
+	}
+	if c.srv.log.debugEnabled() {
+		c.logPublishSent(f.delivery, f.id, dup)
 	}
 }
 

@@ -22,6 +22,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		opts   topic.Options
 	}
 	var wantRetained []retainedReq
+	s.log.Debug("Received SUBSCRIBE from " + c.clientID)
 	for i, sub := range p.Subscriptions {
 		if err := topic.ValidateFilter(sub.Filter); err != nil {
 			// Mosquitto closes the connection on a malformed filter; the
@@ -39,6 +40,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		qos := min(sub.QoS, c.l.MaxQoS)
+		if s.log.debugEnabled() {
+			s.log.Debug(fmt.Sprintf("\t%s (QoS %d)", sub.Filter, qos))
+		}
 		opts := subscriptionOptions(sub, qos, subID)
 		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
 		c.sess.mu.Lock()
@@ -150,11 +154,13 @@ func (s *Server) deliverStored(sess *session, ds []delivery) {
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s := c.srv
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	s.log.Debug("Received UNSUBSCRIBE from " + c.clientID)
 	for i, f := range p.Filters {
 		if err := topic.ValidateFilter(f); err != nil {
 			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", f, err)}
 		}
 		f = c.mountFilter(f)
+		s.log.Debug("\t" + f)
 		s.log.log(LevelUnsubscribe, fmt.Sprintf("%s %s", c.clientID, f))
 		existed := s.subs.Unsubscribe(c.sess, f)
 		c.sess.mu.Lock()

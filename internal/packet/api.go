@@ -16,6 +16,10 @@ import (
 type Error struct {
 	Reason ReasonCode
 	Msg    string
+
+	// duplicate marks a repeated property, a Protocol Error wherever it
+	// appears.
+	duplicate bool
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -48,6 +52,14 @@ func protocolError(format string, args ...any) error {
 
 func reasonError(reason ReasonCode, format string, args ...any) error {
 	return &Error{Reason: reason, Msg: fmt.Sprintf(format, args...)}
+}
+
+// asMalformed makes a fresh *Error a Malformed Packet.
+func asMalformed(err error) error {
+	if e, ok := err.(*Error); ok {
+		e.Reason = MalformedPacket
+	}
+	return err
 }
 
 // prefixed puts context in front of the message of a fresh *Error and

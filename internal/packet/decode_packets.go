@@ -17,7 +17,9 @@ func decodePublish(version, flags byte, body []byte, p *Publish, last string) er
 		return err
 	}
 	if hasWildcard(topic) {
-		return reasonError(TopicNameInvalid, "topic name contains a wildcard [MQTT-3.3.2-2]")
+		// The packet parses but breaks a rule: a Protocol Error, the code
+		// Mosquitto sends for it.
+		return protocolError("topic name contains a wildcard [MQTT-3.3.2-2]")
 	}
 	*p = Publish{Dup: dup, QoS: qos, Retain: flags&0x01 != 0}
 	if qos > 0 {
@@ -32,7 +34,7 @@ func decodePublish(version, flags byte, body []byte, p *Publish, last string) er
 	}
 	if len(topic) == 0 {
 		if version != V5 {
-			return reasonError(TopicNameInvalid, "empty topic name [MQTT-4.7.3-1]")
+			return malformed("empty topic name [MQTT-4.7.3-1]")
 		}
 		if !p.Properties.Has(PropTopicAlias) {
 			// Only an alias can stand for the topic (section 3.3.2.1).
@@ -75,11 +77,15 @@ func decodeAck(version byte, t Type, body []byte, a *Ack) error {
 	return d.end()
 }
 
+// SUBSCRIBE and UNSUBSCRIBE that break any rule are malformed, a packet
+// id of 0, a subscription QoS of 3 and retain handling 3 included: that
+// is how Mosquitto answers them, and the specification leaves the class
+// of those open.
 func decodeSubscribe(version byte, body []byte) (*Subscribe, error) {
 	d := decoder{b: body}
 	id, err := d.readPacketID()
 	if err != nil {
-		return nil, err
+		return nil, asMalformed(err)
 	}
 	s := &Subscribe{PacketID: id}
 	if version == V5 {
@@ -88,9 +94,6 @@ func decodeSubscribe(version byte, body []byte) (*Subscribe, error) {
 		}
 	}
 	if len(d.b) == 0 {
-		if version == V5 {
-			return nil, protocolError("no subscriptions [MQTT-3.8.3-2]")
-		}
 		return nil, malformed("no subscriptions [MQTT-3.8.3-3]")
 	}
 	for len(d.b) > 0 {
@@ -111,13 +114,13 @@ func decodeSubscribe(version byte, body []byte) (*Subscribe, error) {
 				return nil, malformed("reserved subscription option bits set [MQTT-3.8.3-5]")
 			}
 			if sub.QoS == 3 {
-				return nil, protocolError("subscription QoS 3") // section 3.8.3.1
+				return nil, malformed("subscription QoS 3") // section 3.8.3.1
 			}
 			sub.NoLocal = opts&0x04 != 0
 			sub.RetainAsPublished = opts&0x08 != 0
 			sub.RetainHandling = opts >> 4 & 3
 			if sub.RetainHandling == 3 {
-				return nil, protocolError("retain handling 3") // section 3.8.3.1
+				return nil, malformed("retain handling 3") // section 3.8.3.1
 			}
 		} else if opts&^3 != 0 || sub.QoS == 3 {
 			return nil, malformed("requested QoS byte 0x%02x [MQTT-3.8.3-4]", opts)
@@ -175,7 +178,7 @@ func decodeUnsubscribe(version byte, body []byte) (*Unsubscribe, error) {
 	d := decoder{b: body}
 	id, err := d.readPacketID()
 	if err != nil {
-		return nil, err
+		return nil, asMalformed(err)
 	}
 	u := &Unsubscribe{PacketID: id}
 	if version == V5 {
@@ -184,9 +187,6 @@ func decodeUnsubscribe(version byte, body []byte) (*Unsubscribe, error) {
 		}
 	}
 	if len(d.b) == 0 {
-		if version == V5 {
-			return nil, protocolError("no topic filters [MQTT-3.10.3-2]")
-		}
 		return nil, malformed("no topic filters [MQTT-3.10.3-2]")
 	}
 	for len(d.b) > 0 {

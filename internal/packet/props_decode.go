@@ -5,7 +5,21 @@ package packet
 // only (an unknown one cannot be skipped, so the packet cannot be parsed),
 // only properties allowed in c, no repeats of single-valued properties and
 // values in range. p must be the zero value.
+//
+// An identifier not valid for the packet type is a Malformed Packet
+// (section 2.2.2.2), a repeated one a Protocol Error. A value out of
+// range is a Protocol Error where the specification says so, except in
+// PUBLISH, SUBSCRIBE and UNSUBSCRIBE: there every property that cannot be
+// accepted makes the packet malformed, as Mosquitto answers them.
 func decodeProps(d *decoder, c propContext, p *Properties) error {
+	err := decodePropList(d, c, p)
+	if e, ok := err.(*Error); ok && e.Reason == ProtocolError && c.valueErrorsMalformed() && !e.duplicate {
+		e.Reason = MalformedPacket
+	}
+	return err
+}
+
+func decodePropList(d *decoder, c propContext, p *Properties) error {
 	n, err := d.readVarint("property length")
 	if err != nil {
 		return err
@@ -26,10 +40,10 @@ func decodeProps(d *decoder, c propContext, p *Properties) error {
 			return malformed("unknown property identifier 0x%02x", byte(id))
 		}
 		if bit(id)&allowed == 0 {
-			return protocolError("%s not allowed in %s", id, c)
+			return malformed("%s not allowed in %s", id, c)
 		}
 		if seen&bit(id) != 0 && id != PropUserProperty && (id != PropSubscriptionID || c != ctxPublish) {
-			return protocolError("%s included more than once", id)
+			return &Error{Reason: ProtocolError, Msg: id.String() + " included more than once", duplicate: true}
 		}
 		seen |= bit(id)
 		if err := decodeProp(&pd, id, p); err != nil {
@@ -51,7 +65,9 @@ func decodeProp(d *decoder, id PropID, p *Properties) error {
 	var err error
 	switch id {
 	case PropPayloadFormat:
-		p.PayloadFormat, err = readFlagByte(d)
+		// Only 0 and 1 are defined, but the specification names no error
+		// for other values: like Mosquitto, pass the byte on as it came.
+		p.PayloadFormat, err = d.readByte("value")
 	case PropMessageExpiry:
 		p.MessageExpiry, err = d.readUint32("value")
 	case PropContentType:

@@ -46,6 +46,13 @@ func (c propContext) String() string {
 	return "unknown"
 }
 
+// valueErrorsMalformed reports contexts in which a property value that
+// cannot be accepted makes the packet malformed rather than a protocol
+// error (see decodeProps).
+func (c propContext) valueErrorsMalformed() bool {
+	return c == ctxPublish || c == ctxSubscribe || c == ctxUnsubscribe
+}
+
 // bit returns the mask bit of a property identifier.
 func bit(id PropID) uint64 { return 1 << uint(id) }
 

@@ -19,6 +19,10 @@ func validReason(t Type, rc ReasonCode) bool {
 		case Success, NoMatchingSubscribers, UnspecifiedError, ImplementationSpecificError,
 			NotAuthorized, TopicNameInvalid, PacketIdentifierInUse, QuotaExceeded, PayloadFormatInvalid:
 			return true
+		case PacketTooLarge:
+			// Not in table 2-6, but Mosquitto answers a payload over its
+			// message_size_limit with it, and so does midge.
+			return true
 		}
 	case PUBREL, PUBCOMP:
 		return rc == Success || rc == PacketIdentifierNotFound

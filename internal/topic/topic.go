@@ -23,6 +23,11 @@ import (
 // carries a two-byte length [MQTT-4.7.3-3].
 const MaxLen = 65535
 
+// MaxLevels is the most topic level separators a name or filter may hold:
+// Mosquitto's limit, which keeps the subscription tree and its walks
+// shallow. A name or filter with more is refused as a client error.
+const MaxLevels = 200
+
 // sharePrefix starts every shared subscription filter [MQTT-4.8.2-1].
 const sharePrefix = "$share/"
 
@@ -35,6 +40,7 @@ var (
 	ErrSingleLevel    = errors.New("topic: '+' does not occupy a whole level")
 	ErrShareName      = errors.New("topic: invalid $share group name")
 	ErrShareFilter    = errors.New("topic: $share group without a topic filter")
+	ErrTooManyLevels  = errors.New("topic: more than 200 level separators")
 )
 
 // ValidateName checks the topic name of a PUBLISH: non-empty, no wildcard
@@ -48,6 +54,8 @@ func ValidateName(name string) error {
 		return ErrTooLong // [MQTT-4.7.3-3]
 	case strings.ContainsAny(name, "+#"):
 		return ErrWildcardInName // [MQTT-3.3.2-2] [MQTT-4.7.0-1]
+	case strings.Count(name, "/") > MaxLevels:
+		return ErrTooManyLevels
 	}
 	return nil
 }
@@ -86,6 +94,9 @@ func ValidateFilter(filter string) error {
 				return ErrSingleLevel
 			}
 		}
+	}
+	if strings.Count(filter, "/") > MaxLevels {
+		return ErrTooManyLevels
 	}
 	return nil
 }

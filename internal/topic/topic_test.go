@@ -46,6 +46,11 @@ func TestValidateName(t *testing.T) {
 		{"sport#", ErrWildcardInName},
 		{strings.Repeat("x", MaxLen), nil},
 		{strings.Repeat("x", MaxLen+1), ErrTooLong},
+		// Mosquitto's limit of 200 separators.
+		{strings.Repeat("/", MaxLevels), nil},
+		{strings.Repeat("abc/", MaxLevels) + "d", nil},
+		{strings.Repeat("/", MaxLevels+1), ErrTooManyLevels},
+		{strings.Repeat("abc/", MaxLevels+1) + "d", ErrTooManyLevels},
 	}
 	for _, tt := range tests {
 		if got := ValidateName(tt.name); !errors.Is(got, tt.want) {
@@ -108,6 +113,10 @@ func TestValidateFilter(t *testing.T) {
 		{"$share/g/a+", ErrSingleLevel},
 		{strings.Repeat("x", MaxLen), nil},
 		{strings.Repeat("x", MaxLen+1), ErrTooLong},
+		{strings.Repeat("/", MaxLevels), nil},
+		{strings.Repeat("/", MaxLevels+1), ErrTooManyLevels},
+		{strings.Repeat("+/", MaxLevels) + "#", nil},
+		{strings.Repeat("/", 65535), ErrTooManyLevels},
 	}
 	for _, tt := range tests {
 		if got := ValidateFilter(tt.filter); !errors.Is(got, tt.want) {

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Run Mosquitto's broker test suite (test/broker) against a broker binary.
+
+Reads the test list from the suite's own test.py, runs the tests in
+parallel with a time limit each, keeps every test's output in a log
+directory, and compares the outcome with the exclusion list: the run fails
+if a test that is not excluded fails.
+
+usage: runner.py SUITE_BROKER_DIR EXCLUSIONS_FILE LOG_DIR [-j N] [-t SECONDS] [TEST...]
+"""
+
+import argparse
+import ast
+import os
+import socket
+import subprocess
+import sys
+import time
+
+
+def read_tests(broker_dir):
+    """The (ports, script) pairs of test.py's `tests` list, in order."""
+    with open(os.path.join(broker_dir, "test.py")) as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "tests" for t in node.targets
+        ):
+            return [tuple(ast.literal_eval(e)) for e in node.value.elts]
+    raise SystemExit("no tests list in test.py")
+
+
+def read_exclusions(path):
+    """Test name -> reason, from lines 'NAME  reason...' ('#' comments)."""
+    out = {}
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 1)
+            if len(parts) < 2:
+                raise SystemExit(f"{path}:{lineno}: exclusion without a reason")
+            out[parts[0]] = parts[1]
+    return out
+
+
+def port_free(port):
+    """Whether nothing listens on 127.0.0.1:port (or [::1]:port)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("broker_dir")
+    ap.add_argument("exclusions")
+    ap.add_argument("log_dir")
+    ap.add_argument("-j", type=int, default=8, help="tests at once")
+    ap.add_argument("-t", type=float, default=120, help="seconds a test may take")
+    ap.add_argument("--all", action="store_true", help="also run excluded tests")
+    ap.add_argument("--results", help="write 'name pass|fail|excluded' lines here")
+    ap.add_argument("only", nargs="*", help="run just these tests")
+    args = ap.parse_intermixed_args()
+
+    excluded = read_exclusions(args.exclusions)
+    tests = []
+    for ports, script in read_tests(args.broker_dir):
+        name = os.path.basename(script)[:-3]
+        if not os.path.exists(os.path.join(args.broker_dir, script)):
+            if name not in excluded:
+                raise SystemExit(f"{name} is listed in test.py but absent, and not excluded")
+            continue
+        if args.only and name not in args.only:
+            continue
+        tests.append((ports, script, name))
+    os.makedirs(args.log_dir, exist_ok=True)
+
+    # Ports as test.py hands them out: 1888 and up, each test its own.
+    free_ports = list(range(1888, 1888 + max(args.j * 3, 21)))
+    pending = [t for t in tests if args.all or t[2] not in excluded]
+    running = []
+    results = {}
+    start = time.time()
+    stalled_since = None
+    while pending or running:
+        while pending and len(running) < args.j:
+            ports, script, name = pending[0]
+            if len(free_ports) < ports:
+                break
+            # A port is handed out again only once nothing listens on it:
+            # a broker that outlived its test would answer the next one.
+            ready = [p for p in free_ports if port_free(p)]
+            if len(ready) < ports:
+                break
+            pending.pop(0)
+            mine = ready[:ports]
+            for p in mine:
+                free_ports.remove(p)
+            log = open(os.path.join(args.log_dir, name + ".log"), "wb")
+            proc = subprocess.Popen(
+                [sys.executable, script] + [str(p) for p in mine],
+                cwd=args.broker_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            running.append((proc, name, mine, time.time(), log))
+        if running or not pending:
+            stalled_since = None
+        elif stalled_since is None:
+            stalled_since = time.time()
+        elif time.time() - stalled_since > 30:
+            busy = [p for p in free_ports if not port_free(p)]
+            print(f"runner: ports {busy} stay in use with no test running", flush=True)
+            return 1
+        time.sleep(0.05)
+        for item in list(running):
+            proc, name, mine, began, log = item
+            took = time.time() - began
+            rc = proc.poll()
+            if rc is None and took > args.t:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                log.write(b"\nrunner: timed out after %.0f s\n" % args.t)
+                rc = "timeout"
+            if rc is None:
+                continue
+            # Whatever the test started (brokers included) goes with it.
+            try:
+                os.killpg(proc.pid, 9)
+            except ProcessLookupError:
+                pass
+            log.close()
+            running.remove(item)
+            free_ports.extend(mine)
+            ok = rc == 0
+            results[name] = ok
+            mark = "pass" if ok else ("FAIL (timeout)" if rc == "timeout" else f"FAIL (rc {rc})")
+            note = " [excluded]" if name in excluded else ""
+            print(f"{took:7.2f}s  {mark:14s} {name}{note}", flush=True)
+
+    unexpected = sorted(n for n, ok in results.items() if not ok and n not in excluded)
+    passed = sum(1 for ok in results.values() if ok)
+    print(f"\npassed {passed}, failed {len(results) - passed}, "
+          f"excluded {sum(1 for t in tests if t[2] in excluded and t[2] not in results)}, "
+          f"in {time.time() - start:.0f} s")
+    if args.results:
+        with open(args.results, "w") as f:
+            for _, _, name in tests:
+                state = "excluded" if name not in results else ("pass" if results[name] else "fail")
+                f.write(f"{name} {state}\n")
+    if unexpected:
+        print("failed and not excluded:")
+        for n in unexpected:
+            print("  " + n)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
