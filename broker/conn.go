@@ -84,6 +84,17 @@ type conn struct {
 	// pacing is set while the reader waits for a congested subscriber
 	// (pacing.go); other readers check it before waiting for this one.
 	pacing atomic.Bool
+
+	// Order across connections (order.go): ticket is the sequence number
+	// of c's ticket of the order gate (0: none); settling is set while a
+	// new connection waits for c to handle what it received before a
+	// takeover; burstSeq (reader-only) is the gate's ticket count when the
+	// burst began.
+	ticket   atomic.Uint64
+	settling atomic.Pointer[chan struct{}]
+	burstSeq uint64
+	// handling is set while the reader handles a burst.
+	handling atomic.Bool
 }
 
 type willMsg struct {
@@ -126,7 +137,7 @@ var errClosedByBroker = errors.New("closed by broker")
 func (c *conn) serve() {
 	s := c.srv
 	if s.opts.ConnectionMessages {
-		s.log.Info(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
+		s.log.Notice(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
 	}
 	c.readDeadline = time.Now().Add(s.opts.ConnectTimeout)
 	_ = c.nc.SetReadDeadline(c.readDeadline)
@@ -160,15 +171,21 @@ func (c *conn) awaitBytes() {
 		c.end(err)
 		return
 	}
+	if k := ticketFor(c.first[0]); k != 0 {
+		c.srv.gate.enter(c, k) // unless the parker did when it woke c
+	}
 	var arrived int64
 	if c.raw != nil {
 		arrived = monotime()
 	}
+	c.handling.Store(true)
 	deadline, err := c.readBurst()
+	c.handling.Store(false)
 	if err != nil {
 		c.end(err)
 		return
 	}
+	c.settled()
 	s := c.srv
 	s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
 	if c.raw != nil {
@@ -245,6 +262,10 @@ func (c *conn) awaitNext() {
 
 // end runs once when the connection's reading stops for good.
 func (c *conn) end(err error) {
+	c.srv.gate.leave(c)
+	if p := c.settling.Swap(nil); p != nil {
+		close(*p) // nothing more will be handled: the takeover may go on
+	}
 	c.finish(err)
 	if c.raw != nil {
 		c.srv.parker.forget(c)
@@ -260,6 +281,8 @@ func (c *conn) end(err error) {
 // the read deadline it set for the next packet (zero: none).
 func (c *conn) readBurst() (time.Time, error) {
 	s := c.srv
+	s.waitIfPaused()
+	c.burstSeq = s.gate.seq.Load()
 	br := s.getReader(c.nc)
 	err := c.readBuffered(br)
 	s.putReader(br)
@@ -284,13 +307,16 @@ func (c *conn) readBurst() (time.Time, error) {
 func (c *conn) readBuffered(br *bufio.Reader) error {
 	first := c.first[0]
 	for {
-		if err := c.readPacket(first, br); err != nil {
+		err := c.readPacket(first, br)
+		if c.ticket.Load() != 0 {
+			c.srv.gate.leave(c) // its first packet is done
+		}
+		if err != nil {
 			return err
 		}
 		if br.Buffered() == 0 {
 			return nil
 		}
-		var err error
 		if first, err = br.ReadByte(); err != nil {
 			return err
 		}
@@ -579,7 +605,7 @@ func (c *conn) finish(err error) {
 			s.log.Notice(fmt.Sprintf("Client %s sent no CONNECT in time, disconnecting.", c.remote))
 		}
 	case err == io.EOF && c.connected:
-		s.log.Info(fmt.Sprintf("Client %s closed its connection.", c.clientID))
+		s.log.Notice(fmt.Sprintf("Client %s closed its connection.", c.clientID))
 	case err != nil && c.connected:
 		s.log.Info(fmt.Sprintf("Client %s disconnected: %v.", c.clientID, err))
 	}
@@ -617,7 +643,7 @@ func (c *conn) logBadPacket(perr *packet.Error) {
 		return
 	}
 	id := c.displayID()
-	s.log.Info(fmt.Sprintf("Bad %s from %s: %s.", c.inType, id, perr.Msg))
+	s.log.Info(fmt.Sprintf("Bad %s from %s: %s.", c.inType, id, clip(perr.Msg)))
 	var why string
 	switch perr.Reason {
 	case packet.MalformedPacket:

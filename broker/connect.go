@@ -17,11 +17,34 @@ func (c *conn) refuse(reason packet.ReasonCode, why string) error {
 	if c.version != packet.V5 {
 		code = v3ConnackCode(reason)
 	}
-	c.send(&packet.Connack{ReasonCode: code})
+	ack := &packet.Connack{ReasonCode: code}
+	if c.version == packet.V5 {
+		// Mosquitto announces a Maximum QoS below 2 even when refusing.
+		c.setMaximumQoS(ack)
+	}
+	c.send(ack)
 	c.srv.log.Notice(fmt.Sprintf("Client %s from %s refused: %s.", c.displayID(), c.remote, why))
 	c.kickReason.Store(0x100)
 	c.close(true)
 	return errClosedByBroker
+}
+
+// setMaximumQoS announces the listener's max_qos in a v5 CONNACK when it
+// is below 2 [MQTT-3.2.2-9].
+func (c *conn) setMaximumQoS(ack *packet.Connack) {
+	if c.l.MaxQoS < 2 {
+		ack.Properties.MaximumQoS = c.l.MaxQoS
+		ack.Properties.Set(packet.PropMaximumQoS)
+	}
+}
+
+// refuseV5 refuses a CONNECT with a CONNACK to a 5.0 client; a 3.x client
+// is disconnected without one.
+func (c *conn) refuseV5(reason packet.ReasonCode, why string) error {
+	if c.version == packet.V5 {
+		return c.refuse(reason, why)
+	}
+	return &packet.Error{Reason: packet.ProtocolError, Msg: why}
 }
 
 func v3ConnackCode(r packet.ReasonCode) packet.ReasonCode {
@@ -32,7 +55,7 @@ func v3ConnackCode(r packet.ReasonCode) packet.ReasonCode {
 		return packet.V3IdentifierRejected
 	case packet.BadUsernameOrPassword:
 		return packet.V3BadUsernameOrPassword
-	case packet.NotAuthorized, packet.Banned, packet.BadAuthenticationMethod:
+	case packet.NotAuthorized, packet.Banned, packet.BadAuthenticationMethod, packet.PacketTooLarge:
 		return packet.V3NotAuthorized
 	default:
 		return packet.V3ServerUnavailable
@@ -62,7 +85,13 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			// [MQTT-3.1.3-8]
 			return c.refuse(packet.ClientIdentifierNotValid, "empty client id with clean session off")
 		case !c.l.AllowZeroLengthClientID:
-			return c.refuse(packet.ClientIdentifierNotValid, "empty client id not allowed")
+			// 3.1.1: identifier rejected; 5.0: Unspecified error, the
+			// code Mosquitto sends.
+			reason := packet.ClientIdentifierNotValid
+			if c.version == packet.V5 {
+				reason = packet.UnspecifiedError
+			}
+			return c.refuse(reason, "empty client id not allowed")
 		}
 		c.clientID = c.l.AutoIDPrefix + newUUID()
 		assigned = true
@@ -99,16 +128,22 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	}
 	c.keepAlive = time.Duration(keepAlive) * time.Second
 
-	// Will.
+	// Will. As Mosquitto: an invalid will topic closes the connection
+	// without an answer; a will QoS or retain the broker does not offer is
+	// refused in a CONNACK only to 5.0 clients; a will payload over
+	// message_size_limit is refused (0x95, or not authorised in 3.x).
 	if w := p.Will; w != nil {
 		if err := topic.ValidateName(w.Topic); err != nil {
-			return c.refuse(packet.TopicNameInvalid, "invalid will topic")
-		}
-		if w.QoS > c.l.MaxQoS {
-			return c.refuse(packet.QoSNotSupported, "will QoS above maximum")
+			return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("invalid will topic: %v", err)}
 		}
 		if w.Retain && !s.opts.RetainAvailable {
-			return c.refuse(packet.RetainNotSupported, "retained will not supported")
+			return c.refuseV5(packet.RetainNotSupported, "retained will, and retain is not available")
+		}
+		if w.QoS > c.l.MaxQoS {
+			return c.refuseV5(packet.QoSNotSupported, "will QoS above maximum")
+		}
+		if limit := s.opts.MessageSizeLimit; limit > 0 && len(w.Payload) > limit {
+			return c.refuse(packet.PacketTooLarge, "will payload over message_size_limit")
 		}
 	}
 
@@ -144,6 +179,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	if w := p.Will; w != nil {
 		wm := newMessage(&packet.Publish{Topic: c.mount(w.Topic), Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
 		wm.props.Clear(packet.PropWillDelay)
+		wm.source = info
 		c.will.Store(&willMsg{msg: wm, delay: w.Properties.WillDelay})
 	}
 
@@ -192,21 +228,22 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 			cp.MaximumPacketSize = uint32(s.opts.MaxPacketSize)
 			cp.Set(packet.PropMaximumPacketSize)
 		}
-		cp.ReceiveMaximum = uint16(min(max(s.opts.MaxInflightMessages, 0), 65535))
-		if cp.ReceiveMaximum == 0 {
-			cp.ReceiveMaximum = 65535
+		if m := s.opts.MaxInflightMessages; m > 0 {
+			// 0, no limit, is the protocol's default of 65535: not sent.
+			cp.ReceiveMaximum = uint16(min(m, 65535))
+			cp.Set(packet.PropReceiveMaximum)
 		}
-		cp.Set(packet.PropReceiveMaximum)
-		if c.l.MaxQoS < 2 {
-			cp.MaximumQoS = c.l.MaxQoS
-			cp.Set(packet.PropMaximumQoS)
-		}
-		if props.RequestResponseInfo == 1 {
-			// Response Information: a topic prefix reserved for this
-			// client's responses (request/response, MQTT 5.0 4.10).
-			cp.ResponseInfo = "response/" + c.clientID
-			cp.Set(packet.PropResponseInfo)
-		}
+		c.setMaximumQoS(connack)
+		// Request Response Information is answered with nothing, as
+		// Mosquitto does: the server may omit it (MQTT 5.0 3.1.2.11.7).
+	}
+	// The connection being taken over handles what it received first, as
+	// it would have in Mosquitto (order.go).
+	s.settleOld(c.clientID)
+	if c.maxPacketOut > 0 && packet.Size(connack, c.version) > int(c.maxPacketOut) {
+		// The client could not take even the CONNACK: Mosquitto closes
+		// the connection without one.
+		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("maximum packet size %d is too small for CONNACK", c.maxPacketOut)}
 	}
 	c.attach(p.CleanStart, expiry, connack)
 	return nil
@@ -299,13 +336,17 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		if w := old.will.Swap(nil); w != nil && !resumed && w.delay == 0 {
 			s.publishWill(w.msg, old.info)
 		}
-		s.log.Info(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
+		s.log.Error(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
 		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
 	}
 	s.redeliverShared(orphans)
 	if s.opts.ConnectionMessages {
-		s.log.Info(fmt.Sprintf("New client connected from %s as %s (p%d, c%d, k%d).",
-			c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second)))
+		user := ""
+		if c.info != nil && c.info.HasUsername {
+			user = fmt.Sprintf(", u'%s'", c.info.Username)
+		}
+		s.log.Notice(fmt.Sprintf("New client connected from %s as %s (p%d, c%d, k%d%s).",
+			c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second), user))
 	}
 }
 
@@ -441,7 +482,7 @@ func (s *Server) expire(sess *session, gen uint64) {
 	s.mu.Unlock()
 	s.redeliverShared(orphans)
 	s.stats.expired.Add(1)
-	s.log.Info(fmt.Sprintf("Expiring client %s.", sess.id))
+	s.log.Notice(fmt.Sprintf("Expiring client %s due to timeout.", sess.id))
 	if pw != nil {
 		// The session ended before the will delay: send it now.
 		s.publishWill(pw.msg, pw.info)

@@ -109,8 +109,13 @@ func TestZeroLengthClientIDDisallowed(t *testing.T) {
 	l.AllowZeroLengthClientID = false
 	b := startBroker(t, testOptions(), l)
 	c := dialRaw(t, b.addr, packet.V5)
-	if ack := c.connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.ClientIdentifierNotValid {
-		t.Fatalf("CONNACK %#x, want 0x85", ack.ReasonCode)
+	// Mosquitto's code for it in 5.0: 0x80 Unspecified error.
+	if ack := c.connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.UnspecifiedError {
+		t.Fatalf("CONNACK %#x, want 0x80", ack.ReasonCode)
+	}
+	c3 := dialRaw(t, b.addr, packet.V311)
+	if ack := c3.connect(&packet.Connect{CleanStart: true}); ack.ReasonCode != packet.V3IdentifierRejected {
+		t.Fatalf("CONNACK %#x, want 2", ack.ReasonCode)
 	}
 }
 

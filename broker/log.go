@@ -41,3 +41,13 @@ func (g logger) Debug(msg string, args ...any)  { g.log(LevelDebug, msg, args...
 
 // debugEnabled lets hot paths skip building debug messages.
 func (g logger) debugEnabled() bool { return g.l.Enabled(context.Background(), LevelDebug) }
+
+// clip shortens a client-supplied string (a topic or filter can be 64 KB)
+// for a log line.
+func clip(s string) string {
+	const max = 100
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

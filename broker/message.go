@@ -18,6 +18,11 @@ type message struct {
 	props   packet.Properties // v5 properties forwarded to subscribers
 	expiry  time.Time         // zero: never expires
 	origin  string            // client id of the publisher, for No Local
+	// source is the publisher, for check_retain_source (nil for messages
+	// of the broker itself). A message restored from the store names its
+	// publisher's listener by sourceListener, resolved when it is checked.
+	source         *ClientInfo
+	sourceListener string
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that

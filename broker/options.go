@@ -44,6 +44,10 @@ type Options struct {
 	// PersistentClientExpiration removes persistent sessions that have been
 	// disconnected for longer than this (0: never).
 	PersistentClientExpiration time.Duration
+	// CheckRetainSource sends a retained message to a new subscriber only
+	// if its publisher may still publish to the topic (Mosquitto's
+	// check_retain_source, on by default).
+	CheckRetainSource bool
 	// QueueQoS0Messages queues QoS 0 messages for offline persistent sessions.
 	QueueQoS0Messages bool
 	// UpgradeOutgoingQoS delivers at the subscription's QoS instead of
@@ -81,6 +85,7 @@ func DefaultOptions() Options {
 		MaxInflightMessages: 20,
 		MaxQueuedMessages:   1000,
 		RetainAvailable:     true,
+		CheckRetainSource:   true,
 		MaxTopicAliasBroker: 10,
 		ConnectTimeout:      10 * time.Second,
 		ConnectionMessages:  true,

@@ -179,6 +179,15 @@ func (p *parker) forget(c *conn) {
 // wakeParked starts a reader for c if c is parked with sequence number v.
 func wakeParked(c *conn, v uint64) {
 	if c.parked.CompareAndSwap(v, 0) {
+		// A subscription change or a retained PUBLISH takes its ticket
+		// now, in the order the parker saw the sockets become readable,
+		// before its reader runs: packets that arrived later on other
+		// connections wait for it (order.go).
+		if b, ok := c.peekByte(); ok {
+			if k := ticketFor(b); k != 0 {
+				c.srv.gate.enter(c, k)
+			}
+		}
 		go c.awaitNext()
 	}
 }

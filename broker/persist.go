@@ -73,8 +73,9 @@ func (s *Server) persist(r *router, m *message, pend *pending) error {
 }
 
 // reserve gives a QoS 1/2 delivery to a stored session its place in the
-// session's stored queue (d.key) and, for QoS 2, the packet id it will be
-// sent with (d.pid), and queues the record. It returns nil when the
+// session's stored queue (d.key) and the packet id it will be sent with
+// (d.pid; kept across a restart, as Mosquitto keeps it), and queues the
+// record. It returns nil when the
 // session is not stored, or has no packet id free.
 func (s *Server) reserve(sess *session, d *delivery, sm *store.Message) *commit {
 	sess.mu.Lock()
@@ -82,7 +83,7 @@ func (s *Server) reserve(sess *session, d *delivery, sm *store.Message) *commit 
 	if !sess.stored || sess.ended {
 		return nil
 	}
-	if d.qos == 2 {
+	if d.qos > 0 && d.pid == 0 {
 		id := sess.allocID()
 		if id == 0 {
 			return nil
@@ -111,11 +112,13 @@ func (s *Server) unreserve(sess *session, d *delivery) {
 // in a crash only means one more delivery of a QoS 1 message, or a PUBREL
 // the client answers as unknown. Called with sess.mu held.
 func (s *Server) forget(sess *session, d *delivery) {
+	if d.pid != 0 {
+		// The id reserved for it when it was queued or stored (once sent,
+		// the id is the in-flight window's and was never reserved).
+		delete(sess.reserved, d.pid)
+	}
 	if d.key == 0 {
 		return
-	}
-	if d.pid != 0 {
-		delete(sess.reserved, d.pid)
 	}
 	s.journal.add(store.DeleteOutgoing(sess.id, d.key))
 	d.key = 0
@@ -144,6 +147,7 @@ func sessionRecord(sess *session) *store.Session {
 		ClientID:        sess.id,
 		ProtocolVersion: sess.version,
 		ExpiryInterval:  sess.expiry,
+		LastPacketID:    sess.nextID,
 	}
 	if sess.info != nil {
 		r.Username = sess.info.Username
@@ -331,6 +335,7 @@ func (s *Server) restoreSession(r *store.Session, now time.Time) {
 		sess.version = packet.V311
 	}
 	sess.expiry = r.ExpiryInterval
+	sess.nextID = r.LastPacketID
 	sess.disconnectedAt = r.DisconnectedAt
 	if sess.disconnectedAt.IsZero() || sess.disconnectedAt.After(now) {
 		// Connected when the broker stopped: disconnected now.
@@ -358,7 +363,13 @@ func (s *Server) restoreSession(r *store.Session, now time.Time) {
 func (s *Server) restoreOutgoing(sess *session, o *store.Outgoing, m *message) {
 	d := delivery{msg: m, qos: o.QoS, retain: o.Retain, subIDs: o.SubIDs, key: o.Seq}
 	if o.State == store.StateQueued {
-		if o.PacketID != 0 {
+		_, inUse := sess.inflight[o.PacketID]
+		if _, reserved := sess.reserved[o.PacketID]; reserved {
+			inUse = true
+		}
+		// An id another message holds already (an imported file may
+		// repeat one) is dropped: the message gets a new one when sent.
+		if o.PacketID != 0 && !inUse {
 			d.pid = o.PacketID
 			if sess.reserved == nil {
 				sess.reserved = make(map[uint16]struct{})
@@ -395,6 +406,13 @@ func toStored(m *message) *store.Message {
 		Expiry:  m.expiry,
 		Origin:  m.origin,
 	}
+	if src := m.source; src != nil {
+		sm.HasSource, sm.OriginUsername, sm.OriginHasUsername = true, src.Username, src.HasUsername
+		sm.OriginListener = m.sourceListener
+		if src.Listener != nil {
+			sm.OriginListener = src.Listener.Name
+		}
+	}
 	p := &m.props
 	if p.Has(packet.PropPayloadFormat) {
 		sm.HasPayloadFormat, sm.PayloadFormat = true, p.PayloadFormat
@@ -421,6 +439,10 @@ func fromStored(sm *store.Message) *message {
 		retain:  sm.Retain,
 		expiry:  sm.Expiry,
 		origin:  sm.Origin,
+	}
+	if sm.HasSource {
+		m.source = &ClientInfo{ClientID: sm.Origin, Username: sm.OriginUsername, HasUsername: sm.OriginHasUsername}
+		m.sourceListener = sm.OriginListener
 	}
 	p := &m.props
 	if sm.HasPayloadFormat {

@@ -86,7 +86,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 				c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		}
+		s.gate.await(c, ticketSubscription)
 		m = newMessage(p, c.clientID, time.Now())
+		m.source = c.info
 		var pend pending
 		if p.QoS == 2 {
 			// Marked before routing so that, with a store, the id is
@@ -489,6 +491,19 @@ func (s *Server) enqueue(sess *session, d delivery) bool {
 		s.stats.pubDropped.Add(1)
 		return false
 	}
+	if d.qos > 0 && d.pid == 0 {
+		// The packet id is given when the message is queued, as Mosquitto
+		// does: a queued message that expires before it is sent has used
+		// one, and the next message has the next id. With every id in
+		// use the message gets one when it is sent.
+		if id := sess.allocID(); id != 0 {
+			if sess.reserved == nil {
+				sess.reserved = make(map[uint16]struct{})
+			}
+			sess.reserved[id] = struct{}{}
+			d.pid = id
+		}
+	}
 	sess.queue = append(sess.queue, d)
 	sess.queuedBytes += d.msg.size()
 	return true
@@ -512,20 +527,23 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) bool {
 	s := c.srv
 	var wb *wireBuf
 	var err error
+	var alias uint16
+	var sendTopic bool
 	if forms != nil && d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == "" {
 		wb, err = d.encodeShared(forms, c.version)
 	} else {
-		alias, sendTopic := c.topicAlias(d.msg.topic)
+		alias, sendTopic = c.topicAlias(d.msg.topic)
 		wb, err = d.encode(c.version, 0, false, alias, sendTopic, c.l.MountPoint, now)
 	}
 	if err != nil {
 		s.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
 		return false
 	}
-	if n := len(wb.b); c.maxPacketOut > 0 && n > int(c.maxPacketOut) {
+	if c.tooLarge(wb.b) {
 		// [MQTT-3.1.2-25] too large for the client: discard.
 		wb.release()
-		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, n))
+		c.unaliasNew(d.msg.topic, alias, sendTopic)
+		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(wb.b)))
 		return false
 	}
 	if !c.w.writeQoS0(wb, s.opts.MaxQueuedMessages) {
@@ -589,9 +607,10 @@ func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time
 		c.srv.complete(sess, f)
 		return
 	}
-	if c.maxPacketOut > 0 && len(wb.b) > int(c.maxPacketOut) {
+	if c.tooLarge(wb.b) {
 		// [MQTT-3.1.2-25] discard, and behave as if it had been delivered.
 		wb.release()
+		c.unaliasNew(f.msg.topic, alias, sendTopic)
 		c.srv.complete(sess, f)
 		return
 	}
@@ -600,6 +619,23 @@ func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time
 	}
 	if c.srv.log.debugEnabled() {
 		c.logPublishSent(f.delivery, f.id, dup)
+	}
+}
+
+// tooLarge reports whether an encoded packet is over the client's Maximum
+// Packet Size. Like Mosquitto, which the clients written against it and
+// its test suite expect, the first byte of the fixed header is not
+// counted: a packet one byte over the size the client named still goes.
+func (c *conn) tooLarge(wire []byte) bool {
+	return c.maxPacketOut > 0 && len(wire)-1 > int(c.maxPacketOut)
+}
+
+// unaliasNew forgets a topic alias topicAlias had just set up for a packet
+// that is not sent after all, so that the next one names the topic again.
+// Called with sess.mu held.
+func (c *conn) unaliasNew(t string, alias uint16, sendTopic bool) {
+	if alias != 0 && sendTopic {
+		delete(c.aliasOut, t)
 	}
 }
 
@@ -654,8 +690,12 @@ func (c *conn) drainQueue(sess *session, now time.Time) {
 // resend redelivers, after a session resumes, every unacknowledged
 // PUBLISH (with DUP) and PUBREL in the original order [MQTT-4.4.0-1], then
 // what was queued. Called with sess.mu held.
+//
+// As Mosquitto, messages the client may no longer receive (the ACL file
+// changed while it was away) are dropped first.
 func (c *conn) resend(sess *session) {
 	now := time.Now()
+	c.dropUnreadable(sess)
 	for _, f := range sess.inflightOrdered() {
 		if f.state == awaitPubcomp {
 			c.sendAck(packet.PUBREL, f.id, packet.Success)
@@ -664,4 +704,31 @@ func (c *conn) resend(sess *session) {
 		c.writeInflight(sess, f, true, now)
 	}
 	c.drainQueue(sess, now)
+}
+
+// dropUnreadable removes the queued and in-flight messages of a resumed
+// session whose topics the client may not read now. A QoS 2 message whose
+// PUBREC came is the client's already and stays. Called with sess.mu held.
+func (c *conn) dropUnreadable(sess *session) {
+	s := c.srv
+	a := s.authorizer()
+	for id, f := range sess.inflight {
+		if f.state != awaitPubcomp && !a.Authorize(c.info, f.msg.topic, AccessRead) {
+			s.complete(sess, sess.inflight[id])
+		}
+	}
+	kept := sess.queue[:0]
+	for _, d := range sess.queue {
+		if a.Authorize(c.info, d.msg.topic, AccessRead) {
+			kept = append(kept, d)
+			continue
+		}
+		sess.queuedBytes -= d.msg.size()
+		s.forget(sess, &d)
+	}
+	clear(sess.queue[len(kept):])
+	sess.queue = kept
+	if len(sess.queue) == 0 {
+		sess.queue = nil
+	}
 }

@@ -31,7 +31,7 @@ type Server struct {
 	mu        sync.Mutex
 	sessions  map[string]*session
 	conns     map[*conn]struct{}
-	listeners map[net.Listener]struct{}
+	listeners map[net.Listener]*Listener
 	closed    bool
 
 	// Scratch pools: read buffers for connections with bytes to read,
@@ -48,6 +48,14 @@ type Server struct {
 	// journal orders and group-commits the changes to Options.Store; nil
 	// without a store.
 	journal *journal
+
+	// gate keeps subscription changes and retained publishes ahead of
+	// later packets of other connections (order.go).
+	gate orderGate
+
+	// paused, when set, is closed by the resume function Pause returned;
+	// connections wait for it before handling their next packets.
+	paused atomic.Pointer[chan struct{}]
 
 	stats     stats
 	started   time.Time
@@ -76,7 +84,7 @@ func New(opts Options) *Server {
 		retained:  topic.NewRetained[*message](),
 		sessions:  make(map[string]*session),
 		conns:     make(map[*conn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
+		listeners: make(map[net.Listener]*Listener),
 		started:   time.Now(),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -104,7 +112,7 @@ func (s *Server) Serve(ln net.Listener, l *Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
-	s.listeners[ln] = struct{}{}
+	s.listeners[ln] = l
 	s.mu.Unlock()
 	s.parkOnce.Do(func() { s.parker = newParker() })
 
@@ -214,6 +222,37 @@ func (s *Server) Close() error {
 		s.journal.close()
 	}
 	return nil
+}
+
+// Pause holds back the handling of every connection's next packets until
+// resume is called. A reconfiguration (the ACL file reloaded on SIGHUP)
+// done in between then applies to everything the clients send after it
+// began, as in single-threaded Mosquitto, where a reload runs before any
+// further packet: a client that connects right after the SIGHUP sees the
+// new rules. A packet whose handling had already started finishes. resume
+// may be called more than once.
+func (s *Server) Pause() (resume func()) {
+	ch := make(chan struct{})
+	for !s.paused.CompareAndSwap(nil, &ch) {
+		// Another pause in progress: wait for it, then take ours.
+		if p := s.paused.Load(); p != nil {
+			<-*p
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.paused.Store(nil)
+			close(ch)
+		})
+	}
+}
+
+// waitIfPaused blocks while the server is paused.
+func (s *Server) waitIfPaused() {
+	if p := s.paused.Load(); p != nil {
+		<-*p
+	}
 }
 
 // Addr-independent helpers for tests and embedding.

@@ -69,9 +69,10 @@ type session struct {
 	relief       chan struct{}
 	stalledUntil int64
 
-	// reserved are the packet ids of queued QoS 2 messages that the
-	// store holds: they got their id when they were stored, so that a
-	// restart resends them under the same id (see reserve).
+	// reserved are the packet ids of queued QoS 1/2 messages: they get
+	// their id when they are queued (enqueue), or, for QoS 2 messages the
+	// store holds, when they are stored, so that a restart resends them
+	// under the same id (see reserve).
 	reserved map[uint16]struct{}
 
 	// Incoming QoS 2 packet ids that got PUBREC and await PUBREL.

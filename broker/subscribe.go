@@ -23,11 +23,14 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	var wantRetained []retainedReq
 	s.log.Debug("Received SUBSCRIBE from " + c.clientID)
+	// Retained messages published before this SUBSCRIBE arrived are in
+	// place before it looks them up (order.go).
+	s.gate.await(c, ticketRetained)
 	for i, sub := range p.Subscriptions {
 		if err := topic.ValidateFilter(sub.Filter); err != nil {
 			// Mosquitto closes the connection on a malformed filter; the
 			// specifications call it a malformed packet [MQTT-4.7.3-?].
-			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid subscription filter %q: %v", sub.Filter, err)}
+			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid subscription filter %q: %v", clip(sub.Filter), err)}
 		}
 		sub.Filter = c.mountFilter(sub.Filter)
 		_, _, shared := topic.SplitShared(sub.Filter)
@@ -105,7 +108,7 @@ func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) 
 		batch = make([]delivery, 0, 256)
 	}
 	s.retained.Match(filter, func(_ string, m *message) bool {
-		if m.expired(now) {
+		if m.expired(now) || !s.retainSourceAllowed(m) {
 			return true
 		}
 		d := delivery{msg: m, qos: s.grantedQoS(m.qos, opts.QoS), retain: true} // [MQTT-3.3.1-8]
@@ -126,6 +129,39 @@ func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) 
 	if len(batch) > 0 {
 		s.deliverStored(sess, batch)
 	}
+}
+
+// retainSourceAllowed applies check_retain_source: a retained message is
+// sent to a new subscriber only while its publisher may still publish it,
+// so that taking away a client's write access (a reloaded ACL file) also
+// withdraws what it retained. Messages of the broker itself are not
+// checked.
+func (s *Server) retainSourceAllowed(m *message) bool {
+	if !s.opts.CheckRetainSource || m.source == nil {
+		return true
+	}
+	src := m.source
+	if src.Listener == nil && m.sourceListener != "" {
+		// Restored from the store: the listener by its name, as it is
+		// now (a listener that is gone leaves it nil, and the
+		// Authorizer decides what an unknown listener may do).
+		info := *src
+		info.Listener = s.listenerNamed(m.sourceListener)
+		src = &info
+	}
+	return s.authorizer().Authorize(src, m.topic, AccessWrite)
+}
+
+// listenerNamed returns the listener being served under name, or nil.
+func (s *Server) listenerNamed(name string) *Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
 }
 
 // deliverStored delivers retained messages to a session after storing
@@ -157,7 +193,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 	s.log.Debug("Received UNSUBSCRIBE from " + c.clientID)
 	for i, f := range p.Filters {
 		if err := topic.ValidateFilter(f); err != nil {
-			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", f, err)}
+			return &packet.Error{Reason: packet.MalformedPacket, Msg: fmt.Sprintf("invalid unsubscribe filter %q: %v", clip(f), err)}
 		}
 		f = c.mountFilter(f)
 		s.log.Debug("\t" + f)

@@ -292,17 +292,6 @@ func TestV5SessionExpiry(t *testing.T) {
 	}
 }
 
-func TestV5RequestResponseInformation(t *testing.T) {
-	b := startBroker(t, testOptions(), nil)
-	_, ack := v5Connect(t, b.addr, "rr", func(p *packet.Connect) {
-		p.Properties.RequestResponseInfo = 1
-		p.Properties.Set(packet.PropRequestResponseInfo)
-	})
-	if ack.Properties.ResponseInfo == "" {
-		t.Fatal("no response information")
-	}
-}
-
 func TestV5NoMatchingSubscribers(t *testing.T) {
 	b := startBroker(t, testOptions(), nil)
 	c, _ := v5Connect(t, b.addr, "lonely", nil)

@@ -221,12 +221,12 @@ var goldenPackets = []struct {
 		name:    "5.0 CONNACK in Mosquitto's property order",
 		version: V5,
 		wire: []byte{0x20, 0x0C, 0x00, 0x00, 0x09,
-			0x13, 0x00, 0x3C, // server keep alive 60
 			0x22, 0x00, 0x0A, // topic alias maximum 10
+			0x13, 0x00, 0x3C, // server keep alive 60
 			0x21, 0x00, 0x14, // receive maximum 20
 		},
 		want: &Connack{Properties: withProps(Properties{ServerKeepAlive: 60, TopicAliasMaximum: 10, ReceiveMaximum: 20},
-			PropServerKeepAlive, PropTopicAliasMaximum, PropReceiveMaximum)},
+			PropTopicAliasMaximum, PropServerKeepAlive, PropReceiveMaximum)},
 		canonical: true,
 	},
 	{

@@ -124,7 +124,7 @@ func (c propContext) allowed() uint64 {
 // byte-exact tests against it depend on. Other packets are written in
 // ascending identifier order.
 var connackOrder = [...]PropID{
-	PropServerKeepAlive, PropTopicAliasMaximum, PropAssignedClientID,
+	PropTopicAliasMaximum, PropServerKeepAlive, PropAssignedClientID,
 	PropAuthMethod, PropAuthData, PropRetainAvailable, PropMaximumPacketSize,
 	PropReceiveMaximum, PropMaximumQoS, PropSessionExpiry, PropResponseInfo,
 	PropServerReference, PropReasonString, PropWildcardSubAvailable,

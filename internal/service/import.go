@@ -164,6 +164,9 @@ func importInto(cfg *config.Config, file string, stdout io.Writer, log *slog.Log
 	if err := imp.finish(srv, log); err != nil {
 		return err
 	}
+	if err := anchor(cfg); err != nil {
+		return err
+	}
 	queued := 0
 	for _, o := range imp.db.Outgoing {
 		queued += len(o)

@@ -188,6 +188,9 @@ func (s *logSink) Enabled(_ context.Context, l slog.Level) bool {
 	return logTypes(s.types.Load())&levelBits[l] != 0
 }
 
+// maxLogLine is the longest log line, timestamp included, as Mosquitto's.
+const maxLogLine = 999
+
 func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 	t := r.Time
 	if t.IsZero() {
@@ -209,6 +212,11 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 		return true
 	}
 	r.Attrs(appendAttr)
+	if len(line) > maxLogLine {
+		// Mosquitto formats a line into 1000 bytes and cuts the rest: a
+		// 64 KB client id or topic must not become a 64 KB line.
+		line = line[:maxLogLine]
+	}
 	line = append(line, '\n')
 
 	s.mu.Lock()

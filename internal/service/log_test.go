@@ -75,6 +75,15 @@ func TestLogLineFormats(t *testing.T) {
 	if got := out.String(); got != "bare\n" {
 		t.Errorf("no timestamp: %q", got)
 	}
+
+	// A line is cut at 999 bytes, as Mosquitto cuts its lines.
+	cfg.LogTimestamp = true
+	cfg.LogTimestampFormat = ""
+	s, out = testSink(t, cfg)
+	logAt(s, broker.LevelNotice, "New client connected as "+strings.Repeat("a", 65000)+".", when)
+	if got := out.String(); len(got) != 1000 || !strings.HasPrefix(got, "1795338101: New client connected as aaa") || !strings.HasSuffix(got, "a\n") {
+		t.Errorf("long line: %d bytes, %.50q...", len(got), got)
+	}
 }
 
 func TestLogFileReopen(t *testing.T) {

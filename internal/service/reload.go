@@ -24,6 +24,10 @@ type reloader struct {
 }
 
 func (r *reloader) reload() {
+	// Nothing a client sends from now on is handled before the new
+	// configuration is in place (see broker.Server.Pause).
+	resume := r.srv.Pause()
+	defer resume()
 	notice(r.log, "Reloading config.")
 	cfg := r.current
 	if r.flags.configFile != "" {

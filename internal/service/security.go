@@ -123,6 +123,12 @@ func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Acc
 	if !auth.CheckReserved(topic, a) {
 		return false
 	}
+	if p.byListener != nil && p.byListener[c.Listener] == nil {
+		// per_listener_settings, and a listener we do not know (a
+		// restored session or retained message whose listener is gone):
+		// refuse rather than guess.
+		return false
+	}
 	r := p.rulesFor(c.Listener)
 	if r.acl == nil {
 		return true

@@ -190,6 +190,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	opts.Auth = pol
 	var imported *pendingImport
 	if cfg.Persistence {
+		anchorNew, err := checkAnchor(cfg, log)
+		if err != nil {
+			log.Error("Error: " + upperFirst(err.Error()) + ".")
+			return 1
+		}
 		fresh, err := storeIsNew(storeDir(cfg))
 		if err != nil {
 			log.Error("Error: " + upperFirst(err.Error()) + ".")
@@ -206,6 +211,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			// The first start after Mosquitto: keep its state.
 			if imported, err = importMosquittoDB(db, st); err != nil {
 				log.Error("Error: " + upperFirst(err.Error()) + ".")
+				return 1
+			}
+		}
+		if anchorNew {
+			if err := anchor(cfg); err != nil {
+				log.Error("Error: Persistence: " + err.Error() + ".")
 				return 1
 			}
 		}
@@ -304,6 +315,7 @@ func brokerOptions(cfg *config.Config) broker.Options {
 	o.MessageSizeLimit = cfg.MessageSizeLimit
 	o.MaxPacketSize = cfg.MaxPacketSize
 	o.RetainAvailable = cfg.RetainAvailable
+	o.CheckRetainSource = cfg.CheckRetainSource
 	o.PersistentClientExpiration = cfg.PersistentClientExpiration
 	o.QueueQoS0Messages = cfg.QueueQoS0Messages
 	o.UpgradeOutgoingQoS = cfg.UpgradeOutgoingQoS

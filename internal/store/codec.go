@@ -19,6 +19,7 @@ const (
 	hasCorrelation
 	hasUser
 	hasOrigin
+	hasSource // the publisher's username and listener
 )
 
 func appendBytes(dst []byte, b []byte) []byte {
@@ -66,6 +67,9 @@ func appendMessage(dst []byte, m *Message) []byte {
 	if m.Origin != "" {
 		has |= hasOrigin
 	}
+	if m.HasSource {
+		has |= hasSource
+	}
 	dst = append(dst, flags, has)
 	dst = appendString(dst, m.Topic)
 	dst = appendBytes(dst, m.Payload)
@@ -93,6 +97,14 @@ func appendMessage(dst []byte, m *Message) []byte {
 	if has&hasOrigin != 0 {
 		dst = appendString(dst, m.Origin)
 	}
+	if has&hasSource != 0 {
+		var u byte
+		if m.OriginHasUsername {
+			u = 1
+		}
+		dst = appendString(append(dst, u), m.OriginUsername)
+		dst = appendString(dst, m.OriginListener)
+	}
 	return dst
 }
 
@@ -100,8 +112,12 @@ func encodeRetained(dst []byte, m *Message) []byte {
 	return appendMessage(append(dst, recordVersion), m)
 }
 
+// sessionVersion is the version of session records: 2 adds the last
+// packet id; records of version 1 are still read.
+const sessionVersion = 2
+
 func encodeSession(dst []byte, s *Session) []byte {
-	dst = append(dst, recordVersion, s.ProtocolVersion)
+	dst = append(dst, sessionVersion, s.ProtocolVersion)
 	dst = appendString(dst, s.Username)
 	dst = binary.AppendUvarint(dst, uint64(s.ExpiryInterval))
 	dst = appendTime(dst, s.DisconnectedAt)
@@ -119,7 +135,7 @@ func encodeSession(dst []byte, s *Session) []byte {
 		dst = append(dst, opts)
 		dst = binary.AppendUvarint(dst, uint64(sub.ID))
 	}
-	return dst
+	return binary.BigEndian.AppendUint16(dst, s.LastPacketID)
 }
 
 func encodeOutgoing(dst []byte, o *Outgoing) []byte {
@@ -184,6 +200,19 @@ func (d *decoder) uint32(what string) uint32 {
 	return uint32(v)
 }
 
+func (d *decoder) uint16(what string) uint16 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 2 {
+		d.fail(what)
+		return 0
+	}
+	v := binary.BigEndian.Uint16(d.b)
+	d.b = d.b[2:]
+	return v
+}
+
 func (d *decoder) bytes(what string) []byte {
 	n := d.uvarint(what)
 	if n > uint64(len(d.b)) {
@@ -235,7 +264,7 @@ func (d *decoder) message(m *Message) {
 	has := d.byte("message fields")
 	m.QoS = flags & 3
 	m.Retain = flags&4 != 0
-	if flags&^7 != 0 || m.QoS > 2 || has&^(hasOrigin<<1-1) != 0 {
+	if flags&^7 != 0 || m.QoS > 2 || has&^(hasSource<<1-1) != 0 {
 		d.fail("message flags")
 	}
 	m.Topic = d.string("topic")
@@ -273,6 +302,18 @@ func (d *decoder) message(m *Message) {
 	if has&hasOrigin != 0 {
 		m.Origin = d.string("origin")
 	}
+	if has&hasSource != 0 {
+		m.HasSource = true
+		switch d.byte("source username flag") {
+		case 0:
+		case 1:
+			m.OriginHasUsername = true
+		default:
+			d.fail("source username flag")
+		}
+		m.OriginUsername = d.string("source username")
+		m.OriginListener = d.string("source listener")
+	}
 }
 
 func decodeRetained(b []byte) (Message, error) {
@@ -286,7 +327,10 @@ func decodeRetained(b []byte) (Message, error) {
 func decodeSession(clientID string, b []byte) (Session, error) {
 	d := decoder{b: b}
 	s := Session{ClientID: clientID}
-	d.version("session")
+	v := d.byte("session")
+	if d.err == nil && v != recordVersion && v != sessionVersion {
+		d.err = fmt.Errorf("%w: session record version %d, want %d", ErrCorrupt, v, sessionVersion)
+	}
 	s.ProtocolVersion = d.byte("protocol version")
 	s.Username = d.string("username")
 	s.ExpiryInterval = d.uint32("session expiry")
@@ -307,6 +351,9 @@ func decodeSession(clientID string, b []byte) (Session, error) {
 			sub.RetainHandling = opts >> 4 & 3
 			sub.ID = d.uint32("subscription id")
 		}
+	}
+	if v == sessionVersion {
+		s.LastPacketID = d.uint16("last packet id")
 	}
 	return s, d.done("session")
 }

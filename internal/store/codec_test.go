@@ -18,7 +18,8 @@ func (m *memKV) DeleteRange(_, _ []byte) error { return nil }
 
 func sampleOps() []Op {
 	m := Message{Topic: "t", Payload: []byte("p"), HasPayloadFormat: true, ContentType: "c",
-		CorrelationData: []byte{}, User: []UserProperty{{Key: "k", Value: "v"}}, Origin: "o"}
+		CorrelationData: []byte{}, User: []UserProperty{{Key: "k", Value: "v"}}, Origin: "o",
+		HasSource: true, OriginUsername: "u", OriginHasUsername: true, OriginListener: "1883"}
 	return []Op{
 		PutSession(&Session{ClientID: "c", Username: "u", ExpiryInterval: 5, Subscriptions: []Subscription{{Filter: "f", QoS: 1, ID: 3}}}),
 		PutOutgoing("c", &Outgoing{Seq: 9, PacketID: 1, State: StateAwaitPuback, QoS: 1, SubIDs: []uint32{3}, Message: m}),
@@ -54,7 +55,7 @@ func TestDecodeDamaged(t *testing.T) {
 			}
 		}
 		if len(val) > 0 {
-			newer := append([]byte{recordVersion + 1}, val[1:]...)
+			newer := append([]byte{val[0] + 1}, val[1:]...)
 			if err := Decode(k, newer, &v); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("%q with a newer record version: %v", k, err)
 			}
@@ -84,4 +85,26 @@ func FuzzDecode(f *testing.F) {
 		}
 		Decode(k, val, &v) // must not panic
 	})
+}
+
+// TestSessionRecordVersion1 reads a session record written before the
+// last packet id was kept.
+func TestSessionRecordVersion1(t *testing.T) {
+	var kv memKV
+	if err := Encode(&kv, []Op{PutSession(&Session{ClientID: "c", Username: "u", ExpiryInterval: 5, LastPacketID: 9})}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := kv.vals[0]
+	v1 := append([]byte{recordVersion}, v2[1:len(v2)-2]...)
+	var got Session
+	v := Visitor{Session: func(s Session) error { got = s; return nil }}
+	if err := Decode(kv.keys[0], v1, &v); err != nil {
+		t.Fatal(err)
+	}
+	if got.ClientID != "c" || got.Username != "u" || got.ExpiryInterval != 5 || got.LastPacketID != 0 {
+		t.Fatalf("version 1 record read as %+v", got)
+	}
+	if err := Decode(kv.keys[0], v2, &v); err != nil || got.LastPacketID != 9 {
+		t.Fatalf("version 2 record read as %+v, %v", got, err)
+	}
 }

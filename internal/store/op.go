@@ -155,9 +155,9 @@ func (op Op) validate() error {
 		if o.QoS > 2 {
 			return bad(fmt.Sprintf("invalid QoS %d", o.QoS))
 		}
-		// In flight needs a packet id; queued has none, except a QoS 2
-		// message that got its id when it was stored.
-		if o.State == StateQueued && o.PacketID != 0 && o.QoS != 2 || o.State != StateQueued && o.PacketID == 0 {
+		// In flight needs a packet id; a queued QoS 1/2 message may have
+		// the one it got when it was stored, a QoS 0 message never has one.
+		if o.State == StateQueued && o.PacketID != 0 && o.QoS == 0 || o.State != StateQueued && o.PacketID == 0 {
 			return bad(fmt.Sprintf("packet id %d in state %v at QoS %d", o.PacketID, o.State, o.QoS))
 		}
 		if o.State != StateAwaitPubcomp { // after PUBREL the message may be dropped

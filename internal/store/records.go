@@ -37,6 +37,14 @@ type Message struct {
 	// Origin is the client id of the publisher ("" for the broker itself);
 	// it is needed for the no-local option.
 	Origin string
+	// The publisher's username and the name of the listener it connected
+	// to, for check_retain_source: a retained message is sent only while
+	// its publisher may still publish it. HasSource reports whether they
+	// are known (OriginUsername is then meaningful if OriginHasUsername).
+	HasSource         bool
+	OriginUsername    string
+	OriginHasUsername bool
+	OriginListener    string
 }
 
 // Subscription is one subscription of a session.
@@ -64,6 +72,9 @@ type Session struct {
 	// restart.
 	DisconnectedAt time.Time
 	Subscriptions  []Subscription
+	// LastPacketID is the packet id last given to a message for the
+	// client: ids continue from it after a restart, as with Mosquitto.
+	LastPacketID uint16
 }
 
 // OutState is the delivery state of an outgoing message.
@@ -71,7 +82,7 @@ type OutState byte
 
 // Outgoing message states. The numbering is part of the stored format.
 const (
-	StateQueued       OutState = 0 // not sent yet; PacketID is 0, or reserved for QoS 2
+	StateQueued       OutState = 0 // not sent yet; PacketID is 0, or the id reserved for it
 	StateAwaitPuback  OutState = 1 // QoS 1 PUBLISH sent
 	StateAwaitPubrec  OutState = 2 // QoS 2 PUBLISH sent
 	StateAwaitPubcomp OutState = 3 // PUBREL sent; Message may be dropped
@@ -98,9 +109,10 @@ type Outgoing struct {
 	// it from the highest Seq seen in Load), so deleting acknowledged
 	// messages leaves whole key ranges behind that compaction drops.
 	Seq uint64
-	// PacketID is the id the message is (to be) sent with: 0 while queued,
-	// except for QoS 2, whose id the broker fixes when it stores the
-	// message, so that it is the same after a restart.
+	// PacketID is the id the message is (to be) sent with. The broker fixes
+	// it when it stores a QoS 1/2 message, so that it is the same after a
+	// restart, as with Mosquitto; 0 for QoS 0, and for a queued message
+	// stored without one.
 	PacketID uint16
 	State    OutState
 	QoS      byte // delivery QoS: min(message QoS, subscription QoS)

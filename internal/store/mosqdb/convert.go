@@ -62,7 +62,7 @@ func (f *file) convert() (*DB, error) {
 			return nil, fmt.Errorf("client chunk with an empty client id")
 		}
 		s := session(c.id)
-		s.Username, s.ExpiryInterval = c.username, c.interval
+		s.Username, s.ExpiryInterval, s.LastPacketID = c.username, c.interval, c.lastMid
 		if c.expiryTime != 0 && c.interval != 0 && c.interval != store.ExpiryNever {
 			s.DisconnectedAt = time.Unix(c.expiryTime-int64(c.interval), 0)
 		}
@@ -103,7 +103,12 @@ func (f *file) convert() (*DB, error) {
 		}
 		switch cm.state {
 		case msPublishQoS0, msPublishQoS1, msPublishQoS2, msQueued:
-			o.State, o.PacketID = store.StateQueued, 0
+			// Queued: Mosquitto gave QoS 1/2 messages their packet id
+			// when it queued them, and sends them with it.
+			o.State = store.StateQueued
+			if o.QoS == 0 {
+				o.PacketID = 0
+			}
 		case msWaitPuback:
 			o.State = store.StateAwaitPuback
 		case msWaitPubrec:

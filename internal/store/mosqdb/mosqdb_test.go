@@ -136,7 +136,7 @@ func TestReadV234(t *testing.T) {
 		msg1 := store.Message{Topic: "t/1", Payload: []byte("abc"), QoS: 1, Retain: true, Origin: "src"}
 		want := &DB{
 			Version:  uint32(version),
-			Sessions: []store.Session{{ClientID: "c1", ExpiryInterval: store.ExpiryNever, Subscriptions: []store.Subscription{{Filter: "t/#", QoS: 1}}}},
+			Sessions: []store.Session{{ClientID: "c1", ExpiryInterval: store.ExpiryNever, LastPacketID: 5, Subscriptions: []store.Subscription{{Filter: "t/#", QoS: 1}}}},
 			Outgoing: map[string][]store.Outgoing{"c1": {{Seq: 1, PacketID: 5, State: store.StateAwaitPuback, QoS: 1, Message: msg1}}},
 			Retained: []store.Message{msg1},
 		}

@@ -96,6 +96,7 @@ type (
 		id, username string
 		expiryTime   int64
 		interval     uint32
+		lastMid      uint16
 	}
 	clientMsg struct {
 		clientID  string
@@ -255,7 +256,7 @@ func (f *file) chunk(typ uint32, body []byte) error {
 		}
 		c := fixed(size)
 		cl := clientRec{expiryTime: int64(c.host64()), interval: c.u32()}
-		c.u16() // last mid
+		cl.lastMid = c.u16()
 		idLen := c.u16()
 		var userLen uint16
 		if f.version == 6 {
@@ -321,7 +322,7 @@ func (f *file) chunkV234(typ uint32, body []byte) error {
 		f.subs = append(f.subs, s)
 	case chunkClient:
 		cl := clientRec{id: string(r.str16()), interval: store.ExpiryNever}
-		r.u16() // last mid
+		cl.lastMid = r.u16()
 		if f.version != 2 {
 			r.host64() // disconnect time, unused by Mosquitto too
 		}

@@ -63,7 +63,7 @@ func Write(w io.Writer, db *DB) error {
 		}
 		b := binary.LittleEndian.AppendUint64(nil, uint64(expiry))
 		b = binary.BigEndian.AppendUint32(b, s.ExpiryInterval)
-		b = binary.BigEndian.AppendUint16(b, 0) // last mid
+		b = binary.BigEndian.AppendUint16(b, s.LastPacketID)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s.ClientID)))
 		b = binary.BigEndian.AppendUint16(b, 0) // listener port
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s.Username)))

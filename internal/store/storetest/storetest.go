@@ -94,6 +94,11 @@ func FullMessage(topic string) store.Message {
 		CorrelationData:  []byte{0, 1, 2, 0xFF},
 		User:             []store.UserProperty{{Key: "k", Value: "v"}, {Key: "k", Value: "v2"}, {Key: "", Value: ""}},
 		Origin:           "publisher-1",
+		HasSource:        true,
+		OriginUsername:   "",
+		// An empty username is still a username.
+		OriginHasUsername: true,
+		OriginListener:    "/run/mqtt.sock",
 	}
 }
 
@@ -225,8 +230,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, QoS: 3, Message: store.Message{Topic: "t"}}),
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: store.StateAwaitPuback, Message: store.Message{Topic: "t"}}),
 			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: 9, PacketID: 1, Message: store.Message{Topic: "t"}}),
-			// A queued message has no packet id, except at QoS 2.
-			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: store.StateQueued, QoS: 1, PacketID: 4, Message: store.Message{Topic: "t"}}),
+			// A QoS 0 message has no packet id.
+			store.PutOutgoing("c", &store.Outgoing{Seq: 1, State: store.StateQueued, QoS: 0, PacketID: 4, Message: store.Message{Topic: "t"}}),
 			store.PutSession(&store.Session{ClientID: "c", Subscriptions: []store.Subscription{{Filter: "x", QoS: 3}}}),
 			{},
 		}
