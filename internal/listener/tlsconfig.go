@@ -105,13 +105,23 @@ func buildTLSConfig(t *config.TLS) (*tls.Config, []string, error) {
 		warnings = append(warnings, "dhparamfile is ignored: Go's TLS has no finite-field DHE cipher suites (ECDHE is used)")
 	}
 
-	pool, err := loadCAs(t.CAFile, t.CAPath)
+	cas, err := loadCAs(t.CAFile, t.CAPath)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Mosquitto loads cafile/capath into the one OpenSSL store that both
+	// builds the chain the server sends and verifies clients, so the CA
+	// files complete the chain even without require_certificate.
+	if err := completeChain(&cfg.Certificates[0], cas); err != nil {
+		return nil, nil, fmt.Errorf("certfile %s: %w", t.CertFile, err)
+	}
 	if t.RequireCertificate {
-		if pool == nil {
+		if len(cas) == 0 {
 			return nil, nil, errors.New("require_certificate needs cafile or capath to verify client certificates")
+		}
+		pool := x509.NewCertPool()
+		for _, ca := range cas {
+			pool.AddCert(ca)
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.ClientCAs = pool
@@ -163,8 +173,9 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return cert, nil
 }
 
-// loadCAs builds the pool of CAs that client certificates are verified
-// against, or nil when neither cafile nor capath is set.
+// loadCAs reads the CA certificates that client certificates are verified
+// against and the server's chain is completed from, or none when neither
+// cafile nor capath is set.
 //
 // capath: OpenSSL looks certificates up in a directory by subject hash
 // (files named like 9d66eef0.0, made by c_rehash). Rather than require that
@@ -172,17 +183,15 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 // holds PEM certificates is loaded, which covers hashed directories as well
 // as plain *.pem/*.crt collections. Files without a certificate (CRLs,
 // READMEs) are skipped; a certificate block that does not parse is an error.
-func loadCAs(caFile, caPath string) (*x509.CertPool, error) {
-	if caFile == "" && caPath == "" {
-		return nil, nil
-	}
-	pool := x509.NewCertPool()
+func loadCAs(caFile, caPath string) ([]*x509.Certificate, error) {
+	var cas []*x509.Certificate
 	if caFile != "" {
-		n, err := addPEMCerts(pool, caFile)
+		certs, err := readPEMCerts(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("cafile %s: %w", caFile, err)
 		}
-		if n == 0 {
+		cas = append(cas, certs...)
+		if len(certs) == 0 {
 			return nil, fmt.Errorf("cafile %s: no PEM certificate found", caFile)
 		}
 	}
@@ -200,40 +209,40 @@ func loadCAs(caFile, caPath string) (*x509.CertPool, error) {
 			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 				continue
 			}
-			n, err := addPEMCerts(pool, p)
+			certs, err := readPEMCerts(p)
 			if err != nil {
 				return nil, fmt.Errorf("capath %s: %w", p, err)
 			}
-			total += n
+			cas = append(cas, certs...)
+			total += len(certs)
 		}
 		if total == 0 {
 			return nil, fmt.Errorf("capath %s: no PEM certificate found in the directory", caPath)
 		}
 	}
-	return pool, nil
+	return cas, nil
 }
 
-// addPEMCerts adds every CERTIFICATE block of file to pool.
-func addPEMCerts(pool *x509.CertPool, file string) (int, error) {
+// readPEMCerts parses every CERTIFICATE block of file.
+func readPEMCerts(file string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var certs []*x509.Certificate
 	for rest := data; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return n, nil
+			return certs, nil
 		}
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return n, err
+			return nil, err
 		}
-		pool.AddCert(c)
-		n++
+		certs = append(certs, c)
 	}
 }

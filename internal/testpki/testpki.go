@@ -57,6 +57,34 @@ func NewCA(t testing.TB, name string) *CA {
 	return ca
 }
 
+// Intermediate makes a CA named name that ca signs, with its files in a
+// new temporary directory; its File holds only its own certificate.
+func (ca *CA) Intermediate(name string) *CA {
+	ca.t.Helper()
+	ca.serial++
+	key := NewKey(ca.t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(ca.serial),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"midge test"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		ca.t.Fatal(err)
+	}
+	sub := &CA{t: ca.t, Dir: ca.t.TempDir(), Cert: cert, key: key, serial: 1}
+	sub.File = sub.Write(name+"-ca.pem", "CERTIFICATE", der)
+	return sub
+}
+
 // NewKey makes a P-256 key.
 func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()

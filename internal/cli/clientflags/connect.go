@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -137,32 +136,13 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.TLSALPN != "" {
 		cfg.NextProtos = []string{c.TLSALPN}
 	}
+	var roots, links *x509.CertPool // nil: the system's roots
 	if c.CAFile != "" || c.CAPath != "" {
-		pool := x509.NewCertPool()
-		if c.TLSUseOSCerts {
-			if sys, err := x509.SystemCertPool(); err == nil {
-				pool = sys
-			}
+		ts, err := c.loadTrustStore()
+		if err != nil {
+			return nil, fileNotFound
 		}
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return nil, fileNotFound
-			}
-			pool.AppendCertsFromPEM(pem)
-		}
-		if c.CAPath != "" {
-			entries, err := os.ReadDir(c.CAPath)
-			if err != nil {
-				return nil, fileNotFound
-			}
-			for _, e := range entries {
-				if pem, err := os.ReadFile(filepath.Join(c.CAPath, e.Name())); err == nil {
-					pool.AppendCertsFromPEM(pem)
-				}
-			}
-		}
-		cfg.RootCAs = pool
+		roots, links = ts.anchors, ts.links
 	}
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
@@ -171,22 +151,16 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	if c.Insecure {
-		// --insecure only skips the host name check: the chain is still
-		// verified against the trusted CAs, as libmosquitto does.
-		cfg.InsecureSkipVerify = true
-		roots := cfg.RootCAs
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("clientflags: server sent no certificate")
-			}
-			inter := x509.NewCertPool()
-			for _, ic := range cs.PeerCertificates[1:] {
-				inter.AddCert(ic)
-			}
-			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-			return err
+	if c.Insecure || roots != nil {
+		// Verified by serverVerifier, which follows OpenSSL's rules for
+		// the CA files (see trustStore) and skips only the host name
+		// check with --insecure, as libmosquitto does.
+		host := cfg.ServerName
+		if c.Insecure {
+			host = ""
 		}
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = serverVerifier(roots, links, host)
 	}
 	return cfg, nil
 }

@@ -303,6 +303,11 @@ func TestTLSFailuresMatchMosquitto(t *testing.T) {
 		{"wrong CA for the server", func(port string) []string {
 			return []string{"-h", "127.0.0.1", "-p", port, "--cafile", p.otherCAFile, "--cert", p.clientCert, "--key", p.clientKey}
 		}, []outcome{tlsError, tlsUnable}},
+		// A leaf certificate is no trust anchor for OpenSSL, even the
+		// server's own: the handshake fails.
+		{"server certificate as CA file", func(port string) []string {
+			return []string{"-h", "127.0.0.1", "-p", port, "--cafile", p.serverCert, "--cert", p.clientCert, "--key", p.clientKey}
+		}, []outcome{tlsError, tlsUnable}},
 		{"wrong host name", func(port string) []string {
 			return []string{"-h", "localhost", "-p", port, "--cafile", p.caFile, "--cert", p.clientCert, "--key", p.clientKey}
 		}, []outcome{tlsError, tlsUnable}},
