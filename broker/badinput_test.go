@@ -1,7 +1,9 @@
 package broker_test
 
 import (
+	"bytes"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -144,5 +146,34 @@ func TestSlowSubscriberDoesNotBlockOthers(t *testing.T) {
 	}
 	if b.Stats().Dropped == 0 {
 		t.Fatal("no drops counted for the slow subscriber")
+	}
+}
+
+// TestBadInitialPacketsUseNoMemory sends, as the first packet of 14
+// connections, each packet type but CONNECT announcing a body of about
+// 256 MB, and checks that the broker closes them without reading or
+// allocating the bodies (Mosquitto's 01-bad-initial-packets checks the
+// same through its process size).
+func TestBadInitialPacketsUseNoMemory(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	junk := bytes.Repeat([]byte{1}, 1<<20)
+	for typ := byte(2); typ <= 15; typ++ {
+		c := dialRaw(t, b.addr, packet.V311)
+		// Remaining length 0x80 0x80 0x80 0x74: 243 MB.
+		c.sendBytes([]byte{typ << 4, 0x80, 0x80, 0x80, 0x74})
+		_ = c.nc.SetWriteDeadline(time.Now().Add(waitTime))
+		_, _ = c.nc.Write(junk) // may fail once the broker has closed
+		if d := c.expectClosed(); d != nil {
+			t.Fatalf("type %d: DISCONNECT before CONNECT", typ)
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 16<<20 {
+		t.Fatalf("heap grew by %d MB", grown>>20)
 	}
 }

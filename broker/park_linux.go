@@ -5,6 +5,7 @@ package broker
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -27,7 +28,9 @@ import (
 // sweep decision cannot wake a later parking by mistake.
 type parker struct {
 	epfd       int
-	wakeR      int // read end of a pipe in the epoll set: stop
+	file       *os.File        // epfd, in the runtime's poller (nil: not)
+	raw        syscall.RawConn // file's
+	wakeR      int             // read end of a pipe in the epoll set: stop
 	wakeW      int
 	mu         sync.Mutex
 	slots      []*conn // by file descriptor: the connection last parked on it
@@ -64,6 +67,19 @@ func newParker() *parker {
 		return nil
 	}
 	p := &parker{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], done: make(chan struct{}), sweepEvery: parkSweep}
+	// The epoll set is itself watched by the Go runtime's poller, so that
+	// the parker's goroutine waits for it like any network read, without a
+	// blocking system call. Waiting in epoll_wait would keep the parker's
+	// thread in a system call holding its P, and a reader the parker starts
+	// would wait there (until the runtime's monitor takes the P back, up to
+	// 10 ms) before it could run: a quiet connection answered 2.5 times
+	// slower than Mosquitto.
+	if syscall.SetNonblock(epfd, true) == nil {
+		f := os.NewFile(uintptr(epfd), "parker")
+		if raw, err := f.SyscallConn(); err == nil && f.SetReadDeadline(time.Time{}) == nil {
+			p.file, p.raw = f, raw
+		}
+	}
 	go p.run()
 	return p
 }
@@ -74,7 +90,11 @@ func (p *parker) stop() {
 	p.stopOnce.Do(func() {
 		syscall.Write(p.wakeW, []byte{0})
 		<-p.done
-		syscall.Close(p.epfd)
+		if p.file != nil {
+			p.file.Close() // and with it the epoll descriptor
+		} else {
+			syscall.Close(p.epfd)
+		}
 		syscall.Close(p.wakeR)
 		syscall.Close(p.wakeW)
 	})
@@ -197,7 +217,7 @@ func (p *parker) run() {
 	events := make([]syscall.EpollEvent, 128)
 	lastSweep := time.Now()
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, int(p.sweepEvery/time.Millisecond))
+		n, err := p.wait(events)
 		if err != nil && err != syscall.EINTR {
 			// Not expected with a valid epoll descriptor; keep the
 			// sweeper going rather than spin.
@@ -223,6 +243,28 @@ func (p *parker) run() {
 			p.sweep(monotime())
 		}
 	}
+}
+
+// wait returns the ready events, waiting at most sweepEvery.
+func (p *parker) wait(events []syscall.EpollEvent) (int, error) {
+	if p.raw == nil {
+		return syscall.EpollWait(p.epfd, events, int(p.sweepEvery/time.Millisecond))
+	}
+	_ = p.file.SetReadDeadline(time.Now().Add(p.sweepEvery))
+	var n int
+	var werr error
+	err := p.raw.Read(func(fd uintptr) bool {
+		n, werr = syscall.EpollWait(int(fd), events, 0)
+		// Nothing ready: the runtime waits until the set is readable.
+		return n != 0 || werr != nil && werr != syscall.EINTR
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil // time to sweep
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
 }
 
 // sweep wakes the parked connections whose keep alive deadline passed:
