@@ -17,8 +17,9 @@ import (
 //   - persistent sessions: their record with the subscriptions (SUBACK and
 //     UNSUBACK after it is durable), the QoS 1/2 messages queued or in
 //     flight to them (stored before the publisher's PUBACK/PUBREC), the
-//     inbound QoS 2 packet ids awaiting PUBREL (stored with the routed
-//     copies, forgotten before PUBCOMP), and a will waiting out its delay.
+//     inbound QoS 2 messages held until their PUBREL (stored before PUBREC,
+//     forgotten after the routed copies and before PUBCOMP), and a will
+//     waiting out its delay.
 //
 // Every change goes through the journal in the order it is made in
 // memory. A QoS 2 message stored for a session gets its packet id when it
@@ -252,9 +253,18 @@ func (s *Server) Restore() error {
 		Inbound: func(id string, pid uint16) error {
 			if sess := lookup(id); sess != nil {
 				if sess.inbound == nil {
-					sess.inbound = make(map[uint16]struct{})
+					sess.inbound = make(map[uint16]*message)
 				}
-				sess.inbound[pid] = struct{}{}
+				sess.inbound[pid] = nil // routed when it came
+			}
+			return nil
+		},
+		InboundMessage: func(id string, pid uint16, m store.Message) error {
+			if sess := lookup(id); sess != nil {
+				if sess.inbound == nil {
+					sess.inbound = make(map[uint16]*message)
+				}
+				sess.inbound[pid] = fromStored(&m) // routed at its PUBREL
 			}
 			return nil
 		},

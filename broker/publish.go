@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,11 +45,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	p.Topic = c.mount(p.Topic)
 	if p.QoS == 2 {
 		c.sess.mu.Lock()
-		_, dup := c.sess.inbound[p.PacketID]
+		held, known := c.sess.inbound[p.PacketID]
 		n := len(c.sess.inbound)
 		c.sess.mu.Unlock()
-		if dup {
-			// Already routed: answer again, deliver nothing [MQTT-4.3.3-10].
+		switch {
+		case known && (held == nil || held.samePublish(p)):
+			// Already received: answer again, keep nothing [MQTT-4.3.3-10].
 			// A client may send it once more (it may have missed the
 			// PUBREC); a third time on one connection, before PUBREL, it
 			// is a protocol error, as Mosquitto counts them.
@@ -60,8 +62,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 			c.sendAck(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
-		}
-		if recvMax := s.opts.MaxInflightMessages; c.version == packet.V5 && recvMax > 0 && n >= recvMax {
+		case known:
+			// A new message under a packet id still awaiting PUBREL: it
+			// replaces the one held, as in Mosquitto.
+			s.log.Warn(fmt.Sprintf("Reused message ID %d from %s detected. Clearing from storage.", p.PacketID, c.clientID))
+			delete(c.inboundRepeats, p.PacketID)
+		case c.version == packet.V5 && s.opts.MaxInflightMessages > 0 && n >= s.opts.MaxInflightMessages:
 			// [MQTT-3.3.4-9] more unacknowledged QoS 2 than Receive Maximum.
 			return &packet.Error{Reason: packet.ReceiveMaximumExceeded, Msg: "receive maximum exceeded"}
 		}
@@ -86,36 +92,27 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 				c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		}
-		s.gate.await(c, ticketSubscription)
 		m = newMessage(p, c.clientID, time.Now())
 		m.source = c.info
-		var pend pending
 		if p.QoS == 2 {
-			// Marked before routing so that, with a store, the id is
-			// durable with the routed copies: a PUBLISH sent again after
-			// a restart is then recognised and not routed twice.
-			c.sess.mu.Lock()
-			if c.sess.inbound == nil {
-				c.sess.inbound = make(map[uint16]struct{})
+			// Held until PUBREL releases it, as Mosquitto delivers QoS 2
+			// messages: a message sent again under the same id before
+			// then is recognised, and the client may replace it.
+			if err := c.holdInbound(p.PacketID, m); err != nil {
+				s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
+				if c.version != packet.V5 {
+					return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep the message"}
+				}
+				reason = storeFailureReason(err)
 			}
-			c.sess.inbound[p.PacketID] = struct{}{}
-			if c.sess.stored {
-				pend.add(s.journal.add(store.PutInbound(c.clientID, p.PacketID)))
-			}
-			c.sess.mu.Unlock()
+			m = nil
+			break
 		}
+		s.gate.await(c, ticketSubscription)
 		var n int
 		var err error
-		r, n, err = s.prepareRoute(m, &pend)
+		r, n, err = s.prepareRoute(m, nil)
 		if err != nil {
-			if p.QoS == 2 {
-				c.sess.mu.Lock()
-				delete(c.sess.inbound, p.PacketID)
-				if c.sess.stored {
-					s.journal.add(store.DeleteInbound(c.clientID, p.PacketID))
-				}
-				c.sess.mu.Unlock()
-			}
 			s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
 			if p.QoS > 0 && c.version != packet.V5 {
 				// 3.x cannot refuse a PUBLISH: close without acknowledging,
@@ -125,8 +122,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			reason = storeFailureReason(err)
 			break
 		}
-		if n == 0 && p.QoS == 1 {
-			// Mosquitto says so in PUBACK only: PUBREC is a success.
+		if n == 0 {
 			reason = packet.NoMatchingSubscribers
 		}
 	}
@@ -225,25 +221,7 @@ func (c *conn) handleAck(a *packet.Ack) error {
 	switch a.Kind {
 	case packet.PUBREL:
 		delete(c.inboundRepeats, a.PacketID)
-		sess.mu.Lock()
-		_, ok := sess.inbound[a.PacketID]
-		delete(sess.inbound, a.PacketID)
-		var forgotten *commit
-		if ok && sess.stored {
-			forgotten = s.journal.add(store.DeleteInbound(sess.id, a.PacketID))
-		}
-		sess.mu.Unlock()
-		if forgotten != nil {
-			// Durable before PUBCOMP: a stale id after a restart would
-			// swallow the client's next QoS 2 message with the same id.
-			if err := forgotten.wait(); err != nil {
-				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
-			}
-		}
-		// An unknown id is answered with success too: the client may
-		// repeat PUBREL after a reconnect that followed our PUBCOMP.
-		c.sendAck(packet.PUBCOMP, a.PacketID, packet.Success)
-		return nil
+		return c.release(a.PacketID)
 	case packet.PUBACK, packet.PUBCOMP:
 		sess.mu.Lock()
 		f := sess.inflight[a.PacketID]
@@ -312,6 +290,97 @@ func (c *conn) handleAck(a *packet.Ack) error {
 		return nil
 	}
 	return nil
+}
+
+// holdInbound keeps an inbound QoS 2 message until its PUBREL, durably
+// first for a stored session: PUBREC promises it will be delivered.
+func (c *conn) holdInbound(id uint16, m *message) error {
+	s := c.srv
+	sess := c.sess
+	sess.mu.Lock()
+	if sess.inbound == nil {
+		sess.inbound = make(map[uint16]*message)
+	}
+	sess.inbound[id] = m
+	var held *commit
+	if sess.stored {
+		held = s.journal.add(store.PutInboundMessage(sess.id, id, toStored(m)))
+	}
+	sess.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	if err := held.wait(); err != nil {
+		sess.mu.Lock()
+		if sess.inbound[id] == m {
+			delete(sess.inbound, id)
+			s.journal.add(store.DeleteInbound(sess.id, id))
+		}
+		sess.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// release handles PUBREL: the message held under id is routed (a message
+// received before a restart of a store that kept only its id was routed
+// already), the id is forgotten and PUBCOMP answers. An unknown id is
+// answered with success too: the client may repeat PUBREL after a
+// reconnect that followed our PUBCOMP.
+func (c *conn) release(id uint16) error {
+	s := c.srv
+	sess := c.sess
+	sess.mu.Lock()
+	m, ok := sess.inbound[id]
+	sess.mu.Unlock()
+	var r *router
+	if m != nil {
+		if m.expired(time.Now()) {
+			m = nil // [MQTT-3.3.2-5] it expired while held
+		} else {
+			s.gate.await(c, ticketSubscription)
+			var err error
+			if r, _, err = s.prepareRoute(m, nil); err != nil {
+				// Unanswered: the client sends PUBREL again after it
+				// reconnects, and the message is still held.
+				return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store could not keep the message: %v", err)}
+			}
+		}
+	}
+	var forgotten *commit
+	if ok {
+		sess.mu.Lock()
+		delete(sess.inbound, id)
+		if sess.stored {
+			// After the routed copies: a crash between the two writes
+			// makes the message go out twice, never lost.
+			forgotten = s.journal.add(store.DeleteInbound(sess.id, id))
+		}
+		sess.mu.Unlock()
+	}
+	if forgotten != nil {
+		// Durable before PUBCOMP: a stale id after a restart would
+		// swallow the client's next QoS 2 message with the same id.
+		if err := forgotten.wait(); err != nil {
+			if r != nil {
+				s.putRouter(r)
+			}
+			return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
+		}
+	}
+	c.sendAck(packet.PUBCOMP, id, packet.Success)
+	if r != nil {
+		if congested := s.finishRoute(r, m); congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		}
+	}
+	return nil
+}
+
+// samePublish reports whether p carries the message m holds (a QoS 2
+// PUBLISH sent again), as Mosquitto compares them.
+func (m *message) samePublish(p *packet.Publish) bool {
+	return m.qos == p.QoS && m.topic == p.Topic && bytes.Equal(m.payload, p.Payload)
 }
 
 // awaits says what a message in flight waits for, for error messages.

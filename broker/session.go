@@ -76,7 +76,9 @@ type session struct {
 	reserved map[uint16]struct{}
 
 	// Incoming QoS 2 packet ids that got PUBREC and await PUBREL.
-	inbound map[uint16]struct{}
+	// The message is held until the PUBREL (nil: a message routed when
+	// it came, which a store written by an older midge remembers by id).
+	inbound map[uint16]*message
 
 	// stored is set while the store holds a record of the session (only
 	// with a store, for persistent sessions).

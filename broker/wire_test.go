@@ -61,6 +61,16 @@ func (c *wireClient) expect(what, wantHex string) {
 	}
 }
 
+// expectNothingFor checks that nothing arrives within d.
+func (c *wireClient) expectNothingFor(d time.Duration) {
+	c.t.Helper()
+	var b [1]byte
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	if n, err := c.nc.Read(b[:]); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.t.Fatalf("got %x %v, want nothing yet", b[:n], err)
+	}
+}
+
 // expectClosed checks that the broker closes the connection without
 // sending anything more.
 func (c *wireClient) expectClosed(what string) {
@@ -197,6 +207,13 @@ func TestWireAckBeforeOwnCopy(t *testing.T) {
 			c.expect("SUBACK", v.suback)
 			c.send(v.pub)
 			c.expect("acknowledgement first", v.ack)
+			if v.ack[:2] == "50" {
+				// QoS 2 is routed at PUBREL, as Mosquitto does: PUBCOMP
+				// first, then the copy.
+				c.expectNothingFor(100 * time.Millisecond)
+				c.send("62020005")
+				c.expect("PUBCOMP", "70020005")
+			}
 			c.expect("then the client's own copy", v.copy)
 		})
 	}
@@ -330,4 +347,29 @@ func TestWireBadPacketAnswers(t *testing.T) {
 			c.expectClosed("after DISCONNECT")
 		})
 	}
+}
+
+// TestWireQoS2HeldUntilPubrel: an inbound QoS 2 message is delivered at
+// PUBREL, as Mosquitto does, and a new message reusing a packet id that
+// awaits PUBREL replaces the one held (Mosquitto's 03-publish-qos2-reuse-mid).
+func TestWireQoS2HeldUntilPubrel(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := dialWire(t, b.addr)
+	sub.send(connect311)
+	sub.expect("CONNACK", connack311)
+	sub.send("820600010001" + "2302") // "#" at QoS 2
+	sub.expect("SUBACK", "9003000102")
+	pub := dialWire(t, b.addr)
+	pub.send("100f00044d5154540402003c0003707562")
+	pub.expect("CONNACK", connack311)
+	pub.send("3418000d7075622f716f73322f746573740138" + "6d657373616765") // pub/qos2/test, id 312
+	pub.expect("PUBREC 1", "50020138")
+	sub.expectNothingFor(100 * time.Millisecond)
+	pub.send("3419000e7075622f716f73322f72657573650138" + "6d657373616765") // pub/qos2/reuse, id 312
+	pub.expect("PUBREC 2", "50020138")
+	pub.send("62020138")
+	pub.expect("PUBCOMP", "70020138")
+	sub.expect("the second message only", "3419000e7075622f716f73322f72657573650001"+"6d657373616765")
+	sub.send("c000")
+	sub.expect("PINGRESP", "d000")
 }

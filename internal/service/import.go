@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/store"
 	"github.com/midge-mqtt/midge/internal/store/mosqdb"
@@ -39,16 +38,16 @@ func storeIsNew(dir string) (bool, error) {
 	return len(names) == 0, nil
 }
 
-// pendingImport is a mosquitto.db read and written to the store; its
-// inbound QoS 2 messages still have to be routed once the broker runs.
+// pendingImport is a mosquitto.db read and written to the store, to be
+// logged once the broker has restored it.
 type pendingImport struct {
 	path string
 	db   *mosqdb.DB
 }
 
 // importMosquittoDB writes the records of the mosquitto.db at path into
-// st. The inbound QoS 2 messages (received by Mosquitto, not yet
-// released) are returned to be published by finishImport.
+// st. Its inbound QoS 2 messages (received by Mosquitto, not yet
+// released) are held for the client's PUBREL, as Mosquitto holds them.
 func importMosquittoDB(path string, st store.Store) (*pendingImport, error) {
 	db, err := mosqdb.ReadFile(path)
 	if err != nil {
@@ -60,23 +59,14 @@ func importMosquittoDB(path string, st store.Store) (*pendingImport, error) {
 	return &pendingImport{path: path, db: db}, nil
 }
 
-// finish routes the imported inbound QoS 2 messages, as Mosquitto would
-// have at PUBREL (the client's PUBREL is then answered from the imported
-// packet id), and logs what was imported.
-func (p *pendingImport) finish(srv *broker.Server, log *slog.Logger) error {
-	for _, in := range p.db.Inbound {
-		m := in.Message
-		if _, err := srv.Publish(broker.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}); err != nil {
-			return fmt.Errorf("importing %s: %w", p.path, err)
-		}
-	}
+// log reports what was imported.
+func (p *pendingImport) log(log *slog.Logger) {
 	queued := 0
 	for _, o := range p.db.Outgoing {
 		queued += len(o)
 	}
 	notice(log, fmt.Sprintf("Imported %s (Mosquitto format %d): %d sessions, %d queued or in-flight messages, %d retained messages, %d messages awaiting PUBREL.",
 		p.path, p.db.Version, len(p.db.Sessions), queued, len(p.db.Retained), len(p.db.Inbound)))
-	return nil
 }
 
 const importUsage = `Usage: midge import-mosquitto-db [-c config_file] [mosquitto.db]
@@ -151,19 +141,7 @@ func importInto(cfg *config.Config, file string, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	// A broker without listeners routes the inbound messages to the
-	// imported sessions, durably.
-	opts := broker.DefaultOptions()
-	opts.SysInterval = 0
-	opts.Store = st
-	srv := broker.New(opts)
-	defer srv.Close()
-	if err := srv.Restore(); err != nil {
-		return err
-	}
-	if err := imp.finish(srv, log); err != nil {
-		return err
-	}
+	imp.log(log)
 	if err := anchor(cfg); err != nil {
 		return err
 	}

@@ -228,10 +228,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if imported != nil {
-		if err := imported.finish(srv, log); err != nil {
-			log.Error("Error: " + upperFirst(err.Error()) + ".")
-			return 1
-		}
+		imported.log(log)
 	}
 	if slices.Contains(cfg.LogDest, "topic") {
 		sink.publishTo(func(topic string, line []byte) {

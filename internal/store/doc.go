@@ -29,7 +29,7 @@
 //
 //	0x00 "format"                          uint32 BE store format version
 //	'c' len16 clientID 0x01                Session
-//	'c' len16 clientID 0x02 pid16          inbound QoS 2 id awaiting PUBREL (empty value)
+//	'c' len16 clientID 0x02 pid16          inbound QoS 2 awaiting PUBREL: empty (routed already) or the held message
 //	'c' len16 clientID 0x03 seq64          Outgoing, seq big-endian so keys sort in queue order
 //	'c' len16 clientID 0x04                Will
 //	'r' topic                              retained Message

@@ -42,7 +42,11 @@ func Encode(w KVWriter, ops []Op) error {
 		case opDeleteOutgoing:
 			err = w.Delete(outgoingKey(key, op.clientID, op.seq))
 		case opPutInbound:
-			err = w.Set(inboundKey(key, op.clientID, op.packetID), nil)
+			var v []byte // an id alone: the message was routed already
+			if op.msg != nil {
+				v = encodeRetained(val, op.msg)
+			}
+			err = w.Set(inboundKey(key, op.clientID, op.packetID), v)
 		case opDeleteInbound:
 			err = w.Delete(inboundKey(key, op.clientID, op.packetID))
 		case opPutWill:
@@ -96,13 +100,23 @@ func Decode(key, value []byte, v *Visitor) error {
 		}
 		return v.Session(s)
 	case tagInbound:
-		if len(value) != 0 {
-			return wrap(fmt.Errorf("%w: inbound id with a value", ErrCorrupt))
+		if len(value) == 0 {
+			if v.Inbound == nil {
+				return nil
+			}
+			return v.Inbound(k.clientID, k.packetID)
 		}
-		if v.Inbound == nil {
-			return nil
+		m, err := decodeRetained(value)
+		if err != nil {
+			return wrap(err)
 		}
-		return v.Inbound(k.clientID, k.packetID)
+		if v.InboundMessage == nil {
+			if v.Inbound == nil {
+				return nil
+			}
+			return v.Inbound(k.clientID, k.packetID)
+		}
+		return v.InboundMessage(k.clientID, k.packetID, m)
 	case tagOutgoing:
 		if v.Outgoing == nil {
 			return nil

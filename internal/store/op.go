@@ -65,6 +65,13 @@ func PutInbound(clientID string, packetID uint16) Op {
 	return Op{kind: opPutInbound, clientID: clientID, packetID: packetID}
 }
 
+// PutInboundMessage records an inbound QoS 2 PUBLISH that got PUBREC and
+// is held, not yet routed, until the client's PUBREL releases it (as
+// Mosquitto delivers QoS 2 messages).
+func PutInboundMessage(clientID string, packetID uint16, m *Message) Op {
+	return Op{kind: opPutInbound, clientID: clientID, packetID: packetID, msg: m}
+}
+
 // DeleteInbound forgets an inbound QoS 2 packet id (PUBREL received).
 func DeleteInbound(clientID string, packetID uint16) Op {
 	return Op{kind: opDeleteInbound, clientID: clientID, packetID: packetID}
@@ -166,6 +173,9 @@ func (op Op) validate() error {
 	case opPutInbound, opDeleteInbound:
 		if op.packetID == 0 {
 			return bad("packet id 0")
+		}
+		if op.msg != nil {
+			return validMessage(op.msg, bad)
 		}
 	case opPutWill:
 		return validMessage(&op.will.Message, bad)

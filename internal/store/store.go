@@ -33,11 +33,14 @@ type Store interface {
 
 // Visitor receives the records of a Load. A nil field skips that kind.
 type Visitor struct {
-	Session  func(s Session) error
-	Inbound  func(clientID string, packetID uint16) error
-	Outgoing func(clientID string, o Outgoing) error
-	Will     func(w Will) error
-	Retained func(m Message) error
+	Session func(s Session) error
+	Inbound func(clientID string, packetID uint16) error
+	// InboundMessage receives an inbound QoS 2 message held until its
+	// PUBREL (PutInboundMessage); when nil, Inbound gets its id.
+	InboundMessage func(clientID string, packetID uint16, m Message) error
+	Outgoing       func(clientID string, o Outgoing) error
+	Will           func(w Will) error
+	Retained       func(m Message) error
 }
 
 // ErrClosed is returned by Apply and Load on a closed store.

@@ -148,8 +148,10 @@ func (db *DB) Ops() []store.Op {
 			ops = append(ops, store.PutOutgoing(s.ClientID, &outs[j]))
 		}
 	}
-	for _, in := range db.Inbound {
-		ops = append(ops, store.PutInbound(in.ClientID, in.PacketID))
+	for i := range db.Inbound {
+		in := &db.Inbound[i]
+		// Held until the client's PUBREL releases it, as in Mosquitto.
+		ops = append(ops, store.PutInboundMessage(in.ClientID, in.PacketID, &in.Message))
 	}
 	for i := range db.Retained {
 		ops = append(ops, store.PutRetained(&db.Retained[i]))

@@ -42,8 +42,7 @@ type DB struct {
 	Outgoing map[string][]store.Outgoing
 	// Inbound are QoS 2 messages received from a client and not yet
 	// released by its PUBREL. Mosquitto delivers them to subscribers only
-	// at PUBREL, so the importer must publish Message as if received now
-	// and then remember PacketID as awaiting PUBREL (Ops does the latter).
+	// at PUBREL, and so does midge: Ops holds them for the PUBREL.
 	Inbound  []InboundMessage
 	Retained []store.Message
 }

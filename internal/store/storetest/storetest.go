@@ -19,6 +19,8 @@ import (
 type Contents struct {
 	Sessions map[string]store.Session
 	Inbound  map[string][]uint16
+	// Held are the inbound messages awaiting PUBREL, by client and id.
+	Held     map[string]map[uint16]store.Message
 	Outgoing map[string][]store.Outgoing
 	Wills    map[string]store.Will
 	Retained map[string]store.Message
@@ -29,6 +31,7 @@ func NewContents() *Contents {
 	return &Contents{
 		Sessions: map[string]store.Session{},
 		Inbound:  map[string][]uint16{},
+		Held:     map[string]map[uint16]store.Message{},
 		Outgoing: map[string][]store.Outgoing{},
 		Wills:    map[string]store.Will{},
 		Retained: map[string]store.Message{},
@@ -42,6 +45,13 @@ func Dump(s store.Store) (*Contents, error) {
 		Session: func(x store.Session) error { c.Sessions[x.ClientID] = x; return nil },
 		Inbound: func(id string, pid uint16) error {
 			c.Inbound[id] = append(c.Inbound[id], pid)
+			return nil
+		},
+		InboundMessage: func(id string, pid uint16, m store.Message) error {
+			if c.Held[id] == nil {
+				c.Held[id] = map[uint16]store.Message{}
+			}
+			c.Held[id][pid] = m
 			return nil
 		},
 		Outgoing: func(id string, o store.Outgoing) error {
@@ -140,6 +150,10 @@ func Sample() (*Contents, []store.Op) {
 	for _, pid := range c.Inbound[sess.ClientID] {
 		ops = append(ops, store.PutInbound(sess.ClientID, pid))
 	}
+	held := FullMessage("held/q2")
+	held.QoS = 2
+	c.Held[sess.ClientID] = map[uint16]store.Message{7: held}
+	ops = append(ops, store.PutInboundMessage(sess.ClientID, 7, &held))
 	return c, ops
 }
 
