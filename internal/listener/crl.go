@@ -2,7 +2,6 @@ package listener
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -44,18 +43,19 @@ func loadCRLs(file string) ([]*x509.RevocationList, error) {
 	return crls, nil
 }
 
-// checkRevocation rejects a client whose certificate a CRL revokes. It
-// follows OpenSSL's X509_V_FLAG_CRL_CHECK, which Mosquitto sets with
-// crlfile: only the client's own certificate is checked (not the
-// intermediates), and a CRL from its issuer must be present and current,
-// otherwise the client is refused ("unable to get certificate CRL", "CRL
-// has expired") rather than let through unchecked.
-func checkRevocation(cs tls.ConnectionState, crls []*x509.RevocationList, now time.Time) error {
-	if len(cs.VerifiedChains) == 0 {
+// checkRevocation rejects a client whose certificate a CRL revokes; chains
+// are the verified chains of its certificate. It follows OpenSSL's
+// X509_V_FLAG_CRL_CHECK, which Mosquitto sets with crlfile: only the
+// client's own certificate is checked (not the intermediates), and a CRL
+// from its issuer must be present and current, otherwise the client is
+// refused ("unable to get certificate CRL", "CRL has expired") rather than
+// let through unchecked.
+func checkRevocation(chains [][]*x509.Certificate, crls []*x509.RevocationList, now time.Time) error {
+	if len(chains) == 0 {
 		return errors.New("client certificate was not verified")
 	}
 	var lastErr error
-	for _, chain := range cs.VerifiedChains {
+	for _, chain := range chains {
 		leaf, issuer := chain[0], chain[0]
 		if len(chain) > 1 {
 			issuer = chain[1]

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/midge-mqtt/midge/internal/config"
 )
@@ -119,21 +118,28 @@ func buildTLSConfig(t *config.TLS) (*tls.Config, []string, error) {
 		if len(cas) == 0 {
 			return nil, nil, errors.New("require_certificate needs cafile or capath to verify client certificates")
 		}
+		var crls []*x509.RevocationList
+		if t.CRLFile != "" {
+			if crls, err = loadCRLs(t.CRLFile); err != nil {
+				return nil, nil, err
+			}
+		}
+		trust := newClientTrust(cas, crls)
+		if !trust.hasAnchor() {
+			// Mosquitto starts like this and refuses every client
+			// certificate ("certificate verify failed").
+			warnings = append(warnings, "require_certificate: cafile/capath hold no self-signed (root) CA certificate, so no client certificate can be verified; add the root of the clients' chain")
+		}
+		// crypto/tls's own check, with every CA certificate as an anchor,
+		// fills VerifiedChains; trust.verify then applies OpenSSL's rules
+		// (see clientTrust).
 		pool := x509.NewCertPool()
 		for _, ca := range cas {
 			pool.AddCert(ca)
 		}
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		cfg.ClientCAs = pool
-		if t.CRLFile != "" {
-			crls, err := loadCRLs(t.CRLFile)
-			if err != nil {
-				return nil, nil, err
-			}
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				return checkRevocation(cs, crls, time.Now())
-			}
-		}
+		cfg.VerifyConnection = trust.verify
 	} else if t.CRLFile != "" {
 		// Still parse it, so a broken file is found now and not when
 		// require_certificate is switched on.

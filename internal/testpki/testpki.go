@@ -153,6 +153,45 @@ func (ca *CA) Issue(name string, edit func(*x509.Certificate)) Issued {
 	}
 }
 
+// SelfSigned makes a leaf certificate named name that signs itself and is
+// not a CA (basicConstraints CA:FALSE), usable by servers and clients, with
+// its files in a new temporary directory: the certificate a user makes with
+// `openssl req -x509` for one broker or one client.
+func SelfSigned(t testing.TB, name string) Issued {
+	t.Helper()
+	key := NewKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &CA{t: t, Dir: t.TempDir()} // only for Write
+	return Issued{
+		Cert:     cert,
+		CertFile: w.Write(name+".crt", "CERTIFICATE", der),
+		KeyFile:  w.Write(name+".key", "PRIVATE KEY", keyDER),
+		TLS:      tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert},
+	}
+}
+
 // CRL writes a CRL from this CA that revokes the given certificates.
 func (ca *CA) CRL(name string, revoked ...*x509.Certificate) string {
 	ca.t.Helper()

@@ -151,17 +151,17 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	if c.Insecure || roots != nil {
-		// Verified by serverVerifier, which follows OpenSSL's rules for
-		// the CA files (see trustStore) and skips only the host name
-		// check with --insecure, as libmosquitto does.
-		host := cfg.ServerName
-		if c.Insecure {
-			host = ""
-		}
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = serverVerifier(roots, links, host)
+	// Always verified by serverVerifier, which follows OpenSSL's rules for
+	// the CA files (see trustStore) and libmosquitto's for the host name
+	// (see checkHostname), with the system's roots too (port 8883 or
+	// --tls-use-os-certs without a CA file), and skips only the host name
+	// check with --insecure, as libmosquitto does.
+	host := cfg.ServerName
+	if c.Insecure {
+		host = ""
 	}
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = serverVerifier(roots, links, host)
 	return cfg, nil
 }
 

@@ -90,8 +90,9 @@ func selfSigned(c *x509.Certificate) bool {
 // serverVerifier verifies the server's chain in place of crypto/tls (which
 // must then be told InsecureSkipVerify): anchors from roots (nil: the
 // system's), intermediates from links and from what the server sent, and
-// the host name unless host is "" (--insecure, which libmosquitto uses to
-// skip only the host name check, never the chain).
+// the host name with libmosquitto's rules (see checkHostname) unless host
+// is "" (--insecure, which libmosquitto uses to skip only the host name
+// check, never the chain).
 func serverVerifier(roots, links *x509.CertPool, host string) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
@@ -104,7 +105,11 @@ func serverVerifier(roots, links *x509.CertPool, host string) func(tls.Connectio
 		for _, ic := range cs.PeerCertificates[1:] {
 			inter.AddCert(ic)
 		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host})
+		leaf := cs.PeerCertificates[0]
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		if err == nil && host != "" {
+			err = checkHostname(leaf, host)
+		}
 		if err != nil {
 			// The error crypto/tls itself returns for a chain it refuses.
 			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}

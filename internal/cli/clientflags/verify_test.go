@@ -98,6 +98,9 @@ func TestServerTrustLikeOpenSSL(t *testing.T) {
 	withChain.Certificate = append(withChain.Certificate, inter.Cert.Raw, root.Cert.Raw)
 	full := serveTLS(t, withChain) // leaf, intermediate, root: what Mosquitto sends
 	bare := serveTLS(t, leaf.TLS)  // the leaf alone
+	// A server certificate with no subjectAltName, like Mosquitto's test
+	// server.crt: libmosquitto matches its Common Name.
+	cnOnly := serveTLS(t, root.Issue("localhost", func(c *x509.Certificate) { c.DNSNames, c.IPAddresses = nil, nil }).TLS)
 	self, selfFile := selfSignedLeaf(t)
 	selfAddr := serveTLS(t, self)
 	capath := t.TempDir()
@@ -128,6 +131,10 @@ func TestServerTrustLikeOpenSSL(t *testing.T) {
 		{"self-signed leaf", selfAddr, "localhost", Config{CAFile: selfFile}, true},
 		{"wrong host name", full, "127.0.0.2", Config{CAFile: root.File}, false},
 		{"wrong host name, --insecure", full, "127.0.0.2", Config{CAFile: root.File, Insecure: true}, true},
+		{"common name, no subjectAltName", cnOnly, "localhost", Config{CAFile: root.File}, true},
+		{"common name, other host", cnOnly, "127.0.0.1", Config{CAFile: root.File}, false},
+		{"common name, other host, --insecure", cnOnly, "127.0.0.1", Config{CAFile: root.File, Insecure: true}, true},
+		{"common name, another root", cnOnly, "localhost", Config{CAFile: testpki.NewCA(t, "other").File}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
