@@ -279,26 +279,25 @@ func TestWireAckOutOfFlow(t *testing.T) {
 // answered once more; a third copy is a protocol error.
 func TestWireQoS2Repeats(t *testing.T) {
 	b := startBroker(t, testOptions(), nil)
-	c := dialWire(t, b.addr)
-	c.send(connect5)
-	c.expect("CONNACK", connack5)
-	for range 2 {
-		c.send("3c07000174000100" + "78")
-		c.expect("PUBREC", "50020001")
+	for _, v := range []struct{ name, connect, connack, publish, third string }{
+		{"5.0", connect5, connack5, "3c07000174000100" + "78", "e00182"},
+		{"3.1.1", connect311, connack311, "3c060001740001" + "78", ""},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			c := dialWire(t, b.addr)
+			c.send(v.connect)
+			c.expect("CONNACK", v.connack)
+			for range 2 {
+				c.send(v.publish)
+				c.expect("PUBREC", "50020001")
+			}
+			c.send(v.publish)
+			if v.third != "" {
+				c.expect("DISCONNECT", v.third)
+			}
+			c.expectClosed("after the third copy")
+		})
 	}
-	c.send("3c07000174000100" + "78")
-	c.expect("DISCONNECT", "e00182")
-	c.expectClosed("after DISCONNECT")
-
-	c3 := dialWire(t, b.addr)
-	c3.send(connect311)
-	c3.expect("CONNACK", connack311)
-	for range 2 {
-		c3.send("3c060001740001" + "78")
-		c3.expect("PUBREC", "50020001")
-	}
-	c3.send("3c060001740001" + "78")
-	c3.expectClosed("3.1.1 third copy")
 }
 
 // TestWireBadPacketAnswers pins, for 5.0, which bad packets get a
