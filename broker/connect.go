@@ -255,6 +255,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	s := c.srv
 	var (
 		old     *conn
+		oldWill *willMsg
 		dropped *session
 		orphans []delivery
 	)
@@ -264,6 +265,11 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	if sess != nil {
 		sess.mu.Lock()
 		old = sess.conn
+		if old != nil {
+			// Taken under s.mu, as detach takes it: exactly one of the
+			// two decides what becomes of the old connection's will.
+			oldWill = old.will.Swap(nil)
+		}
 		sess.conn = nil
 		sess.online.Store(false)
 		sess.relieve()
@@ -333,8 +339,8 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		// will is published if the session ended with it; a will with a
 		// delay, or of a session that goes on, is deleted by the new
 		// connection, as Mosquitto does.
-		if w := old.will.Swap(nil); w != nil && !resumed && w.delay == 0 {
-			s.publishWill(w.msg, old.info)
+		if oldWill != nil && !resumed && oldWill.delay == 0 {
+			s.publishWill(oldWill.msg, old.info)
 		}
 		s.log.Error(fmt.Sprintf("Client %s already connected, closing old connection.", c.clientID))
 		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
@@ -370,11 +376,13 @@ func b2i(b bool) int {
 // detach runs when a connected client's connection has ended.
 func (s *Server) detach(c *conn) {
 	sess := c.sess
-	w := c.will.Swap(nil)
 	now := time.Now()
 	var publishNow *willMsg
 
 	s.mu.Lock()
+	// Under s.mu: a takeover in attach takes the will under the same
+	// lock, and a will it has taken is its to publish or delete.
+	w := c.will.Swap(nil)
 	sess.mu.Lock()
 	if sess.conn != c {
 		// Taken over, or ended: the new owner handled the session.

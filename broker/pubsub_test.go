@@ -230,6 +230,32 @@ func TestWills(t *testing.T) {
 	}
 }
 
+// TestWillDelayTakeoverRace reconnects right after closing, so the broker
+// often sees the new CONNECT while it is still ending the old connection:
+// whichever comes first, a resumed session deletes a will that has a delay.
+func TestWillDelayTakeoverRace(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	watcher := mustConnect(t, b.addr, packet.V5, "watcher", true)
+	watcher.subscribe(1, packet.Subscription{Filter: "wr/#"})
+	for i := range 40 {
+		id := fmt.Sprintf("racer%d", i)
+		will := &packet.Will{Topic: "wr/" + id, Payload: []byte("late")}
+		will.Properties.WillDelay = 2
+		will.Properties.Set(packet.PropWillDelay)
+		conn := &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: 60, Will: will}
+		conn.Properties.SessionExpiry = 60
+		conn.Properties.Set(packet.PropSessionExpiry)
+		c := dialRaw(t, b.addr, packet.V5)
+		c.connect(conn)
+		c2 := dialRaw(t, b.addr, packet.V5)
+		c.nc.Close()
+		conn.CleanStart = false
+		conn.Will = nil
+		c2.connect(conn)
+	}
+	watcher.expectNothing(2500 * time.Millisecond)
+}
+
 func TestWillDelay(t *testing.T) {
 	b := startBroker(t, testOptions(), nil)
 	watcher := mustConnect(t, b.addr, packet.V5, "watcher", true)
