@@ -32,6 +32,10 @@ type conn struct {
 	connected bool
 	sess      *session
 	version   byte
+	// bridge: a 3.x CONNECT with the bridge bit (0x80) in its protocol
+	// level, as Mosquitto's try_private sends. Its subscriptions are
+	// no local and retain as published, as in Mosquitto.
+	bridge    bool
 	clientID  string
 	keepAlive time.Duration
 	info      *ClientInfo

@@ -67,6 +67,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	s := c.srv
 	c.version = p.ProtocolVersion
 	c.v5.Store(c.version == packet.V5)
+	c.bridge = p.Bridge && c.version != packet.V5
 	c.clientID = p.ClientID
 	props := &p.Properties
 
@@ -159,7 +160,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		Listener:        c.l,
 		FromCertificate: fromCert,
 	}
-	if !fromCert {
+	if !fromCert && !c.l.Trusted {
 		if !hasUsername && !c.l.AllowAnonymous {
 			return c.refuse(packet.NotAuthorized, "not authorised")
 		}
@@ -351,8 +352,12 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		if c.info != nil && c.info.HasUsername {
 			user = fmt.Sprintf(", u'%s'", c.info.Username)
 		}
-		s.log.Notice(fmt.Sprintf("New client connected from %s as %s (p%d, c%d, k%d%s).",
-			c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second), user))
+		kind := "client"
+		if c.bridge {
+			kind = "bridge"
+		}
+		s.log.Notice(fmt.Sprintf("New %s connected from %s as %s (p%d, c%d, k%d%s).",
+			kind, c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second), user))
 	}
 }
 
@@ -540,7 +545,7 @@ func (s *Server) publishWill(m *message, info *ClientInfo) {
 	if isReservedForBroker(m.topic) {
 		return // a will may no more write $SYS than a PUBLISH may
 	}
-	if info != nil && !s.authorizer().Authorize(info, m.topic, AccessWrite) {
+	if info != nil && !s.authorize(info, m.topic, AccessWrite) {
 		return
 	}
 	if _, err := s.publish(m, nil); err != nil {

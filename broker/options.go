@@ -125,6 +125,11 @@ type Listener struct {
 	// are not passed to Authenticate, and their CONNECT username and
 	// password are ignored.
 	CertUsername func(nc net.Conn) (username string, ok bool)
+	// Trusted marks a listener for the embedding program's own clients
+	// (a bridge's local side): they are not authenticated and the
+	// Authorizer is not asked what they may do, as Mosquitto exempts its
+	// bridges from every ACL.
+	Trusted bool
 }
 
 // DefaultListener returns a listener with Mosquitto's defaults for a

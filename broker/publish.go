@@ -82,7 +82,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		s.log.Debug(fmt.Sprintf("Dropped too large PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.PacketTooLarge
-	case !s.authorizer().Authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
+	case !s.authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
 		// Denied publishes are acknowledged and dropped, as Mosquitto does.
 		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
@@ -510,7 +510,7 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 	if sess.ended {
 		return deliverEnded
 	}
-	if sess.info != nil && !s.authorizer().Authorize(sess.info, d.msg.topic, AccessRead) {
+	if sess.info != nil && !s.authorize(sess.info, d.msg.topic, AccessRead) {
 		return deliverDrop
 	}
 	c := sess.conn
@@ -780,15 +780,14 @@ func (c *conn) resend(sess *session) {
 // PUBREC came is the client's already and stays. Called with sess.mu held.
 func (c *conn) dropUnreadable(sess *session) {
 	s := c.srv
-	a := s.authorizer()
 	for id, f := range sess.inflight {
-		if f.state != awaitPubcomp && !a.Authorize(c.info, f.msg.topic, AccessRead) {
+		if f.state != awaitPubcomp && !s.authorize(c.info, f.msg.topic, AccessRead) {
 			s.complete(sess, sess.inflight[id])
 		}
 	}
 	kept := sess.queue[:0]
 	for _, d := range sess.queue {
-		if a.Authorize(c.info, d.msg.topic, AccessRead) {
+		if s.authorize(c.info, d.msg.topic, AccessRead) {
 			kept = append(kept, d)
 			continue
 		}

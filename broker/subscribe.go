@@ -38,13 +38,16 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			// [MQTT-3.8.3-4]
 			return &packet.Error{Reason: packet.ProtocolError, Msg: "no local on a shared subscription"}
 		}
-		if !s.authorizer().Authorize(c.info, sub.Filter, AccessSubscribe) {
+		if !s.authorize(c.info, sub.Filter, AccessSubscribe) {
 			codes[i] = refusedSubscription(c.version)
 			continue
 		}
 		qos := min(sub.QoS, c.l.MaxQoS)
 		if s.log.debugEnabled() {
 			s.log.Debug(fmt.Sprintf("\t%s (QoS %d)", sub.Filter, qos))
+		}
+		if c.bridge {
+			sub.NoLocal, sub.RetainAsPublished = true, true
 		}
 		opts := subscriptionOptions(sub, qos, subID)
 		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
@@ -149,7 +152,7 @@ func (s *Server) retainSourceAllowed(m *message) bool {
 		info.Listener = s.listenerNamed(m.sourceListener)
 		src = &info
 	}
-	return s.authorizer().Authorize(src, m.topic, AccessWrite)
+	return s.authorize(src, m.topic, AccessWrite)
 }
 
 // listenerNamed returns the listener being served under name, or nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -180,12 +181,18 @@ func (c *Client) install(nc net.Conn, ack *packet.Connack) *conn {
 	cn.aliasMax = c.limits.aliasMax
 	cn.maxPacket = c.limits.maxPacket
 	// MQTT 3.1 has no Session Present flag: trust our own request.
-	present := ack.SessionPresent || (c.opts.ProtocolVersion == MQTT31 && c.opts.KeepSession)
+	present := ack.SessionPresent || (c.opts.ProtocolVersion == MQTT31 && c.opts.KeepSession) ||
+		c.opts.AlwaysResume
 	resend := c.resumeLocked(present)
 	c.conn = cn
 	c.mu.Unlock()
 
 	cn.start()
+	if f := c.opts.Prelude; f != nil {
+		pr := &Prelude{c: c, cn: cn}
+		f(pr, c.Connack())
+		pr.cn = nil // its methods fail once the prelude is over
+	}
 	for _, p := range resend {
 		if err := cn.writeLocked(p); err != nil {
 			break // the connection is closing; the session keeps them
@@ -299,7 +306,13 @@ func (c *Client) reconnect() *conn {
 		if err == nil {
 			return c.install(nc, ack) // nil if closed meanwhile
 		}
-		delay = min(2*delay, c.opts.MaxReconnectDelay)
+		if c.opts.ReconnectJitter {
+			// Decorrelated jitter: random in [base, 3 × last], capped.
+			base := c.opts.ReconnectDelay
+			delay = min(base+rand.N(max(3*delay-base, 1)), c.opts.MaxReconnectDelay)
+		} else {
+			delay = min(2*delay, c.opts.MaxReconnectDelay)
+		}
 	}
 }
 

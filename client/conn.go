@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -216,8 +217,13 @@ func (cn *conn) readLoop() {
 // fail closes the connection for err, telling an MQTT 5 server why when
 // the fault is its own.
 func (cn *conn) fail(err error) {
-	if v, ok := err.(*violation); ok && cn.version == MQTT5 {
-		cn.write(&packet.Disconnect{ReasonCode: v.code})
+	if v, ok := err.(*violation); ok {
+		if cn.c.opts.Bridge {
+			// A bridge aborts the connection, as Mosquitto's do.
+			abort(cn.nc)
+		} else if cn.version == MQTT5 {
+			cn.write(&packet.Disconnect{ReasonCode: v.code})
+		}
 	}
 	select {
 	case <-cn.done:
@@ -254,6 +260,13 @@ func (cn *conn) handle(p packet.Packet) error {
 		c.handleResponse(p.PacketID, p)
 	case *packet.Pingresp:
 		cn.pingPending.Store(false)
+	case *packet.Pingreq:
+		if !c.opts.Bridge {
+			return violated(ProtocolError, "unexpected PINGREQ from the server")
+		}
+		// A bridge is a client the remote broker may ping, as
+		// Mosquitto's bridges answer.
+		return cn.write(&packet.Pingresp{})
 	case *packet.Disconnect:
 		return &DisconnectError{ReasonCode: p.ReasonCode, Properties: p.Properties}
 	case *packet.Auth:
@@ -263,4 +276,15 @@ func (cn *conn) handle(p packet.Packet) error {
 		return violated(ProtocolError, "unexpected %s from the server", p.Type())
 	}
 	return nil
+}
+
+// abort makes closing nc reset the TCP connection instead of ending it
+// in order.
+func abort(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 }

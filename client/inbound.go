@@ -252,7 +252,7 @@ func (cn *conn) handlePubrel(a *packet.Ack) error {
 		c.inbox.push(delivery{msg: m, conn: cn, epoch: epoch}, cn.done, c.mayBlockReader)
 	default:
 		comp := &packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
-		if !ok && cn.version == MQTT5 {
+		if !ok && cn.version == MQTT5 && !c.opts.Bridge {
 			comp.ReasonCode = PacketIdentifierNotFound
 		}
 		cn.write(comp)

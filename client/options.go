@@ -110,6 +110,37 @@ type Options struct {
 	// connection ends and AutoReconnect is about to reconnect, with the
 	// cause (a *DisconnectError if the server sent DISCONNECT).
 	OnConnectionLost func(c *Client, err error)
+	// Prelude, when set, is called on every new connection after the
+	// CONNACK and before anything else is sent on it, the session's
+	// resends included, on the goroutine that made the connection: what
+	// it sends through the *Prelude goes first, as Mosquitto's bridges
+	// send their state notification and subscriptions first. It must not
+	// block.
+	Prelude func(p *Prelude, ack *Connack)
+
+	// Bridge makes the client a broker's bridge, as Mosquitto's: it
+	// answers a PINGREQ from the server with PINGRESP instead of taking
+	// it for a protocol error, answers a PUBREC or PUBREL for an unknown
+	// packet identifier with success rather than 0x92 (MQTT 5), and
+	// aborts the connection on a protocol error without sending
+	// DISCONNECT first.
+	Bridge bool
+	// TryPrivate sets the bridge bit (0x80) of the MQTT 3.x protocol
+	// level in CONNECT, as Mosquitto's try_private: a Mosquitto or midge
+	// server then treats the connection as a bridge (no local echo,
+	// retain flags as published). MQTT 5 has subscription options for
+	// that instead.
+	TryPrivate bool
+	// AlwaysResume resends unacknowledged messages (with DUP set) and
+	// PUBRELs on every reconnection, even when the server reports no
+	// session present, as Mosquitto's bridges do: a message is then
+	// delivered at least once across the loss of the server's session.
+	AlwaysResume bool
+	// ReconnectJitter, with AutoReconnect, replaces the doubling of the
+	// delay between attempts by Mosquitto's bridge backoff: a random
+	// delay between ReconnectDelay and three times the last one, capped
+	// at MaxReconnectDelay ("decorrelated jitter").
+	ReconnectJitter bool
 }
 
 // Will is the will message of a connection (MQTT 5.0 section 3.1.3.2).
@@ -201,6 +232,7 @@ func (o *Options) connectPacket(clientID string) *packet.Connect {
 		UsernameFlag:    o.Username != "",
 		Password:        o.Password,
 		PasswordFlag:    o.Password != nil,
+		Bridge:          o.TryPrivate && o.ProtocolVersion != MQTT5,
 	}
 	if o.ProtocolVersion == MQTT5 {
 		p.Properties = o.Properties

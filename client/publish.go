@@ -154,7 +154,7 @@ func (c *Client) handleAck(cn *conn, a *packet.Ack) error {
 		if ob == nil || ob.pub.QoS != 2 {
 			c.mu.Unlock()
 			rel := &packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID}
-			if cn.version == MQTT5 {
+			if cn.version == MQTT5 && !c.opts.Bridge {
 				rel.ReasonCode = PacketIdentifierNotFound
 			}
 			cn.write(rel) // a failed write closes the connection

@@ -1,7 +1,7 @@
 package config
 
-// Bridge is a `connection` block: a link to another broker. Bridges are
-// parsed and validated now and run by a later feature.
+// Bridge is a `connection` block: a link to another broker, run by
+// package bridge.
 type Bridge struct {
 	Name      string
 	Addresses []BridgeAddress

@@ -23,7 +23,6 @@ func applyConnection(c *call) error {
 	b.File, b.Line = c.file, c.line
 	c.p.cfg.Bridges = append(c.p.cfg.Bridges, b)
 	c.fs.bridge = b
-	c.p.warnf(c.file, c.line, "bridge %q: bridges are not supported yet; ignored", name)
 	return nil
 }
 

@@ -51,11 +51,8 @@ topic x
 	if b.EffectiveRemoteClientID("host") != "host.cloud" || b.EffectiveLocalClientID("host") != "local.host.cloud" {
 		t.Errorf("client ids %q %q", b.EffectiveRemoteClientID("host"), b.EffectiveLocalClientID("host"))
 	}
-	if !hasWarning(c, `test.conf:2: bridge "cloud"`, "not supported") || !hasWarning(c, `test.conf:12: bridge "backup"`) {
-		t.Errorf("warnings %q", c.Warnings)
-	}
-	if len(c.Warnings) != 2 {
-		t.Errorf("bridge options warned individually: %q", c.Warnings)
+	if len(c.Warnings) != 0 {
+		t.Errorf("bridge options warned: %q", c.Warnings)
 	}
 }
 

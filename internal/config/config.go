@@ -236,5 +236,14 @@ func (c *Config) AnonymousAllowed(l *Listener) bool {
 	if v := c.SecurityFor(l).AllowAnonymous; v != nil {
 		return *v
 	}
-	return c.LocalOnly
+	// Mosquitto 2.0 leaves allow_anonymous of the default listener (the
+	// `port` one) unset with per_listener_settings true, which then lets
+	// anonymous clients in; finish warns about it.
+	return c.LocalOnly || c.anonymousDefault(l)
+}
+
+// anonymousDefault reports whether l is the default listener with
+// per_listener_settings true and no allow_anonymous of its own.
+func (c *Config) anonymousDefault(l *Listener) bool {
+	return c.PerListenerSettings && l != nil && l == c.template && l.Security.AllowAnonymous == nil
 }

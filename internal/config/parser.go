@@ -167,6 +167,10 @@ func (p *parser) finish() error {
 			p.def.Port = DefaultPort
 		}
 		c.Listeners = append([]*Listener{p.def}, c.Listeners...)
+		if c.anonymousDefault(p.def) && !c.LocalOnly {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("the default listener (port %d) allows anonymous clients: per_listener_settings is true and "+
+				"it has no allow_anonymous of its own, which Mosquitto 2.0 takes as true; set allow_anonymous for it", p.def.Port))
+		}
 	default:
 		// Mosquitto drops these silently; an operator should hear about it.
 		for _, where := range p.defaultOptions {

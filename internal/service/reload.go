@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/bridge"
 	"github.com/midge-mqtt/midge/internal/config"
 )
 
@@ -21,9 +22,13 @@ type reloader struct {
 	srv     *broker.Server
 	opened  []opened
 	current *config.Config
+	bridges *bridge.Manager
 }
 
 func (r *reloader) reload() {
+	// Bridges change once the broker runs again: stopping one and
+	// starting one talk to the broker.
+	defer func() { r.bridges.Reload(r.current.Bridges) }()
 	// Nothing a client sends from now on is handled before the new
 	// configuration is in place (see broker.Server.Pause).
 	resume := r.srv.Pause()

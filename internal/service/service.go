@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/bridge"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/store/pebblestore"
 )
@@ -241,9 +242,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		go func() { errc <- srv.Serve(o.ln, o.bl) }()
 	}
 	served = true
+	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages})
+	defer bridges.Close() // before the broker closes
+	bridges.Start(cfg.Bridges)
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
-	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg}
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges}
 	for {
 		select {
 		case sig := <-sigs:
@@ -295,6 +299,18 @@ func checkSupported(cfg *config.Config) error {
 			return errors.New("psk_file is not supported: Go's TLS has no TLS-PSK; use certificates")
 		case len(s.Plugins) > 0:
 			return fmt.Errorf("%s:%d: plugins are not supported; refusing to start without them", s.Plugins[0].File, s.Plugins[0].Line)
+		}
+	}
+	for _, b := range cfg.Bridges {
+		switch {
+		case b.Identity != "" || b.PSK != "":
+			return fmt.Errorf("%s:%d: bridge %q: bridge_identity and bridge_psk are not supported: Go's TLS has no TLS-PSK; use certificates", b.File, b.Line, b.Name)
+		case b.RequireOCSP:
+			return fmt.Errorf("%s:%d: bridge %q: bridge_require_ocsp is not supported; refusing to start the bridge without it", b.File, b.Line, b.Name)
+		case b.Ciphers != "" || b.Ciphers13 != "":
+			return fmt.Errorf("%s:%d: bridge %q: bridge_ciphers and bridge_ciphers_tls1.3 are not supported: Go chooses its TLS cipher suites", b.File, b.Line, b.Name)
+		case (b.CertFile != "" || b.KeyFile != "" || b.Insecure || b.ALPN != "") && b.CAFile == "" && b.CAPath == "" && !b.UseOSCerts:
+			return fmt.Errorf("%s:%d: bridge %q: TLS options need bridge_cafile, bridge_capath or bridge_tls_use_os_certs; refusing to connect without TLS", b.File, b.Line, b.Name)
 		}
 	}
 	return nil

@@ -120,6 +120,11 @@ func (c *Config) dialer(addr string, tlsCfg *tls.Config) func(ctx context.Contex
 	}
 }
 
+// TLSConfig is the TLS configuration for a connection to c.Host with c's
+// TLS settings, verifying the server as libmosquitto does (the bridges
+// use it too).
+func (c *Config) TLSConfig() (*tls.Config, error) { return c.tlsConfig() }
+
 func (c *Config) tlsConfig() (*tls.Config, error) {
 	fileNotFound := &UsageError{Msg: "Error: Problem setting TLS options: File not found.\n", Quietable: true}
 	cfg := &tls.Config{ServerName: c.Host, MinVersion: tls.VersionTLS12}

@@ -1,0 +1,584 @@
+package bridge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/client"
+	"github.com/midge-mqtt/midge/internal/cli/clientflags"
+	"github.com/midge-mqtt/midge/internal/config"
+)
+
+// Bridge is one running `connection` block.
+type Bridge struct {
+	m        *Manager
+	cfg      *config.Bridge
+	log      *slog.Logger
+	remoteID string
+	localID  string
+	// notifyTopic is where the bridge's state goes ("" without
+	// notifications).
+	notifyTopic string
+	topics      []route
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	local *client.Client // set before any callback runs
+
+	mu        sync.Mutex
+	remote    *client.Client // nil until the first connection
+	up        bool           // the remote connection is up
+	upChanged chan struct{}  // closed and replaced when up changes
+	connects  int            // successful remote connections so far
+	addr      int            // index of the address to dial next
+
+	// Counters for $SYS and tests.
+	sent, received, dropped, reconnects atomic.Int64
+}
+
+// route is one `topic` line.
+type route struct {
+	local, remote             string // filters on each side
+	localPrefix, remotePrefix string
+	qos                       byte
+	out, in                   bool
+}
+
+func newBridge(m *Manager, c *config.Bridge) *Bridge {
+	b := &Bridge{
+		m: m, cfg: c, log: m.log,
+		remoteID:  c.EffectiveRemoteClientID(m.hostname),
+		localID:   c.EffectiveLocalClientID(m.hostname),
+		upChanged: make(chan struct{}),
+	}
+	if c.Notifications {
+		b.notifyTopic = c.NotificationTopic
+		if b.notifyTopic == "" {
+			b.notifyTopic = "$SYS/broker/connection/" + b.remoteID + "/state"
+		}
+	}
+	for _, t := range c.Topics {
+		b.topics = append(b.topics, route{
+			local: t.LocalTopic(), remote: t.RemoteTopic(),
+			localPrefix: t.LocalPrefix, remotePrefix: t.RemotePrefix,
+			qos: byte(t.QoS),
+			out: t.Direction == "out" || t.Direction == "both",
+			in:  t.Direction == "in" || t.Direction == "both",
+		})
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+func (b *Bridge) notice(msg string) { b.log.Log(context.Background(), broker.LevelNotice, msg) }
+
+// Connected reports whether the remote connection is up.
+func (b *Bridge) Connected() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.up
+}
+
+// start connects the local side, then keeps the remote side connected,
+// all on goroutines of the bridge.
+func (b *Bridge) start() {
+	b.wg.Go(b.run)
+}
+
+// stop ends the bridge: the remote connection is closed without
+// DISCONNECT (its will tells the remote that the bridge is gone), and the
+// local one is dropped so that nothing in flight is acknowledged to the
+// local broker.
+func (b *Bridge) stop() {
+	b.cancel()
+	b.wg.Wait()
+}
+
+func (b *Bridge) run() {
+	local, err := b.connectLocal()
+	if err != nil {
+		if b.ctx.Err() == nil {
+			b.log.Error(fmt.Sprintf("Error: bridge %s: local connection failed: %v.", b.cfg.Name, err))
+		}
+		return
+	}
+	defer local.Close()
+	b.notifyLocal('0')
+
+	delay := b.firstDelay()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if !b.sleep(delay) {
+				return
+			}
+			delay = b.nextDelay(delay)
+		}
+		rc, err := b.connectRemote()
+		if err == nil {
+			b.mu.Lock()
+			b.remote = rc
+			b.mu.Unlock()
+			select {
+			case <-b.ctx.Done():
+			case <-rc.Done():
+				// A client with AutoReconnect ends only when closed, or,
+				// for start_type once, with its first connection.
+			}
+			b.setUp(false)
+			rc.Close()
+			if b.cfg.StartType == "once" || b.ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		if b.ctx.Err() != nil {
+			return
+		}
+		b.log.Warn(fmt.Sprintf("Warning: Unable to connect to bridge %s: %v.", b.cfg.Name, err))
+		if b.cfg.StartType == "once" {
+			return
+		}
+	}
+}
+
+// firstDelay and nextDelay are the waits between attempts to connect:
+// restart_timeout, or Mosquitto's backoff between its base and cap.
+func (b *Bridge) firstDelay() time.Duration {
+	if b.cfg.RestartTimeout > 0 {
+		return time.Duration(b.cfg.RestartTimeout) * time.Second
+	}
+	return time.Duration(b.cfg.BackoffBase) * time.Second
+}
+
+func (b *Bridge) nextDelay(last time.Duration) time.Duration {
+	if b.cfg.RestartTimeout > 0 {
+		return last
+	}
+	base := time.Duration(b.cfg.BackoffBase) * time.Second
+	capd := time.Duration(b.cfg.BackoffCap) * time.Second
+	return min(base+randDuration(max(3*last-base, 1)), capd)
+}
+
+func (b *Bridge) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.ctx.Done():
+		return false
+	}
+}
+
+// connectLocal connects the bridge's client to the local broker and
+// subscribes to the local side of the `out` topics.
+// localClean reports whether the bridge's local session is clean
+// (local_cleansession, by default cleansession).
+func (b *Bridge) localClean() bool {
+	if b.cfg.LocalCleanSession != nil {
+		return *b.cfg.LocalCleanSession
+	}
+	return b.cfg.CleanSession
+}
+
+func (b *Bridge) connectLocal() (*client.Client, error) {
+	keep := !b.localClean()
+	opts := client.Options{
+		ClientID:        b.localID,
+		ProtocolVersion: client.MQTT5,
+		KeepSession:     keep,
+		KeepAlive:       -1,
+		Username:        b.cfg.LocalUsername,
+		MaxInflight:     65535,
+		AutoReconnect:   true,
+		ReconnectDelay:  100 * time.Millisecond,
+		Dialer: func(context.Context) (net.Conn, error) {
+			return b.m.ln.dial("bridge:" + b.cfg.Name)
+		},
+		OnMessage: b.forwardOut,
+		Prelude:   func(p *client.Prelude, _ *client.Connack) { b.subscribeLocal(p) },
+	}
+	if b.cfg.LocalPassword != "" {
+		opts.Password = []byte(b.cfg.LocalPassword)
+	}
+	if keep {
+		// The local session lasts until the bridge connects with a clean
+		// start: its queue is what the remote has yet to get.
+		opts.Properties.SessionExpiry = math.MaxUint32
+		opts.Properties.Set(client.PropSessionExpiry)
+	}
+	local, err := client.Connect(b.ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.local = local
+	return local, nil
+}
+
+// subscribeLocal subscribes to the local side of every `out` topic, as
+// Mosquitto's bridge does at each start: no local echo of what the bridge
+// itself publishes locally, retain flags as published, at most the
+// topic's QoS. Retained messages come with each subscription.
+func (b *Bridge) subscribeLocal(p *client.Prelude) {
+	for _, t := range b.topics {
+		if !t.out {
+			continue
+		}
+		b.log.Debug(fmt.Sprintf("Bridge %s doing local SUBSCRIBE on topic %s", b.localID, t.local))
+		err := p.Subscribe(nil, nil, client.Subscription{
+			Filter: t.local, QoS: t.qos, NoLocal: true, RetainAsPublished: true,
+		})
+		if err != nil {
+			b.log.Error(fmt.Sprintf("Error: bridge %s: local subscription to %s: %v.", b.cfg.Name, t.local, err))
+		}
+	}
+}
+
+// resubscribeLocal subscribes again to the local `out` topics after a
+// reconnection to the remote, so that the retained messages are sent to
+// it again, as Mosquitto does.
+func (b *Bridge) resubscribeLocal() {
+	var subs []client.Subscription
+	for _, t := range b.topics {
+		if t.out {
+			subs = append(subs, client.Subscription{Filter: t.local, QoS: t.qos, NoLocal: true, RetainAsPublished: true})
+		}
+	}
+	if len(subs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	for _, s := range subs {
+		if _, err := b.local.Subscribe(ctx, nil, s); err != nil && b.ctx.Err() == nil {
+			b.log.Error(fmt.Sprintf("Error: bridge %s: local subscription to %s: %v.", b.cfg.Name, s.Filter, err))
+		}
+	}
+}
+
+// connectRemote makes the first connection to the remote broker; the
+// client reconnects by itself after that.
+func (b *Bridge) connectRemote() (*client.Client, error) {
+	c := b.cfg
+	version := client.MQTT311
+	switch c.ProtocolVersion {
+	case "mqttv31":
+		version = client.MQTT31
+	case "mqttv50":
+		version = client.MQTT5
+	}
+	opts := client.Options{
+		ClientID:        b.remoteID,
+		ProtocolVersion: version,
+		KeepSession:     !c.CleanSession,
+		KeepAlive:       time.Duration(c.KeepaliveInterval) * time.Second,
+		Username:        c.RemoteUsername,
+		Bridge:          true,
+		TryPrivate:      c.TryPrivate,
+		AlwaysResume:    true,
+		AutoReconnect:   c.StartType != "once",
+		ReconnectDelay:  b.firstDelay(),
+		ConnectTimeout:  30 * time.Second,
+		Dialer:          b.dialRemote,
+		OnMessage:       b.forwardIn,
+		Prelude:         b.prelude,
+		OnConnect: func(_ context.Context, _ *client.Client, _ *client.Connack) {
+			b.connected()
+		},
+		OnConnectionLost: func(_ *client.Client, err error) {
+			b.setUp(false)
+			b.reconnects.Add(1)
+			b.notice(fmt.Sprintf("Bridge %s: connection lost: %v.", b.cfg.Name, err))
+		},
+	}
+	if c.RestartTimeout > 0 {
+		opts.MaxReconnectDelay = opts.ReconnectDelay
+	} else {
+		opts.MaxReconnectDelay = time.Duration(c.BackoffCap) * time.Second
+		opts.ReconnectJitter = true
+	}
+	if c.RemotePassword != "" {
+		opts.Password = []byte(c.RemotePassword)
+	}
+	inflight := b.m.opts.MaxInflight
+	if inflight <= 0 || inflight > 65535 {
+		inflight = 65535
+	}
+	opts.MaxInflight = inflight
+	if version == client.MQTT5 {
+		p := &opts.Properties
+		// As Mosquitto: the Receive Maximum is always sent, from
+		// max_inflight_messages unless bridge_receive_maximum is set.
+		p.ReceiveMaximum = uint16(inflight)
+		p.Set(client.PropReceiveMaximum)
+		if c.SessionExpiryInterval > 0 {
+			p.SessionExpiry = uint32(c.SessionExpiryInterval)
+			p.Set(client.PropSessionExpiry)
+		}
+		if c.ReceiveMaximum > 0 {
+			p.ReceiveMaximum = uint16(c.ReceiveMaximum)
+			p.Set(client.PropReceiveMaximum)
+		}
+		if c.MaxPacketSize > 0 {
+			p.MaximumPacketSize = uint32(c.MaxPacketSize)
+			p.Set(client.PropMaximumPacketSize)
+		}
+	}
+	if b.notifyTopic != "" && !c.NotificationsLocalOnly {
+		opts.Will = &client.Will{Topic: b.notifyTopic, Payload: []byte("0"), QoS: 1, Retain: true}
+	}
+	addr := c.Addresses[b.addr%len(c.Addresses)]
+	b.notice(fmt.Sprintf("Connecting bridge %s (%s:%d)", c.Name, addr.Host, addr.Port))
+	return client.Connect(b.ctx, opts)
+}
+
+// dialRemote dials the remote broker: the addresses in order, from the
+// first after a failure without round_robin, from the next one with it.
+func (b *Bridge) dialRemote(ctx context.Context) (net.Conn, error) {
+	addrs := b.cfg.Addresses
+	d := net.Dialer{}
+	if b.cfg.BindAddress != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(b.cfg.BindAddress)}
+	}
+	b.mu.Lock()
+	start := b.addr
+	if !b.cfg.RoundRobin {
+		start = 0
+	}
+	b.mu.Unlock()
+	var firstErr error
+	for i := range addrs {
+		n := (start + i) % len(addrs)
+		a := addrs[n]
+		nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a.Host, strconv.Itoa(a.Port)))
+		if err == nil && b.usesTLS() {
+			nc, err = b.handshake(ctx, nc, a.Host)
+		}
+		if err == nil {
+			b.mu.Lock()
+			b.addr = n
+			if b.cfg.RoundRobin {
+				b.addr = n + 1
+			}
+			b.mu.Unlock()
+			return nc, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// prelude is what the bridge sends first on each remote connection, as
+// Mosquitto: its state notification, then a SUBSCRIBE for every `in`
+// topic and, if bridge_attempt_unsubscribe, an UNSUBSCRIBE for every
+// `out` one (a subscription left from an earlier configuration).
+func (b *Bridge) prelude(p *client.Prelude, ack *client.Connack) {
+	maxQoS := byte(2)
+	if ack.Properties.Has(client.PropMaximumQoS) {
+		maxQoS = ack.Properties.MaximumQoS
+	}
+	if b.notifyTopic != "" && !b.cfg.NotificationsLocalOnly {
+		retain := !ack.Properties.Has(client.PropRetainAvailable) || ack.Properties.RetainAvailable == 1
+		_ = p.Publish(&client.Message{Topic: b.notifyTopic, Payload: []byte("1"), QoS: min(1, maxQoS), Retain: retain})
+	}
+	v5 := b.cfg.ProtocolVersion == "mqttv50"
+	for _, t := range b.topics {
+		if t.in {
+			s := client.Subscription{Filter: t.remote, QoS: min(t.qos, maxQoS)}
+			if v5 {
+				s.NoLocal, s.RetainAsPublished = true, true
+			}
+			filter := t.remote
+			_ = p.Subscribe(func(sa *client.Suback, err error) {
+				if err == nil && len(sa.ReasonCodes) > 0 && sa.ReasonCodes[0] >= 0x80 {
+					b.log.Warn(fmt.Sprintf("Warning: bridge %s: the remote refused the subscription to %s (reason 0x%02x).",
+						b.cfg.Name, filter, byte(sa.ReasonCodes[0])))
+				}
+			}, nil, s)
+		} else if b.cfg.AttemptUnsubscribe {
+			_ = p.Unsubscribe(nil, nil, t.remote)
+		}
+	}
+}
+
+// connected runs once a remote connection is up.
+func (b *Bridge) connected() {
+	b.mu.Lock()
+	b.connects++
+	again := b.connects > 1
+	b.mu.Unlock()
+	b.setUp(true)
+	b.notifyLocal('1')
+	if again {
+		b.resubscribeLocal()
+	}
+}
+
+func (b *Bridge) setUp(up bool) {
+	b.mu.Lock()
+	if b.up != up {
+		b.up = up
+		close(b.upChanged)
+		b.upChanged = make(chan struct{})
+	}
+	b.mu.Unlock()
+	if !up {
+		b.notifyLocal('0')
+	}
+}
+
+// notifyLocal publishes the bridge's state to the local broker, retained.
+func (b *Bridge) notifyLocal(state byte) {
+	if b.notifyTopic == "" || b.local == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	_, _ = b.local.Publish(ctx, &client.Message{Topic: b.notifyTopic, Payload: []byte{state}, QoS: 1, Retain: true})
+}
+
+// waitUp returns the remote client once its connection is up, or nil if
+// the bridge stops first.
+func (b *Bridge) waitUp() *client.Client {
+	for {
+		b.mu.Lock()
+		up, rc, ch := b.up, b.remote, b.upChanged
+		b.mu.Unlock()
+		if up && rc != nil {
+			return rc
+		}
+		select {
+		case <-ch:
+		case <-b.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// forwardOut passes a message from the local broker to the remote one. It
+// returns (and the local client acknowledges the message) once the remote
+// has acknowledged it; a QoS 0 message while the remote is away is
+// dropped, as Mosquitto drops it for a disconnected bridge.
+func (b *Bridge) forwardOut(local *client.Client, m *client.Message) {
+	t, ok := b.remapOut(m.Topic)
+	if !ok {
+		return // a subscription of an earlier configuration
+	}
+	out := &client.Message{Topic: t, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain && b.cfg.OutgoingRetain,
+		Properties: m.Properties}
+	out.Properties.Clear(client.PropSubscriptionID)
+	for {
+		if (m.QoS == 0 || b.localClean()) && !b.Connected() {
+			// With a clean local session the bridge keeps nothing for
+			// a remote that is away, as Mosquitto's.
+			b.dropped.Add(1)
+			return
+		}
+		rc := b.waitUp()
+		if rc == nil {
+			b.abandon(local)
+			return
+		}
+		_, err := rc.Publish(b.ctx, out)
+		var re *client.ReasonError
+		switch {
+		case err == nil:
+			b.sent.Add(1)
+			return
+		case errors.As(err, &re):
+			// The remote refused it (not authorised, quota ...): as a
+			// client's refused message, it is gone.
+			b.dropped.Add(1)
+			b.log.Warn(fmt.Sprintf("Warning: bridge %s: the remote refused a message on %s: %v.", b.cfg.Name, t, err))
+			return
+		case b.ctx.Err() != nil:
+			b.abandon(local)
+			return
+		case m.QoS == 0:
+			b.dropped.Add(1)
+			return
+		case errors.Is(err, client.ErrClosed):
+			// The remote client was replaced (start_type once ends it):
+			// wait for the next one.
+		default:
+			// Not a message the remote can take (too large, QoS or
+			// retain not available).
+			b.dropped.Add(1)
+			b.log.Warn(fmt.Sprintf("Warning: bridge %s: message on %s not sent: %v.", b.cfg.Name, t, err))
+			return
+		}
+	}
+}
+
+// forwardIn passes a message from the remote broker to the local one; the
+// remote client acknowledges it when this returns, once the local broker
+// has acknowledged it (with persistence on: once it is on disk).
+func (b *Bridge) forwardIn(remote *client.Client, m *client.Message) {
+	t, ok := b.remapIn(m.Topic)
+	if !ok {
+		return
+	}
+	in := &client.Message{Topic: t, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: m.Properties}
+	in.Properties.Clear(client.PropSubscriptionID)
+	if _, err := b.local.Publish(b.ctx, in); err != nil {
+		var re *client.ReasonError
+		if errors.As(err, &re) {
+			b.dropped.Add(1)
+			return // refused locally: acknowledged and dropped, as for any client
+		}
+		// The bridge is stopping: leave the message unacknowledged so
+		// that the remote sends it again.
+		b.abandon(remote)
+		return
+	}
+	b.received.Add(1)
+}
+
+// abandon drops c's connection so that the message being handled is not
+// acknowledged.
+func (b *Bridge) abandon(c *client.Client) { c.Close() }
+
+// usesTLS reports whether the bridge connects over TLS: with a CA file or
+// directory to trust, or the system's roots, as in Mosquitto.
+func (b *Bridge) usesTLS() bool {
+	c := b.cfg
+	return c.CAFile != "" || c.CAPath != "" || c.UseOSCerts
+}
+
+// handshake runs the TLS handshake on nc to host, verifying the remote as
+// libmosquitto does: the chain from the configured CAs, and the host name
+// unless bridge_insecure.
+func (b *Bridge) handshake(ctx context.Context, nc net.Conn, host string) (net.Conn, error) {
+	c := b.cfg
+	flags := clientflags.Config{
+		Host: host, CAFile: c.CAFile, CAPath: c.CAPath, CertFile: c.CertFile, KeyFile: c.KeyFile,
+		Insecure: c.Insecure, TLSVersion: c.TLSVersion, TLSALPN: c.ALPN, TLSUseOSCerts: c.UseOSCerts,
+	}
+	cfg, err := flags.TLSConfig()
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS settings (bridge_cafile, bridge_capath, bridge_certfile, bridge_keyfile, bridge_tls_version): %s",
+			strings.TrimSpace(strings.TrimPrefix(err.Error(), "Error: ")))
+	}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return tc, nil
+}

@@ -1,0 +1,409 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/client"
+	"github.com/midge-mqtt/midge/internal/config"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const waitTime = 10 * time.Second
+
+// testBroker is a broker on a loopback port.
+type testBroker struct {
+	srv  *broker.Server
+	addr string
+}
+
+func startBroker(t *testing.T, addr string) *testBroker {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := broker.DefaultOptions()
+	o.SysInterval = 0
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := broker.DefaultListener(0)
+	l.AllowAnonymous = true
+	srv := broker.New(o)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln, l) }()
+	b := &testBroker{srv: srv, addr: ln.Addr().String()}
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, broker.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return b
+}
+
+// bridgeConfig parses a `connection` block (the address line is added).
+func bridgeConfig(t *testing.T, addr string, lines ...string) []*config.Bridge {
+	t.Helper()
+	text := "connection test\naddress " + addr + "\n" + strings.Join(lines, "\n") + "\n"
+	cfg, err := config.Parse("bridge.conf", strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Bridges
+}
+
+// startBridges runs the bridges of cfgs on local.
+func startBridges(t *testing.T, local *testBroker, cfgs []*config.Bridge) *Manager {
+	t.Helper()
+	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20})
+	m.Start(cfgs)
+	t.Cleanup(m.Close)
+	return m
+}
+
+func waitConnected(t *testing.T, m *Manager, name string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for !m.Bridges()[name] {
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge %s not connected", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// recorder is a subscriber that records what it receives.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []*client.Message
+	got  chan struct{}
+}
+
+func subscribe(t *testing.T, addr, id string, version byte, subs ...client.Subscription) *recorder {
+	t.Helper()
+	r := &recorder{got: make(chan struct{}, 1)}
+	c, err := client.Connect(ctxFor(t), client.Options{
+		Address: addr, ClientID: id, ProtocolVersion: version,
+		OnMessage: func(_ *client.Client, m *client.Message) {
+			r.mu.Lock()
+			r.msgs = append(r.msgs, m)
+			r.mu.Unlock()
+			select {
+			case r.got <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background(), 0, nil) })
+	if _, err := c.Subscribe(ctxFor(t), nil, subs...); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wait returns the messages once there are n, failing after waitTime.
+func (r *recorder) wait(t *testing.T, n int) []*client.Message {
+	t.Helper()
+	deadline := time.After(waitTime)
+	for {
+		r.mu.Lock()
+		if len(r.msgs) >= n {
+			out := append([]*client.Message(nil), r.msgs...)
+			r.mu.Unlock()
+			return out
+		}
+		have := len(r.msgs)
+		r.mu.Unlock()
+		select {
+		case <-r.got:
+		case <-deadline:
+			t.Fatalf("%d messages, want %d", have, n)
+		}
+	}
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func publisher(t *testing.T, addr, id string) *client.Client {
+	t.Helper()
+	c, err := client.Connect(ctxFor(t), client.Options{Address: addr, ClientID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background(), 0, nil) })
+	return c
+}
+
+func publish(t *testing.T, c *client.Client, topic, payload string, qos byte, retain bool) {
+	t.Helper()
+	if _, err := c.Publish(ctxFor(t), &client.Message{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBridgeBothWays sends messages out and in over a bridge between two
+// midge brokers at each protocol version and QoS, through remapped
+// prefixes, and checks topics, payloads, QoS and that nothing is echoed.
+func TestBridgeBothWays(t *testing.T) {
+	for _, proto := range []string{"mqttv31", "mqttv311", "mqttv50"} {
+		for qos := byte(0); qos <= 2; qos++ {
+			t.Run(fmt.Sprintf("%s/qos%d", proto, qos), func(t *testing.T) {
+				remote := startBroker(t, "")
+				local := startBroker(t, "")
+				m := startBridges(t, local, bridgeConfig(t, remote.addr,
+					"bridge_protocol_version "+proto,
+					fmt.Sprintf("topic # out %d loc/ rem/", qos),
+					fmt.Sprintf("topic # in %d loc/in/ rem/in/", qos),
+					fmt.Sprintf("topic both/# both %d", qos),
+				))
+				waitConnected(t, m, "test")
+				onRemote := subscribe(t, remote.addr, "r-sub", client.MQTT311,
+					client.Subscription{Filter: "rem/x/#", QoS: 2}, client.Subscription{Filter: "both/#", QoS: 2})
+				onLocal := subscribe(t, local.addr, "l-sub", client.MQTT311,
+					client.Subscription{Filter: "loc/in/y", QoS: 2}, client.Subscription{Filter: "both/#", QoS: 2})
+				// The bridge's remote subscriptions are in place once a
+				// message through them arrives.
+				probe := subscribe(t, local.addr, "probe", client.MQTT311, client.Subscription{Filter: "loc/in/probe"})
+				rp := publisher(t, remote.addr, "r-pub")
+				lp := publisher(t, local.addr, "l-pub")
+				waitRoute(t, rp, "rem/in/probe", probe)
+				publish(t, lp, "loc/x/1", "out", 2, false)
+				publish(t, rp, "rem/in/y", "in", 2, false)
+				publish(t, lp, "both/l", "from local", 2, false)
+				publish(t, rp, "both/r", "from remote", 2, false)
+
+				got := onRemote.wait(t, 3)
+				checkMsgs(t, "remote", got, qos, "both/r", "rem/x/1=out", "both/l=from local", "both/r=from remote")
+				got = onLocal.wait(t, 3)
+				checkMsgs(t, "local", got, qos, "both/l", "loc/in/y=in", "both/l=from local", "both/r=from remote")
+				// No echo: a message that crossed the bridge does not come
+				// back over it.
+				time.Sleep(200 * time.Millisecond)
+				if n := onRemote.count(); n != 3 {
+					t.Errorf("remote subscriber got %d messages, want 3", n)
+				}
+				if n := onLocal.count(); n != 3 {
+					t.Errorf("local subscriber got %d messages, want 3", n)
+				}
+			})
+		}
+	}
+}
+
+// waitRoute publishes to topic until sub receives a message, so that a
+// test starts once subscriptions across the bridge are in place.
+func waitRoute(t *testing.T, pub *client.Client, topic string, sub *recorder) {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for sub.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing published to %s arrives across the bridge", topic)
+		}
+		publish(t, pub, topic, "probe", 0, false)
+		time.Sleep(20 * time.Millisecond)
+	}
+	sub.wait(t, 1)
+}
+
+// checkMsgs checks that got has the messages want ("topic=payload"), and
+// that those that crossed the bridge (all but the one on topic direct)
+// came at the bridge's QoS.
+func checkMsgs(t *testing.T, where string, got []*client.Message, qos byte, direct string, want ...string) {
+	t.Helper()
+	var have []string
+	for _, m := range got {
+		have = append(have, m.Topic+"="+string(m.Payload))
+		if m.Topic != direct && m.QoS != qos {
+			t.Errorf("%s: %s at QoS %d, want %d", where, m.Topic, m.QoS, qos)
+		}
+	}
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			t.Errorf("%s: got %q, want %q among them", where, have, w)
+		}
+	}
+}
+
+// TestBridgeNotifications checks the bridge's state topic: "1" retained
+// on both sides while connected, "0" on the remote (the will) once the
+// bridge is gone.
+func TestBridgeNotifications(t *testing.T) {
+	remote := startBroker(t, "")
+	local := startBroker(t, "")
+	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20})
+	m.Start(bridgeConfig(t, remote.addr, "topic x out 1", "remote_clientid edge"))
+	waitConnected(t, m, "test")
+	state := "$SYS/broker/connection/edge/state"
+	onRemote := subscribe(t, remote.addr, "r-sub", client.MQTT311, client.Subscription{Filter: state, QoS: 1})
+	onLocal := subscribe(t, local.addr, "l-sub", client.MQTT311, client.Subscription{Filter: state, QoS: 1})
+	for _, r := range []*recorder{onRemote, onLocal} {
+		if got := r.wait(t, 1); string(got[0].Payload) != "1" || !got[0].Retain {
+			t.Fatalf("state %q retained %t, want 1 retained", got[0].Payload, got[0].Retain)
+		}
+	}
+	m.Close()
+	if got := onRemote.wait(t, 2); string(got[1].Payload) != "0" {
+		t.Fatalf("state after close %q, want 0", got[1].Payload)
+	}
+}
+
+// TestBridgeCutMidStream cuts the bridge's connection again and again in
+// the middle of a QoS 1 stream: every message arrives, duplicates only as
+// QoS 1 allows them, and in order where no cut intervened.
+func TestBridgeCutMidStream(t *testing.T) {
+	remote := startBroker(t, "")
+	local := startBroker(t, "")
+	px := newProxy(t, remote.addr)
+	m := startBridges(t, local, bridgeConfig(t, px.addr(), "topic s/# out 1", "restart_timeout 1", "notifications false"))
+	waitConnected(t, m, "test")
+	sink := subscribe(t, remote.addr, "sink", client.MQTT311, client.Subscription{Filter: "s/#", QoS: 1})
+	pub := publisher(t, local.addr, "source")
+	const n = 300
+	for i := range n {
+		publish(t, pub, "s/stream", fmt.Sprint(i), 1, false)
+		if i%100 == 50 {
+			px.cut()
+		}
+	}
+	deadline := time.Now().Add(3 * waitTime)
+	for {
+		seen := map[string]int{}
+		for _, msg := range sink.wait(t, 1) {
+			seen[string(msg.Payload)]++
+		}
+		if len(seen) == n {
+			dups := sink.count() - n
+			t.Logf("%d messages, %d duplicates", n, dups)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages arrived", len(seen), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBridgeReload adds, changes and removes bridges: an unchanged bridge
+// keeps its connection.
+func TestBridgeReload(t *testing.T) {
+	remote := startBroker(t, "")
+	local := startBroker(t, "")
+	m := startBridges(t, local, nil)
+	cfgA := bridgeConfig(t, remote.addr, "topic a out 0")
+	m.Reload(cfgA)
+	waitConnected(t, m, "test")
+	m.mu.Lock()
+	before := m.bridges["test"]
+	m.mu.Unlock()
+	m.Reload(bridgeConfig(t, remote.addr, "topic a out 0"))
+	m.mu.Lock()
+	same := m.bridges["test"] == before
+	m.mu.Unlock()
+	if !same {
+		t.Fatal("an unchanged bridge was restarted")
+	}
+	m.Reload(bridgeConfig(t, remote.addr, "topic b out 0"))
+	waitConnected(t, m, "test")
+	sink := subscribe(t, remote.addr, "sink", client.MQTT311, client.Subscription{Filter: "#", QoS: 0})
+	pub := publisher(t, local.addr, "p")
+	deadline := time.Now().Add(waitTime)
+	for sink.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the changed bridge does not forward b")
+		}
+		publish(t, pub, "b", "x", 0, false)
+		time.Sleep(20 * time.Millisecond)
+	}
+	m.Reload(nil)
+	if len(m.Bridges()) != 0 {
+		t.Fatalf("bridges after removing them all: %v", m.Bridges())
+	}
+}
+
+// proxy forwards TCP connections to a target and can cut them all.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		a, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		b, err := net.Dial("tcp", p.target)
+		if err != nil {
+			a.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, a, b)
+		p.mu.Unlock()
+		p.wg.Go(func() { io.Copy(a, b); a.Close(); b.Close() })
+		p.wg.Go(func() { io.Copy(b, a); a.Close(); b.Close() })
+	}
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
