@@ -80,5 +80,5 @@ grep -rl /usr/sbin/mosquitto "$run/test" | xargs sed -i "s#/usr/sbin/mosquitto#$
 export PATH=/usr/bin:$PATH
 results=$work/results-$($reference && echo reference || echo midge).txt
 cd "$run/test/broker"
-exec python3 "$here/runner.py" . "$here/exclusions.txt" "$work/logs" -j "$jobs" -t 120 \
+exec python3 "$here/runner.py" . "$here/exclusions.txt" "$work/logs" -j "$jobs" -t 240 \
 	--results "$results" $all "${tests[@]}"
