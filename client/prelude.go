@@ -55,16 +55,9 @@ func (pr *Prelude) Publish(m *Message) error {
 // Subscribe sends a SUBSCRIBE for subs; done, if not nil, receives the
 // SUBACK (or the error that ended the wait) on a goroutine of its own.
 func (pr *Prelude) Subscribe(done func(*Suback, error), props *Properties, subs ...Subscription) error {
-	p := &packet.Subscribe{Subscriptions: make([]packet.Subscription, len(subs))}
-	for i, s := range subs {
-		if err := topic.ValidateFilter(s.Filter); err != nil {
-			return fmt.Errorf("%w: filter %q: %w", ErrInvalid, s.Filter, err)
-		}
-		p.Subscriptions[i] = packet.Subscription{Filter: s.Filter, QoS: s.QoS,
-			NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling}
-	}
-	if props != nil {
-		p.Properties = *props
+	p, err := subscribePacket(props, subs)
+	if err != nil {
+		return err
 	}
 	return pr.request(packet.SUBACK, &p.PacketID, p, func(resp packet.Packet, err error) {
 		if done == nil {

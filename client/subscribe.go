@@ -16,6 +16,27 @@ import (
 // session state: after a lost connection whose session the server did
 // not keep, subscribe again (Options.OnConnect is the place).
 func (c *Client) Subscribe(ctx context.Context, props *Properties, subs ...Subscription) (*Suback, error) {
+	p, err := subscribePacket(props, subs)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.request(ctx, packet.SUBACK, func(id uint16) packet.Packet {
+		p.PacketID = id
+		return p
+	})
+	if err != nil {
+		return nil, err
+	}
+	sa := resp.(*packet.Suback)
+	if len(sa.ReasonCodes) != len(subs) {
+		return nil, fmt.Errorf("%w: SUBACK with %d reason codes for %d subscriptions [MQTT-3.9.3-1]", ErrProtocol, len(sa.ReasonCodes), len(subs))
+	}
+	return &Suback{ReasonCodes: sa.ReasonCodes, Properties: sa.Properties}, nil
+}
+
+// subscribePacket validates subs and builds their SUBSCRIBE (without
+// packet identifier).
+func subscribePacket(props *Properties, subs []Subscription) (*packet.Subscribe, error) {
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("%w: no subscriptions [MQTT-3.8.3-2]", ErrInvalid)
 	}
@@ -33,18 +54,7 @@ func (c *Client) Subscribe(ctx context.Context, props *Properties, subs ...Subsc
 	if props != nil {
 		p.Properties = *props
 	}
-	resp, err := c.request(ctx, packet.SUBACK, func(id uint16) packet.Packet {
-		p.PacketID = id
-		return p
-	})
-	if err != nil {
-		return nil, err
-	}
-	sa := resp.(*packet.Suback)
-	if len(sa.ReasonCodes) != len(subs) {
-		return nil, fmt.Errorf("%w: SUBACK with %d reason codes for %d subscriptions [MQTT-3.9.3-1]", ErrProtocol, len(sa.ReasonCodes), len(subs))
-	}
-	return &Suback{ReasonCodes: sa.ReasonCodes, Properties: sa.Properties}, nil
+	return p, nil
 }
 
 // Unsubscribe removes the subscriptions to filters in one UNSUBSCRIBE and

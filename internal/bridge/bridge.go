@@ -108,6 +108,14 @@ func (b *Bridge) stop() {
 }
 
 func (b *Bridge) run() {
+	if b.cfg.StartType == "lazy" {
+		b.log.Warn(fmt.Sprintf("Warning: %s:%d: bridge %s: start_type lazy is not supported yet; the bridge connects at start, as with automatic.",
+			b.cfg.File, b.cfg.Line, b.cfg.Name))
+	}
+	if b.cfg.TCPKeepaliveIdle > 0 || b.cfg.TCPUserTimeout >= 0 {
+		b.log.Warn(fmt.Sprintf("Warning: %s:%d: bridge %s: bridge_tcp_keepalive and bridge_tcp_user_timeout are not supported yet; ignored.",
+			b.cfg.File, b.cfg.Line, b.cfg.Name))
+	}
 	local, err := b.connectLocal()
 	if err != nil {
 		if b.ctx.Err() == nil {

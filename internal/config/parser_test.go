@@ -319,3 +319,25 @@ func TestListenerScopeIsPerFile(t *testing.T) {
 		t.Errorf("listener options landed in the wrong place: %+v %+v %+v", c.Listeners[0], c.Listeners[1], c.Listeners[2])
 	}
 }
+
+// TestPerListenerDefaultAnonymous: with per_listener_settings true,
+// Mosquitto 2.0 lets anonymous clients onto the default (`port`) listener
+// when nothing is set for it, and refuses them elsewhere; midge does the
+// same and warns.
+func TestPerListenerDefaultAnonymous(t *testing.T) {
+	c := parse(t, "per_listener_settings true\nport 1950\nlistener 1951 127.0.0.1\n")
+	if len(c.Listeners) != 2 || !c.AnonymousAllowed(c.Listeners[0]) || c.AnonymousAllowed(c.Listeners[1]) {
+		t.Fatalf("anonymous: default %t, other %t", c.AnonymousAllowed(c.Listeners[0]), c.AnonymousAllowed(c.Listeners[1]))
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "allows anonymous clients") {
+		t.Fatalf("warnings %q", c.Warnings)
+	}
+	c = parse(t, "per_listener_settings true\nport 1950\nallow_anonymous false\n")
+	if c.AnonymousAllowed(c.Listeners[0]) || len(c.Warnings) != 0 {
+		t.Fatalf("explicit allow_anonymous false: allowed %t, warnings %q", c.AnonymousAllowed(c.Listeners[0]), c.Warnings)
+	}
+	c = parse(t, "port 1950\nlistener 1951\n")
+	if c.AnonymousAllowed(c.Listeners[0]) {
+		t.Fatal("anonymous allowed without per_listener_settings")
+	}
+}
