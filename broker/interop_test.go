@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // syncBuffer is a strings.Builder safe for a writer and a reader.
@@ -140,25 +140,11 @@ func TestPahoV5Client(t *testing.T) {
 	}
 }
 
-// needTool returns the path of an installed tool; it skips the test when
-// the tool is absent, except in CI, where it fails.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (CI installs mosquitto-clients)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
 // TestMosquittoClients uses Debian's mosquitto_sub and mosquitto_pub
 // against midge for each protocol version.
 func TestMosquittoClients(t *testing.T) {
-	subBin := needTool(t, "mosquitto_sub")
-	pubBin := needTool(t, "mosquitto_pub")
+	subBin := testtool.Need(t, "mosquitto_sub")
+	pubBin := testtool.Need(t, "mosquitto_pub")
 	b := startBroker(t, testOptions(), nil)
 	host, port, _ := net.SplitHostPort(b.addr)
 	for _, v := range []string{"mqttv31", "mqttv311", "mqttv5"} {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // matrixWant is what each matrix client may read and write: the answers of
@@ -398,7 +400,7 @@ func TestParseACLSnippets(t *testing.T) {
 }
 
 func TestACLParseAgainstMosquitto(t *testing.T) {
-	needTool(t, "mosquitto")
+	testtool.Need(t, "mosquitto")
 	for i, s := range aclSnippets {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			path := filepath.Join(readableTempDir(t), "acl")

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // TestMosquittoPasswdOutputVerifies hashes passwords with the real
 // mosquitto_passwd and checks that Passwords accepts its file.
 func TestMosquittoPasswdOutputVerifies(t *testing.T) {
-	bin := needTool(t, "mosquitto_passwd")
+	bin := testtool.Need(t, "mosquitto_passwd")
 	path := filepath.Join(t.TempDir(), "pw")
 	users := []struct {
 		name, password string
@@ -60,7 +62,7 @@ func TestMosquittoPasswdOutputVerifies(t *testing.T) {
 // TestMosquittoAcceptsOurHashes writes HashPassword output to a password
 // file and logs in to mosquitto 2.0 with it.
 func TestMosquittoAcceptsOurHashes(t *testing.T) {
-	needTool(t, "mosquitto")
+	testtool.Need(t, "mosquitto")
 	path := filepath.Join(readableTempDir(t), "pw")
 	type entry struct {
 		user, password, alg string

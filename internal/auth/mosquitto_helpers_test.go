@@ -17,22 +17,8 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
-
-// needTool returns the path of an external program, skipping the test when
-// it is missing, except under CI=true where a missing tool is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required when CI=true: %v", name, err)
-	}
-	t.Skipf("%s not installed: %v", name, err)
-	return ""
-}
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -62,7 +48,7 @@ func startMosquitto(t *testing.T, config ...string) string {
 // reaching "running".
 func runMosquitto(t *testing.T, config ...string) (addr string, ok bool, log string) {
 	t.Helper()
-	bin := needTool(t, "mosquitto")
+	bin := testtool.Need(t, "mosquitto")
 	port := freePort(t)
 	dir := readableTempDir(t)
 	conf := filepath.Join(dir, "mosquitto.conf")

@@ -1,31 +1,22 @@
 package listener
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // haveMosquitto reports whether the real broker is installed for
 // side-by-side checks; in CI it must be.
 func haveMosquitto(t *testing.T) bool {
 	t.Helper()
-	if _, err := exec.LookPath("mosquitto"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mosquitto is required in CI: %v", err)
-		}
-		return false
-	}
-	return true
+	return testtool.Have(t, "mosquitto")
 }
 
 // startMosquitto runs a real broker with one listener on a free loopback
@@ -39,49 +30,7 @@ func startMosquitto(t *testing.T, conf string) string {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	conf = "listener " + port + " 127.0.0.1\nallow_anonymous true\n" + conf
-	if os.Geteuid() == 0 {
-		// Otherwise mosquitto drops to user mosquitto, which cannot read
-		// the files in the test's temporary directory.
-		conf = "user root\n" + conf
-	}
-	path := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("mosquitto", "-c", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var log strings.Builder
-		ok := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !ok && strings.Contains(sc.Text(), " running") {
-				ok = true
-				ready <- ""
-			}
-		}
-		if !ok {
-			ready <- log.String()
-		}
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("mosquitto exited before it was running:\n%s", msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("mosquitto did not start")
-	}
+	testtool.Mosquitto(t, "listener "+port+" 127.0.0.1\nallow_anonymous true\n"+conf)
 	return net.JoinHostPort("127.0.0.1", port)
 }
 

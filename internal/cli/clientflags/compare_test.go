@@ -3,7 +3,6 @@ package clientflags_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/midge-mqtt/midge/internal/cli/pub"
 	"github.com/midge-mqtt/midge/internal/cli/rr"
 	"github.com/midge-mqtt/midge/internal/cli/sub"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,16 +23,6 @@ var tools = map[string]mainFunc{
 	"mosquitto_pub": func(a []string, in *strings.Reader, o, e *bytes.Buffer) int { return pub.Main(a, in, o, e) },
 	"mosquitto_sub": func(a []string, in *strings.Reader, o, e *bytes.Buffer) int { return sub.Main(a, in, o, e) },
 	"mosquitto_rr":  func(a []string, in *strings.Reader, o, e *bytes.Buffer) int { return rr.Main(a, in, o, e) },
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
 }
 
 // TestUsageErrorsMatchMosquitto runs command lines that fail before any
@@ -72,7 +62,7 @@ func TestUsageErrorsMatchMosquitto(t *testing.T) {
 		},
 	}
 	for name, argsList := range cases {
-		needTool(t, name)
+		testtool.Need(t, name)
 		for _, args := range argsList {
 			t.Run(name+" "+strings.Join(args, " "), func(t *testing.T) {
 				cmd := exec.Command(name, args...)

@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // TestFilesInterchangeable edits one file in turns with midge passwd and
 // mosquitto_passwd; each must read what the other wrote.
 func TestFilesInterchangeable(t *testing.T) {
-	bin := needTool(t, "mosquitto_passwd")
+	bin := testtool.Need(t, "mosquitto_passwd")
 	pw := filepath.Join(t.TempDir(), "pw")
 	midge := func(args ...string) {
 		t.Helper()
@@ -67,7 +68,7 @@ func TestFilesInterchangeable(t *testing.T) {
 // TestPlainFileUpgradedByEither checks that a plain-text file upgraded by
 // midge passwd -U is as usable as one upgraded by mosquitto_passwd -U.
 func TestPlainFileUpgradedByEither(t *testing.T) {
-	bin := needTool(t, "mosquitto_passwd")
+	bin := testtool.Need(t, "mosquitto_passwd")
 	dir := t.TempDir()
 	plain := "alice:wonderland\nbob:builder\n"
 	for _, tool := range []string{"midge", "mosquitto"} {

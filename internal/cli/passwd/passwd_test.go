@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // Hashes used as existing file content: the password of each is "secret".
@@ -206,25 +207,10 @@ func TestMain_Cases(t *testing.T) {
 	}
 }
 
-// needTool returns the path of an external program, skipping the test when
-// it is missing, except under CI=true where a missing tool is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required when CI=true: %v", name, err)
-	}
-	t.Skipf("%s not installed: %v", name, err)
-	return ""
-}
-
 // TestMosquittoPasswdCases runs the same table through the real
 // mosquitto_passwd: the expectations above are its behaviour.
 func TestMosquittoPasswdCases(t *testing.T) {
-	bin := needTool(t, "mosquitto_passwd")
+	bin := testtool.Need(t, "mosquitto_passwd")
 	for _, c := range cliCases {
 		if c.deviates {
 			continue

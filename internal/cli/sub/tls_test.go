@@ -1,7 +1,6 @@
 package sub
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -11,17 +10,16 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/cli/pub"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/listener"
 	"github.com/midge-mqtt/midge/internal/testpki"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // testPKI is the certificate material of one TLS test, as PEM files that
@@ -108,48 +106,7 @@ func serveMidge(t *testing.T, ln net.Listener, addr net.Addr) string {
 // (which must hold one listener on port) and waits for its "running" line.
 func startMosquittoConf(t *testing.T, conf string) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		// Otherwise mosquitto drops to user mosquitto, which cannot read
-		// the files in the test's temporary directory.
-		conf = "user root\n" + conf
-	}
-	path := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("mosquitto", "-c", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var log strings.Builder
-		ok := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !ok && strings.Contains(sc.Text(), " running") {
-				ok = true
-				ready <- ""
-			}
-		}
-		if !ok {
-			ready <- log.String()
-		}
-	}()
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("mosquitto exited before it was running:\n%s", msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("mosquitto did not start")
-	}
+	testtool.Mosquitto(t, conf)
 }
 
 func freePort(t *testing.T) string {
