@@ -236,21 +236,27 @@ func (b *Bridge) connectLocal() (*client.Client, error) {
 	return local, nil
 }
 
-// subscribeLocal subscribes to the local side of every `out` topic, as
-// Mosquitto's bridge does at each start: no local echo of what the bridge
-// itself publishes locally, retain flags as published, at most the
-// topic's QoS. Retained messages come with each subscription.
-func (b *Bridge) subscribeLocal(p *client.Prelude) {
+// localSubscriptions are the bridge's subscriptions on the local broker,
+// one per `out` topic, as Mosquitto's bridge makes them: no local echo of
+// what the bridge itself publishes locally, retain flags as published, at
+// most the topic's QoS. Retained messages come with each subscription.
+func (b *Bridge) localSubscriptions() []client.Subscription {
+	var subs []client.Subscription
 	for _, t := range b.topics {
-		if !t.out {
-			continue
+		if t.out {
+			subs = append(subs, client.Subscription{Filter: t.local, QoS: t.qos, NoLocal: true, RetainAsPublished: true})
 		}
-		b.log.Debug(fmt.Sprintf("Bridge %s doing local SUBSCRIBE on topic %s", b.localID, t.local))
-		err := p.Subscribe(nil, nil, client.Subscription{
-			Filter: t.local, QoS: t.qos, NoLocal: true, RetainAsPublished: true,
-		})
-		if err != nil {
-			b.log.Error(fmt.Sprintf("Error: bridge %s: local subscription to %s: %v.", b.cfg.Name, t.local, err))
+	}
+	return subs
+}
+
+// subscribeLocal subscribes to the local side of every `out` topic on
+// each local connection.
+func (b *Bridge) subscribeLocal(p *client.Prelude) {
+	for _, s := range b.localSubscriptions() {
+		b.log.Debug(fmt.Sprintf("Bridge %s doing local SUBSCRIBE on topic %s", b.localID, s.Filter))
+		if err := p.Subscribe(nil, nil, s); err != nil {
+			b.log.Error(fmt.Sprintf("Error: bridge %s: local subscription to %s: %v.", b.cfg.Name, s.Filter, err))
 		}
 	}
 }
@@ -259,18 +265,9 @@ func (b *Bridge) subscribeLocal(p *client.Prelude) {
 // reconnection to the remote, so that the retained messages are sent to
 // it again, as Mosquitto does.
 func (b *Bridge) resubscribeLocal() {
-	var subs []client.Subscription
-	for _, t := range b.topics {
-		if t.out {
-			subs = append(subs, client.Subscription{Filter: t.local, QoS: t.qos, NoLocal: true, RetainAsPublished: true})
-		}
-	}
-	if len(subs) == 0 {
-		return
-	}
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	for _, s := range subs {
+	for _, s := range b.localSubscriptions() {
 		if _, err := b.local.Subscribe(ctx, nil, s); err != nil && b.ctx.Err() == nil {
 			b.log.Error(fmt.Sprintf("Error: bridge %s: local subscription to %s: %v.", b.cfg.Name, s.Filter, err))
 		}
