@@ -279,12 +279,13 @@ func (cn *conn) handle(p packet.Packet) error {
 }
 
 // abort makes closing nc reset the TCP connection instead of ending it
-// in order.
+// in order. A Dialer's own connection type takes part with a SetLinger
+// method, as *net.TCPConn's.
 func abort(nc net.Conn) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
+	if l, ok := nc.(interface{ SetLinger(sec int) error }); ok {
+		_ = l.SetLinger(0)
 	}
 }

@@ -38,12 +38,17 @@ type Bridge struct {
 
 	local *client.Client // set before any callback runs
 
-	mu        sync.Mutex
-	remote    *client.Client // nil until the first connection
-	up        bool           // the remote connection is up
-	upChanged chan struct{}  // closed and replaced when up changes
-	connects  int            // successful remote connections so far
-	addr      int            // index of the address to dial next
+	mu     sync.Mutex
+	remote *client.Client // nil until the first connection
+	up     bool           // the remote connection is up
+	// linking: a remote connection is being made or is open, as
+	// Mosquitto's bridge has a socket; while it has one, what the local
+	// side sends waits for the connection instead of being dropped.
+	linking   bool
+	upChanged chan struct{} // closed and replaced when up or linking changes
+	connects  int           // successful remote connections so far
+	dials     uint64        // remote connections attempted so far
+	addr      int           // index of the address to dial next
 
 	// Counters for $SYS and tests.
 	sent, received, dropped, reconnects atomic.Int64
@@ -63,6 +68,9 @@ func newBridge(m *Manager, c *config.Bridge) *Bridge {
 		remoteID:  c.EffectiveRemoteClientID(m.hostname),
 		localID:   c.EffectiveLocalClientID(m.hostname),
 		upChanged: make(chan struct{}),
+		// The first connection is on its way from the start: what the
+		// local side sends before it is queued, not dropped.
+		linking: true,
 	}
 	if c.Notifications {
 		b.notifyTopic = c.NotificationTopic
@@ -363,6 +371,12 @@ func (b *Bridge) dialRemote(ctx context.Context) (net.Conn, error) {
 	if !b.cfg.RoundRobin {
 		start = 0
 	}
+	b.dials++
+	dial := b.dials
+	if !b.linking {
+		b.linking = true
+		b.changedLocked()
+	}
 	b.mu.Unlock()
 	var firstErr error
 	for i := range addrs {
@@ -379,13 +393,51 @@ func (b *Bridge) dialRemote(ctx context.Context) (net.Conn, error) {
 				b.addr = n + 1
 			}
 			b.mu.Unlock()
-			return nc, nil
+			return &remoteConn{Conn: nc, b: b, dial: dial}, nil
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
 	}
+	b.endLink(dial)
 	return nil, firstErr
+}
+
+// endLink records that the connection of the given dial is over, unless
+// a newer one has begun.
+func (b *Bridge) endLink(dial uint64) {
+	b.mu.Lock()
+	if b.dials == dial && b.linking {
+		b.linking = false
+		b.changedLocked()
+	}
+	b.mu.Unlock()
+}
+
+// remoteConn is a connection to the remote broker that tells the bridge
+// when it is closed.
+type remoteConn struct {
+	net.Conn
+	b    *Bridge
+	dial uint64
+}
+
+func (c *remoteConn) Close() error {
+	err := c.Conn.Close()
+	c.b.endLink(c.dial)
+	return err
+}
+
+// SetLinger lets the client reset the connection on a protocol error.
+func (c *remoteConn) SetLinger(sec int) error {
+	nc := c.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return tc.SetLinger(sec)
+	}
+	return nil
 }
 
 // prelude is what the bridge sends first on each remote connection, as
@@ -438,13 +490,17 @@ func (b *Bridge) setUp(up bool) {
 	b.mu.Lock()
 	if b.up != up {
 		b.up = up
-		close(b.upChanged)
-		b.upChanged = make(chan struct{})
+		b.changedLocked()
 	}
 	b.mu.Unlock()
 	if !up {
 		b.notifyLocal('0')
 	}
+}
+
+func (b *Bridge) changedLocked() {
+	close(b.upChanged)
+	b.upChanged = make(chan struct{})
 }
 
 // notifyLocal publishes the bridge's state to the local broker, retained.
@@ -457,20 +513,24 @@ func (b *Bridge) notifyLocal(state byte) {
 	_, _ = b.local.Publish(ctx, &client.Message{Topic: b.notifyTopic, Payload: []byte{state}, QoS: 1, Retain: true})
 }
 
-// waitUp returns the remote client once its connection is up, or nil if
-// the bridge stops first.
-func (b *Bridge) waitUp() *client.Client {
+// waitUp returns the remote client once its connection is up. It returns
+// a nil client if keep is false and the bridge has no remote connection
+// and is not making one, and false if the bridge stops first.
+func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
 	for {
 		b.mu.Lock()
-		up, rc, ch := b.up, b.remote, b.upChanged
+		up, linking, rc, ch := b.up, b.linking, b.remote, b.upChanged
 		b.mu.Unlock()
 		if up && rc != nil {
-			return rc
+			return rc, true
+		}
+		if !keep && !linking {
+			return nil, true
 		}
 		select {
 		case <-ch:
 		case <-b.ctx.Done():
-			return nil
+			return nil, false
 		}
 	}
 }
@@ -488,15 +548,16 @@ func (b *Bridge) forwardOut(local *client.Client, m *client.Message) {
 		Properties: m.Properties}
 	out.Properties.Clear(client.PropSubscriptionID)
 	for {
-		if (m.QoS == 0 || b.localClean()) && !b.Connected() {
-			// With a clean local session the bridge keeps nothing for
-			// a remote that is away, as Mosquitto's.
-			b.dropped.Add(1)
+		// A QoS 0 message, or any with a clean local session, is kept
+		// only while a remote connection is open or being made, as
+		// Mosquitto keeps nothing for a bridge without a socket.
+		rc, running := b.waitUp(m.QoS > 0 && !b.localClean())
+		if !running {
+			b.abandon(local)
 			return
 		}
-		rc := b.waitUp()
 		if rc == nil {
-			b.abandon(local)
+			b.dropped.Add(1)
 			return
 		}
 		_, err := rc.Publish(b.ctx, out)

@@ -407,3 +407,48 @@ func (p *proxy) cut() {
 	}
 	p.conns = nil
 }
+
+// TestBridgeQoS0WhileConnecting checks that a QoS 0 message published
+// locally while the bridge waits for the remote's CONNACK is sent once
+// the connection is up, as Mosquitto queues it for a bridge with a socket,
+// instead of being dropped as for a remote that is away.
+func TestBridgeQoS0WhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	local := startBroker(t, "")
+	startBridges(t, local, bridgeConfig(t, ln.Addr().String(),
+		"topic x out 0", "notifications false", "bridge_attempt_unsubscribe false"))
+
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTime))
+	remote, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+	remote.SetDeadline(time.Now().Add(waitTime))
+	buf := make([]byte, 512)
+	if n, err := remote.Read(buf); err != nil || n == 0 || buf[0] != 0x10 {
+		t.Fatalf("want the bridge's CONNECT, got % x, %v", buf[:n], err)
+	}
+	deadline := time.Now().Add(waitTime)
+	for local.srv.Stats().Subscriptions < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge did not subscribe locally")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pub := publisher(t, local.addr, "pub")
+	publish(t, pub, "x", "early", 0, false)
+	time.Sleep(200 * time.Millisecond) // the message reaches the bridge
+	if _, err := remote.Write([]byte{0x20, 2, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{0x30, 8, 0, 1, 'x', 'e', 'a', 'r', 'l', 'y'}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(remote, got); err != nil || string(got) != string(want) {
+		t.Fatalf("want PUBLISH % x, got % x, %v", want, got, err)
+	}
+}
