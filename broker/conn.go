@@ -30,8 +30,11 @@ type conn struct {
 
 	// Set once by the CONNECT handler, then read-only.
 	connected bool
-	sess      *session
-	version   byte
+	// released: the session has let go of the connection (letGo);
+	// used by the reader only.
+	released bool
+	sess     *session
+	version  byte
 	// bridge: a 3.x CONNECT with the bridge bit (0x80) in its protocol
 	// level, as Mosquitto's try_private sends. Its subscriptions are
 	// no local and retain as published, as in Mosquitto.
@@ -613,10 +616,19 @@ func (c *conn) finish(err error) {
 	case err != nil && c.connected:
 		s.log.Info(fmt.Sprintf("Client %s disconnected: %v.", c.clientID, err))
 	}
+	c.letGo()
 	c.close(false)
-	if c.connected {
-		s.stats.connected.Add(-1)
-		s.detach(c)
+}
+
+// letGo detaches the session from the connection, once, before its
+// socket closes: what is routed to the client from then on is queued for
+// its next connection instead of being written to one that is ending, to
+// be sent again later as a duplicate.
+func (c *conn) letGo() {
+	if c.connected && !c.released {
+		c.released = true
+		c.srv.stats.connected.Add(-1)
+		c.srv.detach(c)
 	}
 }
 
@@ -723,10 +735,13 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 	if p.ReasonCode != packet.DisconnectWithWill {
 		c.will.Store(nil) // [MQTT-3.14.4-3]
 	}
+	// Closing on the client's request, with no DISCONNECT back. As in
+	// Mosquitto, nothing is routed to the connection once its DISCONNECT
+	// has been read.
+	c.kickReason.Store(0x100)
+	c.letGo()
 	if c.srv.opts.ConnectionMessages {
 		c.srv.log.Info(fmt.Sprintf("Client %s disconnected.", c.clientID))
 	}
-	c.kickReason.Store(0x100) // closing on the client's request; no DISCONNECT back
-	c.close(false)
 	return errClosedByBroker
 }

@@ -1,10 +1,14 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/packet"
 )
 
@@ -286,5 +290,73 @@ func TestWillDelay(t *testing.T) {
 	}
 	if m.Topic != "wd/x" || m.Properties.Has(packet.PropWillDelay) {
 		t.Fatalf("will %+v", m)
+	}
+}
+
+// onLine is a log handler that calls fn with each message logged.
+type onLine struct{ fn func(string) }
+
+func (h onLine) Enabled(context.Context, slog.Level) bool { return true }
+func (h onLine) Handle(_ context.Context, r slog.Record) error {
+	h.fn(r.Message)
+	return nil
+}
+func (h onLine) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onLine) WithGroup(string) slog.Handler      { return h }
+
+// TestNothingRoutedAfterDisconnect checks that a message published once
+// the broker has read a client's DISCONNECT is queued for the client's
+// persistent session, and reaches its next connection as a first
+// delivery (DUP 0), not as a resend of something written to the
+// connection that was ending.
+func TestNothingRoutedAfterDisconnect(t *testing.T) {
+	var srv atomic.Pointer[broker.Server]
+	var armed atomic.Bool
+	published := make(chan error, 1)
+	opts := testOptions()
+	opts.ConnectionMessages = true
+	opts.Logger = slog.New(onLine{func(line string) {
+		if line == "Client sub disconnected." && armed.CompareAndSwap(true, false) {
+			_, err := srv.Load().Publish(broker.Message{Topic: "t", Payload: []byte("late"), QoS: 1})
+			published <- err
+		}
+	}})
+	b := startBroker(t, opts, nil)
+	srv.Store(b.Server)
+
+	for _, v := range []byte{packet.V311, packet.V5} {
+		sub := dialRaw(t, b.addr, v)
+		p := &packet.Connect{ClientID: "sub", KeepAlive: 60, CleanStart: true}
+		if v == packet.V5 {
+			p.Properties.SessionExpiry = 60
+			p.Properties.Set(packet.PropSessionExpiry)
+		} else {
+			p.CleanStart = false // a 3.1.1 clean session ends with its connection
+		}
+		sub.connect(p)
+		sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+		armed.Store(true)
+		sub.send(&packet.Disconnect{})
+		select {
+		case err := <-published:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(waitTime):
+			t.Fatal("the DISCONNECT was not logged")
+		}
+		sub.nc.Close()
+
+		again := dialRaw(t, b.addr, v)
+		p.CleanStart = false
+		if ack := again.connect(p); !ack.SessionPresent {
+			t.Fatalf("v%d: no session present", v)
+		}
+		m := again.expectPublish()
+		if string(m.Payload) != "late" || m.Dup {
+			t.Fatalf("v%d: got %q dup %v, want \"late\" as a first delivery", v, m.Payload, m.Dup)
+		}
+		again.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+		again.send(&packet.Disconnect{})
 	}
 }
