@@ -187,6 +187,15 @@ def main():
         print("failed and not excluded:")
         for n in unexpected:
             print("  " + n)
+        # The end of each one's output, so that a CI log says why.
+        for n in unexpected:
+            for suffix in (".rerun", ""):
+                path = os.path.join(args.log_dir, n + ".log" + suffix)
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        tail = f.read()[-3000:].decode("utf-8", "replace")
+                    print(f"\n--- end of {n}.log{suffix} ---\n{tail}")
+                    break
         return 1
     return 0
 
