@@ -3,7 +3,6 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
@@ -22,9 +21,10 @@ import (
 // retained message published just before a subscription is missed. Two
 // mechanisms keep Mosquitto's order where clients can observe it:
 //
-//   - the order gate: a SUBSCRIBE or UNSUBSCRIBE, and a retained PUBLISH,
-//     that has arrived (its first byte seen, by the parker or by the
-//     reader) takes a ticket. A PUBLISH waits for the subscription changes,
+//   - the order gate: a SUBSCRIBE or UNSUBSCRIBE, a DISCONNECT (after
+//     which messages for a persistent session are queued, not sent), and
+//     a retained PUBLISH, that has arrived (its first byte seen, by the
+//     parker or by the reader) takes a ticket. A PUBLISH waits for the subscription changes,
 //     and a SUBSCRIBE for the retained publishes, whose tickets were issued
 //     before its own burst of packets began (and before its own ticket):
 //     at most gateWait;
@@ -46,7 +46,7 @@ const (
 type ticketKind uint8
 
 const (
-	ticketSubscription ticketKind = 1 + iota // a SUBSCRIBE or UNSUBSCRIBE
+	ticketSubscription ticketKind = 1 + iota // a SUBSCRIBE, UNSUBSCRIBE or DISCONNECT
 	ticketRetained                           // a PUBLISH with the retain flag
 )
 
@@ -54,7 +54,7 @@ const (
 // takes, or 0.
 func ticketFor(first byte) ticketKind {
 	switch t := packet.Type(first >> 4); {
-	case t == packet.SUBSCRIBE, t == packet.UNSUBSCRIBE:
+	case t == packet.SUBSCRIBE, t == packet.UNSUBSCRIBE, t == packet.DISCONNECT:
 		return ticketSubscription
 	case t == packet.PUBLISH && first&0x01 != 0:
 		return ticketRetained
@@ -155,23 +155,6 @@ func (g *orderGate) await(c *conn, kind ticketKind) {
 			return
 		}
 	}
-}
-
-// peekByte returns the next byte waiting on c's socket without consuming
-// it; ok is false when there is none (or the socket cannot be peeked:
-// TLS and WebSocket connections keep bytes the kernel does not show).
-func (c *conn) peekByte() (b byte, ok bool) {
-	if c.raw == nil {
-		return 0, false
-	}
-	var buf [1]byte
-	n := 0
-	// Control, not Read: a reader may be blocked in Read, holding the
-	// descriptor's read lock.
-	_ = c.raw.Control(func(fd uintptr) {
-		n, _, _ = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	})
-	return buf[0], n == 1
 }
 
 // settle lets c, the connection a new one is taking the session over
