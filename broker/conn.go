@@ -30,6 +30,8 @@ type conn struct {
 
 	// Set once by the CONNECT handler, then read-only.
 	connected bool
+	// barrier, if set, runs before the CONNECT (Options.ConnectBarrier).
+	barrier func()
 	// released: the session has let go of the connection (letGo);
 	// used by the reader only.
 	released bool
@@ -115,6 +117,9 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 		nc:     nc,
 		l:      l,
 		remote: nc.RemoteAddr().String(),
+	}
+	if s.opts.ConnectBarrier != nil {
+		c.barrier = s.opts.ConnectBarrier()
 	}
 	c.w = newWriter(nc, &s.lists)
 	c.w.onError = func(error) {

@@ -65,6 +65,10 @@ func v3ConnackCode(r packet.ReasonCode) packet.ReasonCode {
 // handleConnect validates a CONNECT, attaches the session and answers.
 func (c *conn) handleConnect(p *packet.Connect) error {
 	s := c.srv
+	if c.barrier != nil {
+		c.barrier()
+		c.barrier = nil
+	}
 	c.version = p.ProtocolVersion
 	c.v5.Store(c.version == packet.V5)
 	c.bridge = p.Bridge && c.version != packet.V5

@@ -15,6 +15,13 @@ import (
 // Options are the broker-wide settings. The zero value is not useful: start
 // from DefaultOptions, which carries Mosquitto's defaults.
 type Options struct {
+	// ConnectBarrier, when set, is called as each connection is
+	// accepted, and the function it returns runs before the connection's
+	// CONNECT is handled. A program that reconfigures the server from
+	// elsewhere (midge on SIGHUP) uses it to apply a change requested
+	// before the client connected, as single-threaded Mosquitto would
+	// have; starting at the accept lets the wait overlap the handshake.
+	ConnectBarrier func() (wait func())
 	// MaxKeepalive, when non-zero, caps the keep alive a client may ask
 	// for: a v5 client asking for more (or for 0) is told the cap through
 	// Server Keep Alive; a 3.x client is refused.

@@ -151,3 +151,26 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	stopMidge(t, cmd.Process.Pid, cmd.Wait)
 }
+
+// TestConnectAfterSIGHUPSeesTheReload: a client that connects right after
+// the password file was changed and SIGHUP sent, without waiting for the
+// log, is answered from the reloaded file, as single-threaded Mosquitto
+// answers it.
+func TestConnectAfterSIGHUPSeesTheReload(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "passwd")
+	writePasswords(t, pw, "alice", "p0")
+	port := freePort(t)
+	conf := writeConf(t, fmt.Sprintf("listener %d 127.0.0.1", port), "allow_anonymous false", "password_file "+pw, "user root")
+	cmd, logs := startMidge(t, "midge", "-c", conf)
+	for i := 1; i <= 20; i++ {
+		pass := fmt.Sprintf("p%d", i)
+		writePasswords(t, pw, "alice", pass)
+		cmd.Process.Signal(syscall.SIGHUP)
+		c, err := dial(t, port, "alice", pass, client.MQTT311)
+		if err != nil {
+			t.Fatalf("round %d: connecting with the password just reloaded: %v\n%s", i, err, logs.String())
+		}
+		c.Close()
+	}
+}

@@ -16,6 +16,9 @@ const MaxPayload = 268435455
 // Config is a parsed, validated mosquitto.conf.
 type Config struct {
 	File string // path given to Load ("" for defaults or a reader)
+	// Sources are the files and directories the configuration was read
+	// from: the main file, each include_dir and each file in it.
+	Sources []string
 
 	// LocalOnly is Mosquitto 2.0's local-only mode: no `listener`, `port` or
 	// `bind_address` line anywhere, so the broker listens on loopback only
@@ -161,7 +164,12 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return Parse(path, f)
+	cfg, err := Parse(path, f)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Sources = append([]string{path}, cfg.Sources...)
+	return cfg, nil
 }
 
 // openConfigFile opens a configuration file, refusing a directory the way

@@ -25,7 +25,9 @@ func applyIncludeDir(c *call) error {
 	if err != nil {
 		return &Error{File: c.file, Line: c.line, Msg: "unable to open include_dir " + dir, Err: err}
 	}
+	c.p.cfg.Sources = append(c.p.cfg.Sources, dir)
 	for _, name := range files {
+		c.p.cfg.Sources = append(c.p.cfg.Sources, name)
 		if err := c.p.includeFile(name, c.fs.depth+1); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/bridge"
@@ -23,6 +24,9 @@ type reloader struct {
 	opened  []opened
 	current *config.Config
 	bridges *bridge.Manager
+	// inputs are the files the reload reads, as last read (see
+	// connectBarrier).
+	inputs *atomic.Pointer[reloadInputs]
 }
 
 func (r *reloader) reload() {
@@ -37,6 +41,13 @@ func (r *reloader) reload() {
 	cfg := r.current
 	if r.flags.configFile != "" {
 		next, err := config.Load(r.flags.configFile)
+		// Before the password and ACL files are read: a change from now
+		// on is seen by the next CONNECT.
+		if err == nil {
+			r.inputs.Store(newReloadInputs(next))
+		} else {
+			r.inputs.Store(newReloadInputs(r.current))
+		}
 		if err != nil {
 			r.log.Error(fmt.Sprintf("Error: Unable to reload config: %v; keeping the previous configuration.", err))
 			return

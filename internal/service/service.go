@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,8 +122,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 	// Take the signals before anything is announced: a SIGHUP sent as soon as
 	// "running" is logged must not kill the broker with the default action.
-	sigs := make(chan os.Signal, 4)
+	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	barrier := &signalBarrier{sig: barrierSignal}
+	if barrier.sig != nil {
+		// On the same channel, so that it comes after the signals sent
+		// before it.
+		signal.Notify(sigs, barrier.sig)
+	}
 	defer signal.Stop(sigs)
 
 	sink, err := newLogSink(cfg, flags.verbose, stdout, stderr)
@@ -189,6 +196,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	opts := brokerOptions(cfg)
 	opts.Logger = log
 	opts.Auth = pol
+	var inputs atomic.Pointer[reloadInputs]
+	inputs.Store(newReloadInputs(cfg))
+	if barrier.sig != nil {
+		opts.ConnectBarrier = connectBarrier(barrier, &inputs)
+	}
 	var imported *pendingImport
 	if cfg.Persistence {
 		anchorNew, err := checkAnchor(cfg, log)
@@ -247,11 +259,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bridges.Start(cfg.Bridges)
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
-	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges}
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
 	for {
 		select {
 		case sig := <-sigs:
 			switch sig {
+			case barrier.sig:
+				barrier.release()
+				continue
 			case syscall.SIGHUP:
 				r.reload()
 				continue
