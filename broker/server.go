@@ -179,7 +179,8 @@ func (s *Server) untrack(c *conn) {
 	s.mu.Unlock()
 }
 
-// Close stops the listeners, disconnects every client (v5 clients get
+// Close stops the listeners, lets each connection handle the packets it
+// has already received, disconnects every client (v5 clients get
 // DISCONNECT 0x8B server shutting down) and waits for the goroutines.
 func (s *Server) Close() error {
 	s.mu.Lock()
@@ -204,8 +205,14 @@ func (s *Server) Close() error {
 
 	for _, c := range conns {
 		// In parallel: a stuck socket costs its drain timeout once, not
-		// once per connection.
-		s.wg.Go(func() { c.kick(packet.ServerShuttingDown) })
+		// once per connection. Each first handles what it has already
+		// received (at most settleWait): an acknowledgement that came
+		// just before the shutdown is not lost to it, which would send
+		// the message again after a restart.
+		s.wg.Go(func() {
+			c.settle()
+			c.kick(packet.ServerShuttingDown)
+		})
 	}
 	s.wg.Wait()
 	s.parkOnce.Do(func() {}) // no parker after this; or wait for Serve's

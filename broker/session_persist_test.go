@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -318,4 +319,36 @@ func TestDelayedWillAcrossRestart(t *testing.T) {
 	b3 := startRestored(t, opts)
 	ws = resume(t, b3.addr, packet.V311, "ws", 0)
 	ws.expectNothing(1500 * time.Millisecond)
+}
+
+// TestAckBeforeShutdownIsKept: PUBACKs that have reached the broker when
+// it shuts down are handled, so their messages are not sent again after
+// the restart.
+func TestAckBeforeShutdownIsKept(t *testing.T) {
+	st := store.NewMemory()
+	opts := storeOptions(st)
+	b := startBroker(t, opts, nil)
+	const n = 20
+	var subs []*rawClient
+	for i := range n {
+		sub := mustConnect(t, b.addr, packet.V311, fmt.Sprintf("sub%d", i), false)
+		sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+		subs = append(subs, sub)
+	}
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.publish("t", "once", 1, false, 1)
+	var ids []uint16
+	for _, sub := range subs {
+		ids = append(ids, sub.expectPublish().PacketID)
+	}
+	for i, sub := range subs {
+		sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: ids[i]})
+	}
+	b.Close()
+
+	b2 := startRestored(t, opts)
+	for i := range n {
+		sub := resume(t, b2.addr, packet.V311, fmt.Sprintf("sub%d", i), 0)
+		sub.expectNothing(20 * time.Millisecond)
+	}
 }

@@ -45,6 +45,10 @@ type conn struct {
 	// qos1Pending counts incoming QoS 1 messages not yet PUBACKed on this
 	// connection, for the Receive Maximum the client announced.
 	qos1Pending atomic.Int32
+	// acks are the manual acknowledgements not yet sent, in arrival
+	// order (Options.ManualAck).
+	ackMu sync.Mutex
+	acks  []*manualAck
 
 	closeOnce sync.Once
 	done      chan struct{}

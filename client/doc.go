@@ -22,7 +22,13 @@
 //     has not finished is redelivered after a crash or a lost connection.
 //     QoS 2 messages are delivered exactly once per session, as libmosquitto
 //     delivers them: PUBREC answers the PUBLISH at once, OnMessage runs when
-//     PUBREL arrives, and PUBCOMP follows when it returns.
+//     PUBREL arrives, and PUBCOMP follows when it returns. With
+//     Options.ManualAck the application acknowledges each message itself
+//     (Client.Ack), later and from any goroutine, still in arrival order
+//     on the wire.
+//   - Send sends like Publish but returns once the message is written,
+//     with a Pending to wait on: a relay keeps several messages in flight
+//     without a goroutine per message.
 //   - Disconnect sends DISCONNECT and closes; Close drops the connection
 //     without DISCONNECT, so the server publishes the will.
 //   - Done and Err report the end of the client: a *DisconnectError when

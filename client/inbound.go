@@ -123,11 +123,52 @@ func (c *Client) deliver() {
 			c.opts.OnSuback(c, d.suback)
 			continue
 		}
-		if f := c.opts.OnMessage; f != nil {
+		f := c.opts.OnMessage
+		if f != nil && c.opts.ManualAck && d.msg.QoS > 0 {
+			a := &manualAck{d: d}
+			d.msg.ack = a
+			d.conn.ackMu.Lock()
+			d.conn.acks = append(d.conn.acks, a)
+			d.conn.ackMu.Unlock()
+			f(c, d.msg)
+			continue
+		}
+		if f != nil {
 			f(c, d.msg)
 		}
 		c.acknowledge(d)
 	}
+}
+
+// manualAck is a received message's acknowledgement waiting for
+// Client.Ack.
+type manualAck struct {
+	d    delivery
+	done bool // under d.conn.ackMu
+}
+
+// Ack acknowledges a message received with Options.ManualAck: it sends
+// the PUBACK (QoS 1) or PUBCOMP (QoS 2) once every message that arrived
+// before it on the same connection has been acknowledged too. Acking a
+// QoS 0 message, or one twice, does nothing.
+func (c *Client) Ack(m *Message) {
+	a := m.ack
+	if a == nil {
+		return
+	}
+	cn := a.d.conn
+	cn.ackMu.Lock()
+	defer cn.ackMu.Unlock()
+	a.done = true
+	n := 0
+	for n < len(cn.acks) && cn.acks[n].done {
+		// Under ackMu: the order between concurrent Ack calls is the
+		// order on the wire.
+		c.acknowledge(cn.acks[n].d)
+		cn.acks[n] = nil
+		n++
+	}
+	cn.acks = cn.acks[n:]
 }
 
 // acknowledge sends the acknowledgement of a handled message: PUBACK on

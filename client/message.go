@@ -17,6 +17,9 @@ type Message struct {
 	// Subscription Identifiers that matched. Topic aliases are resolved
 	// by the client and never appear here.
 	Properties Properties
+
+	// ack is the acknowledgement Client.Ack sends (Options.ManualAck).
+	ack *manualAck
 }
 
 // Subscription is one topic filter of a Subscribe call with its options.

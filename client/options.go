@@ -96,6 +96,13 @@ type Options struct {
 	// acknowledgement is sent when it returns. It may call any method of
 	// the client. Nil acknowledges and drops messages.
 	OnMessage func(*Client, *Message)
+	// ManualAck leaves the acknowledgement of each QoS 1 and 2 message to
+	// the application: OnMessage's return does not send it; Client.Ack
+	// does, at any time, from any goroutine. Acknowledgements still go out
+	// in the order the messages arrived [MQTT-4.6.0-2], so one not
+	// acknowledged holds back those after it; a message not acknowledged
+	// before its connection is lost is sent again by the server.
+	ManualAck bool
 	// OnSuback, when set, also receives every SUBACK, on the same
 	// goroutine as OnMessage and in arrival order with the messages: a
 	// message delivered before OnSuback arrived before the SUBACK (as

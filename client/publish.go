@@ -25,6 +25,27 @@ import (
 // (ErrQoSNotSupported), Retain Available (ErrRetainNotSupported) and
 // Maximum Packet Size (ErrPacketTooLarge).
 func (c *Client) Publish(ctx context.Context, m *Message) (*Ack, error) {
+	p, err := c.Send(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a message Send has sent, whose acknowledgement is awaited.
+type Pending struct {
+	c  *Client
+	ob *outbound // nil for QoS 0
+}
+
+// Send sends m as Publish does but returns once it is written (or, while
+// reconnecting, held by the session for the next connection): the
+// returned Pending waits for the acknowledgement. Messages sent one after
+// another by Send go out in that order, and several may be in flight at
+// once, up to the window, so a relay passes messages on at the rate of
+// the link rather than one per round trip. ctx bounds only the wait for a
+// window slot.
+func (c *Client) Send(ctx context.Context, m *Message) (*Pending, error) {
 	p, err := c.publishPacket(m)
 	if err != nil {
 		return nil, err
@@ -42,7 +63,7 @@ func (c *Client) Publish(ctx context.Context, m *Message) (*Ack, error) {
 		if err := cn.writePublish(p); err != nil {
 			return nil, err
 		}
-		return &Ack{}, nil
+		return &Pending{c: c}, nil
 	}
 	if err := c.acquireSlot(ctx); err != nil {
 		return nil, err
@@ -66,13 +87,27 @@ func (c *Client) Publish(ctx context.Context, m *Message) (*Ack, error) {
 		// the session and is resent on the next one.
 		cn.writePublish(p)
 	}
+	return &Pending{c: c, ob: ob}, nil
+}
+
+// Wait returns the acknowledgement as Publish does: at once for QoS 0.
+// If ctx ends first it returns ctx.Err() and the exchange goes on.
+func (p *Pending) Wait(ctx context.Context) (*Ack, error) {
+	if p.ob == nil {
+		return &Ack{}, nil
+	}
 	select {
-	case <-ob.done:
-		return ob.ack, ob.err
+	case <-p.ob.done:
+		return p.ob.ack, p.ob.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-c.ctx.Done():
-		return nil, c.endErr()
+	case <-p.c.ctx.Done():
+		select {
+		case <-p.ob.done:
+			return p.ob.ack, p.ob.err
+		default:
+		}
+		return nil, p.c.endErr()
 	}
 }
 

@@ -388,3 +388,76 @@ func TestOnSubackInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestManualAckInOrder acknowledges messages out of order: the PUBACKs
+// and PUBCOMPs still go out in arrival order [MQTT-4.6.0-2], each once
+// all before it are acknowledged.
+func TestManualAckInOrder(t *testing.T) {
+	s := newFakeServer(t)
+	got := make(chan *Message, 4)
+	c, fc := connectFake(t, s, Options{ProtocolVersion: MQTT5, ManualAck: true,
+		OnMessage: func(_ *Client, m *Message) { got <- m }}, v5Connack(false))
+	fc.send(&packet.Publish{Topic: "x", QoS: 1, PacketID: 1})
+	fc.send(&packet.Publish{Topic: "x", QoS: 1, PacketID: 2})
+	fc.send(&packet.Publish{Topic: "x", QoS: 2, PacketID: 3})
+	fc.readAck(packet.PUBREC, 3)
+	fc.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 3})
+	m1, m2, m3 := <-got, <-got, <-got
+	c.Ack(m2)
+	c.Ack(m3)
+	if p, err := fc.readWithin(50 * time.Millisecond); err == nil {
+		t.Fatalf("got %s %+v while the first message is not acknowledged", p.Type(), p)
+	}
+	c.Ack(m1)
+	c.Ack(m1) // again: nothing more
+	fc.readAck(packet.PUBACK, 1)
+	fc.readAck(packet.PUBACK, 2)
+	fc.readAck(packet.PUBCOMP, 3)
+	fc.send(&packet.Publish{Topic: "x", QoS: 0})
+	c.Ack(<-got) // QoS 0: nothing to send
+	if p, err := fc.readWithin(50 * time.Millisecond); err == nil {
+		t.Fatalf("got %s %+v after acknowledging QoS 0", p.Type(), p)
+	}
+}
+
+// TestSendPipelines has several messages in flight from one goroutine,
+// in order, each Pending answered by its own acknowledgement.
+func TestSendPipelines(t *testing.T) {
+	s := newFakeServer(t)
+	c, fc := connectFake(t, s, Options{ProtocolVersion: MQTT5}, v5Connack(false))
+	ctx := testCtx(t)
+	var ps []*Pending
+	for i := range 3 {
+		p, err := c.Send(ctx, &Message{Topic: "t", Payload: []byte{byte('a' + i)}, QoS: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	var ids []uint16
+	for i := range 3 {
+		pub := fc.readPublish()
+		if string(pub.Payload) != string(rune('a'+i)) {
+			t.Fatalf("message %d is %q", i, pub.Payload)
+		}
+		ids = append(ids, pub.PacketID)
+	}
+	fc.send(&packet.Ack{Kind: packet.PUBACK, PacketID: ids[2], ReasonCode: NotAuthorized})
+	fc.send(&packet.Ack{Kind: packet.PUBACK, PacketID: ids[0]})
+	if _, err := ps[0].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var re *ReasonError
+	if _, err := ps[2].Wait(ctx); !errors.As(err, &re) || re.ReasonCode != NotAuthorized {
+		t.Fatalf("third: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := ps[1].Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second, not acknowledged: %v", err)
+	}
+	fc.send(&packet.Ack{Kind: packet.PUBACK, PacketID: ids[1]})
+	if _, err := ps[1].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -38,6 +38,14 @@ type Bridge struct {
 
 	local *client.Client // set before any callback runs
 
+	// flight are the messages sent to the remote whose acknowledgement
+	// ackOut waits for, in the order they were sent.
+	flight chan outFlight
+	// draining is closed when the bridge begins to stop: nothing more is
+	// taken on, and what is in flight (busy) may finish (see stop).
+	draining chan struct{}
+	busy     atomic.Int64
+
 	mu     sync.Mutex
 	remote *client.Client // nil until the first connection
 	up     bool           // the remote connection is up
@@ -68,6 +76,8 @@ func newBridge(m *Manager, c *config.Bridge) *Bridge {
 		remoteID:  c.EffectiveRemoteClientID(m.hostname),
 		localID:   c.EffectiveLocalClientID(m.hostname),
 		upChanged: make(chan struct{}),
+		flight:    make(chan outFlight, flightQueue),
+		draining:  make(chan struct{}),
 		// The first connection is on its way from the start: what the
 		// local side sends before it is queued, not dropped.
 		linking: true,
@@ -106,13 +116,41 @@ func (b *Bridge) start() {
 	b.wg.Go(b.run)
 }
 
-// stop ends the bridge: the remote connection is closed without
-// DISCONNECT (its will tells the remote that the bridge is gone), and the
-// local one is dropped so that nothing in flight is acknowledged to the
-// local broker.
+// stop ends the bridge. It first takes on no more messages and lets
+// those in flight finish for up to drainWait: a message the remote has
+// acknowledged is then acknowledged to the local broker, and one the
+// local broker has acknowledged is acknowledged to the remote, so a
+// restart sends neither again. Then the remote connection is closed
+// without DISCONNECT (its will tells the remote that the bridge is gone),
+// and the local one is dropped, leaving what is still unacknowledged on
+// each side to be sent again.
 func (b *Bridge) stop() {
+	close(b.draining)
+	deadline := time.Now().Add(drainWait)
+	for b.busy.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
 	b.cancel()
 	b.wg.Wait()
+}
+
+// drainWait bounds how long a stopping bridge waits for the messages in
+// flight; flightQueue is how many sent messages may await their
+// acknowledgement before forwardOut waits (the local broker's
+// max_inflight_messages and the remote's Receive Maximum bound it first).
+const (
+	drainWait   = time.Second
+	flightQueue = 1024
+)
+
+// stopping reports whether the bridge has begun to stop.
+func (b *Bridge) stopping() bool {
+	select {
+	case <-b.draining:
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *Bridge) run() {
@@ -132,6 +170,7 @@ func (b *Bridge) run() {
 		return
 	}
 	defer local.Close()
+	b.wg.Go(func() { b.ackOut(local) })
 	b.notifyLocal('0')
 
 	delay := b.firstDelay()
@@ -225,6 +264,9 @@ func (b *Bridge) connectLocal() (*client.Client, error) {
 			return b.m.ln.dial("bridge:" + b.cfg.Name)
 		},
 		OnMessage: b.forwardOut,
+		// forwardOut acknowledges once the remote has (ackOut), so that
+		// several messages are in flight at once.
+		ManualAck: true,
 		Prelude:   func(p *client.Prelude, _ *client.Connack) { b.subscribeLocal(p) },
 	}
 	if b.cfg.LocalPassword != "" {
@@ -535,49 +577,69 @@ func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
 	}
 }
 
-// forwardOut passes a message from the local broker to the remote one. It
-// returns (and the local client acknowledges the message) once the remote
-// has acknowledged it; a QoS 0 message while the remote is away is
-// dropped, as Mosquitto drops it for a disconnected bridge.
+// forwardOut passes a message from the local broker to the remote one;
+// ackOut acknowledges it to the local broker once the remote has. A QoS 0
+// message while the remote is away is dropped, as Mosquitto drops it for
+// a disconnected bridge.
 func (b *Bridge) forwardOut(local *client.Client, m *client.Message) {
+	if b.stopping() {
+		return // left unacknowledged: sent again after the restart
+	}
 	t, ok := b.remapOut(m.Topic)
 	if !ok {
+		local.Ack(m)
 		return // a subscription of an earlier configuration
 	}
 	out := &client.Message{Topic: t, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain && b.cfg.OutgoingRetain,
 		Properties: m.Properties}
 	out.Properties.Clear(client.PropSubscriptionID)
+	b.busy.Add(1)
+	if p := b.sendOut(m, out); p != nil {
+		select {
+		case b.flight <- outFlight{m: m, out: out, p: p}: // busy until ackOut is done with it
+			return
+		case <-b.ctx.Done():
+		}
+	}
+	b.busy.Add(-1)
+}
+
+// outFlight is a message sent to the remote and not yet acknowledged.
+type outFlight struct {
+	m, out *client.Message // as received locally, as sent
+	p      *client.Pending
+}
+
+// sendOut sends out, m as it came from the local broker, to the remote,
+// waiting for a connection where it should. It returns nil when the
+// message is not sent, having acknowledged it locally when it is not to
+// be sent again.
+func (b *Bridge) sendOut(m, out *client.Message) *client.Pending {
 	for {
 		// A QoS 0 message, or any with a clean local session, is kept
 		// only while a remote connection is open or being made, as
 		// Mosquitto keeps nothing for a bridge without a socket.
 		rc, running := b.waitUp(m.QoS > 0 && !b.localClean())
 		if !running {
-			b.abandon(local)
-			return
+			return nil // stopping: unacknowledged
 		}
 		if rc == nil {
 			b.dropped.Add(1)
-			return
+			b.local.Ack(m)
+			return nil
 		}
-		_, err := rc.Publish(b.ctx, out)
-		var re *client.ReasonError
+		p, err := rc.Send(b.ctx, out)
 		switch {
-		case err == nil:
+		case err == nil && m.QoS == 0:
 			b.sent.Add(1)
-			return
-		case errors.As(err, &re):
-			// The remote refused it (not authorised, quota ...): as a
-			// client's refused message, it is gone.
-			b.dropped.Add(1)
-			b.log.Warn(fmt.Sprintf("Warning: bridge %s: the remote refused a message on %s: %v.", b.cfg.Name, t, err))
-			return
+			return nil
+		case err == nil:
+			return p
 		case b.ctx.Err() != nil:
-			b.abandon(local)
-			return
+			return nil
 		case m.QoS == 0:
 			b.dropped.Add(1)
-			return
+			return nil
 		case errors.Is(err, client.ErrClosed):
 			// The remote client was replaced (start_type once ends it):
 			// wait for the next one.
@@ -585,9 +647,49 @@ func (b *Bridge) forwardOut(local *client.Client, m *client.Message) {
 			// Not a message the remote can take (too large, QoS or
 			// retain not available).
 			b.dropped.Add(1)
-			b.log.Warn(fmt.Sprintf("Warning: bridge %s: message on %s not sent: %v.", b.cfg.Name, t, err))
+			b.log.Warn(fmt.Sprintf("Warning: bridge %s: message on %s not sent: %v.", b.cfg.Name, out.Topic, err))
+			b.local.Ack(m)
+			return nil
+		}
+	}
+}
+
+// ackOut waits for the remote's acknowledgement of each message sent, in
+// order, and acknowledges the message to the local broker.
+func (b *Bridge) ackOut(local *client.Client) {
+	for {
+		var f outFlight
+		select {
+		case f = <-b.flight:
+		case <-b.ctx.Done():
 			return
 		}
+		for {
+			_, err := f.p.Wait(b.ctx)
+			var re *client.ReasonError
+			switch {
+			case err == nil:
+				b.sent.Add(1)
+				local.Ack(f.m)
+			case errors.As(err, &re):
+				// The remote refused it (not authorised, quota ...): as a
+				// client's refused message, it is gone.
+				b.dropped.Add(1)
+				b.log.Warn(fmt.Sprintf("Warning: bridge %s: the remote refused a message on %s: %v.", b.cfg.Name, f.out.Topic, err))
+				local.Ack(f.m)
+			case b.ctx.Err() != nil:
+				b.busy.Add(-1)
+				return // unacknowledged: sent again after the restart
+			default:
+				// The remote client ended with the message (start_type
+				// once): send it with the next one.
+				if f.p = b.sendOut(f.m, f.out); f.p != nil {
+					continue
+				}
+			}
+			break
+		}
+		b.busy.Add(-1)
 	}
 }
 
@@ -595,6 +697,15 @@ func (b *Bridge) forwardOut(local *client.Client, m *client.Message) {
 // remote client acknowledges it when this returns, once the local broker
 // has acknowledged it (with persistence on: once it is on disk).
 func (b *Bridge) forwardIn(remote *client.Client, m *client.Message) {
+	if b.stopping() {
+		// Unacknowledged: the remote sends it again. Not dropped yet,
+		// which would start a reconnection.
+		<-b.ctx.Done()
+		b.abandon(remote)
+		return
+	}
+	b.busy.Add(1)
+	defer b.busy.Add(-1)
 	t, ok := b.remapIn(m.Topic)
 	if !ok {
 		return

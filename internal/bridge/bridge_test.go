@@ -17,6 +17,7 @@ import (
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/client"
 	"github.com/midge-mqtt/midge/internal/config"
+	"github.com/midge-mqtt/midge/internal/packet"
 )
 
 func TestMain(m *testing.M) {
@@ -450,5 +451,123 @@ func TestBridgeQoS0WhileConnecting(t *testing.T) {
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(remote, got); err != nil || string(got) != string(want) {
 		t.Fatalf("want PUBLISH % x, got % x, %v", want, got, err)
+	}
+}
+
+// fakeRemote accepts the bridge's connection on ln and answers its
+// CONNECT; it returns the connection.
+func fakeRemote(t *testing.T, ln net.Listener) net.Conn {
+	t.Helper()
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTime))
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(waitTime))
+	if p, err := packet.ReadPacket(nc, packet.V311, 0); err != nil || p.Type() != packet.CONNECT {
+		t.Fatalf("want the bridge's CONNECT, got %v, %v", p, err)
+	}
+	if _, err := nc.Write([]byte{0x20, 2, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// waitLocalSubscription waits for the bridge's local subscription.
+func waitLocalSubscription(t *testing.T, local *testBroker) {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for local.srv.Stats().Subscriptions < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the bridge did not subscribe locally")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBridgePipelinesOut: several local messages are in flight to the
+// remote at once, in order, each acknowledged locally when the remote
+// acknowledges it.
+func TestBridgePipelinesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	local := startBroker(t, "")
+	m := startBridges(t, local, bridgeConfig(t, ln.Addr().String(),
+		"topic x out 1", "notifications false", "bridge_attempt_unsubscribe false"))
+	remote := fakeRemote(t, ln)
+	waitLocalSubscription(t, local)
+	pub := publisher(t, local.addr, "pub")
+	for _, p := range []string{"1", "2", "3"} {
+		publish(t, pub, "x", p, 1, false)
+	}
+	var ids []uint16
+	for _, want := range []string{"1", "2", "3"} {
+		// No PUBACK sent yet: the next one comes anyway.
+		p, err := packet.ReadPacket(remote, packet.V311, 0)
+		pp, ok := p.(*packet.Publish)
+		if err != nil || !ok || string(pp.Payload) != want || pp.QoS != 1 {
+			t.Fatalf("want PUBLISH %q, got %+v, %v", want, p, err)
+		}
+		ids = append(ids, pp.PacketID)
+	}
+	m.mu.Lock()
+	b := m.bridges["test"]
+	m.mu.Unlock()
+	if n := b.sent.Load(); n != 0 {
+		t.Fatalf("%d sent before the remote acknowledged", n)
+	}
+	for _, id := range ids {
+		remote.Write([]byte{0x40, 2, byte(id >> 8), byte(id)})
+	}
+	deadline := time.Now().Add(waitTime)
+	for b.sent.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sent %d of 3 after the remote acknowledged", b.sent.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestBridgeStopDrains stops a bridge while a message is in flight to the
+// remote: the remote's acknowledgement during the stop is passed on to
+// the local broker, so a restarted bridge does not send it again.
+func TestBridgeStopDrains(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	local := startBroker(t, "")
+	cfgs := bridgeConfig(t, ln.Addr().String(), "topic x out 1", "notifications false", "bridge_attempt_unsubscribe false")
+	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20})
+	m.Start(cfgs)
+	remote := fakeRemote(t, ln)
+	waitLocalSubscription(t, local)
+	pub := publisher(t, local.addr, "pub")
+	publish(t, pub, "x", "once", 1, false)
+	p, err := packet.ReadPacket(remote, packet.V311, 0)
+	pp, ok := p.(*packet.Publish)
+	if err != nil || !ok {
+		t.Fatalf("want PUBLISH, got %+v, %v", p, err)
+	}
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	time.Sleep(50 * time.Millisecond) // the stop has begun
+	remote.Write([]byte{0x40, 2, byte(pp.PacketID >> 8), byte(pp.PacketID)})
+	select {
+	case <-closed:
+	case <-time.After(waitTime):
+		t.Fatal("Close did not return")
+	}
+
+	startBridges(t, local, cfgs)
+	remote2 := fakeRemote(t, ln)
+	remote2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if p, err := packet.ReadPacket(remote2, packet.V311, 0); err == nil {
+		t.Fatalf("the restarted bridge sent %+v again", p)
 	}
 }
