@@ -571,3 +571,52 @@ func TestBridgeStopDrains(t *testing.T) {
 		t.Fatalf("the restarted bridge sent %+v again", p)
 	}
 }
+
+// TestBridgeSysFigures: a bridge's figures appear under
+// $SYS/broker/bridge/NAME/ and follow its traffic.
+func TestBridgeSysFigures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	local := startBroker(t, "")
+	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20, SysInterval: 20 * time.Millisecond})
+	t.Cleanup(m.Close)
+	m.Start(bridgeConfig(t, ln.Addr().String(), "topic x out 0", "notifications false", "bridge_attempt_unsubscribe false"))
+	remote := fakeRemote(t, ln)
+	waitLocalSubscription(t, local)
+	sys := subscribe(t, local.addr, "sys", client.MQTT311, client.Subscription{Filter: "$SYS/broker/bridge/#"})
+	latest := func(topic, want string) {
+		t.Helper()
+		deadline := time.Now().Add(waitTime)
+		for {
+			got := ""
+			sys.mu.Lock()
+			for _, msg := range sys.msgs {
+				if msg.Topic == topic {
+					got = string(msg.Payload)
+				}
+			}
+			sys.mu.Unlock()
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, want %q", topic, got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	latest("$SYS/broker/bridge/test/state", "1")
+	latest("$SYS/broker/bridge/test/messages/sent", "0")
+	pub := publisher(t, local.addr, "pub")
+	publish(t, pub, "x", "hello", 0, false)
+	if p, err := packet.ReadPacket(remote, packet.V311, 0); err != nil || p.Type() != packet.PUBLISH {
+		t.Fatalf("want PUBLISH, got %v, %v", p, err)
+	}
+	latest("$SYS/broker/bridge/test/messages/sent", "1")
+	// Removed by a reload: its figures are cleared.
+	m.Reload(nil)
+	latest("$SYS/broker/bridge/test/state", "")
+}

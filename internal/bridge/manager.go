@@ -21,6 +21,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/config"
@@ -32,6 +33,9 @@ type Options struct {
 	// unacknowledged QoS 1 and 2 messages toward the remote, and the
 	// Receive Maximum they announce to it (MQTT 5). 0 means unlimited.
 	MaxInflight int
+	// SysInterval is sys_interval: the period of the bridges' figures
+	// under $SYS/broker/bridge/ (see sysLoop); 0 publishes none.
+	SysInterval time.Duration
 }
 
 // Manager runs the bridges of one broker.
@@ -42,6 +46,8 @@ type Manager struct {
 	hostname string
 	ln       *pipeListener
 	served   chan struct{} // closed when Serve on ln returns
+	sysStop  chan struct{} // closed by Close to end sysLoop
+	sysDone  chan struct{} // closed when sysLoop returns
 
 	mu      sync.Mutex
 	bridges map[string]*Bridge
@@ -57,6 +63,13 @@ func NewManager(srv *broker.Server, log *slog.Logger, opts Options) *Manager {
 		ln:      newPipeListener(),
 		served:  make(chan struct{}),
 		bridges: make(map[string]*Bridge),
+		sysStop: make(chan struct{}),
+		sysDone: make(chan struct{}),
+	}
+	if opts.SysInterval > 0 {
+		go m.sysLoop(opts.SysInterval)
+	} else {
+		close(m.sysDone)
 	}
 	l := broker.DefaultListener(0)
 	l.Name = "bridge"
@@ -123,12 +136,17 @@ func sameBridge(a, b *config.Bridge) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// Close stops every bridge and the local listener. Messages a bridge has
-// taken from the local broker and not yet passed on stay unacknowledged
-// there.
+// Close stops every bridge (see Bridge.stop: what is in flight may finish
+// for a moment; what is not passed on stays unacknowledged on its side)
+// and the local listener. Calling it again does nothing.
 func (m *Manager) Close() {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
 	m.closed = true
+	close(m.sysStop)
 	bs := make([]*Bridge, 0, len(m.bridges))
 	for _, b := range m.bridges {
 		bs = append(bs, b)
@@ -140,6 +158,7 @@ func (m *Manager) Close() {
 		wg.Go(b.stop)
 	}
 	wg.Wait()
+	<-m.sysDone
 	m.ln.Close()
 	<-m.served
 }

@@ -254,7 +254,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		go func() { errc <- srv.Serve(o.ln, o.bl) }()
 	}
 	served = true
-	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages})
+	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages, SysInterval: opts.SysInterval})
 	defer bridges.Close() // before the broker closes
 	bridges.Start(cfg.Bridges)
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
