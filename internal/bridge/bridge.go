@@ -557,7 +557,7 @@ func (b *Bridge) notifyLocal(state byte) {
 
 // waitUp returns the remote client once its connection is up. It returns
 // a nil client if keep is false and the bridge has no remote connection
-// and is not making one, and false if the bridge stops first.
+// and is not making one, and false if the bridge begins to stop first.
 func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
 	for {
 		b.mu.Lock()
@@ -571,6 +571,8 @@ func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
 		}
 		select {
 		case <-ch:
+		case <-b.draining:
+			return nil, false // nothing new is sent while stopping
 		case <-b.ctx.Done():
 			return nil, false
 		}
