@@ -24,10 +24,10 @@ import (
 //   - the order gate: a SUBSCRIBE or UNSUBSCRIBE, a DISCONNECT (after
 //     which messages for a persistent session are queued, not sent), and
 //     a retained PUBLISH, that has arrived (its first byte seen, by the
-//     parker or by the reader) takes a ticket. A PUBLISH waits for the subscription changes,
-//     and a SUBSCRIBE for the retained publishes, whose tickets were issued
-//     before its own burst of packets began (and before its own ticket):
-//     at most gateWait;
+//     parker or by the reader) takes a ticket. A PUBLISH waits for the
+//     subscription changes, and a SUBSCRIBE for the retained publishes,
+//     whose tickets were issued before its own burst of packets began
+//     (and before its own ticket): at most gateWait;
 //   - settling before a takeover: a CONNECT that takes over a connected
 //     session first lets the old connection handle the bytes it had
 //     already received, at most settleWait.

@@ -414,33 +414,13 @@ func (p *proxy) cut() {
 // the connection is up, as Mosquitto queues it for a bridge with a socket,
 // instead of being dropped as for a remote that is away.
 func TestBridgeQoS0WhileConnecting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := remoteListener(t)
 	local := startBroker(t, "")
 	startBridges(t, local, bridgeConfig(t, ln.Addr().String(),
 		"topic x out 0", "notifications false", "bridge_attempt_unsubscribe false"))
 
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTime))
-	remote, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer remote.Close()
-	remote.SetDeadline(time.Now().Add(waitTime))
-	buf := make([]byte, 512)
-	if n, err := remote.Read(buf); err != nil || n == 0 || buf[0] != 0x10 {
-		t.Fatalf("want the bridge's CONNECT, got % x, %v", buf[:n], err)
-	}
-	deadline := time.Now().Add(waitTime)
-	for local.srv.Stats().Subscriptions < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the bridge did not subscribe locally")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	remote := acceptBridge(t, ln)
+	waitLocalSubscription(t, local)
 	pub := publisher(t, local.addr, "pub")
 	publish(t, pub, "x", "early", 0, false)
 	time.Sleep(200 * time.Millisecond) // the message reaches the bridge
@@ -454,9 +434,20 @@ func TestBridgeQoS0WhileConnecting(t *testing.T) {
 	}
 }
 
-// fakeRemote accepts the bridge's connection on ln and answers its
-// CONNECT; it returns the connection.
-func fakeRemote(t *testing.T, ln net.Listener) net.Conn {
+// remoteListener is where a test plays the remote broker by hand.
+func remoteListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// acceptBridge accepts the bridge's connection on ln and reads its
+// CONNECT.
+func acceptBridge(t *testing.T, ln net.Listener) net.Conn {
 	t.Helper()
 	ln.(*net.TCPListener).SetDeadline(time.Now().Add(waitTime))
 	nc, err := ln.Accept()
@@ -468,6 +459,14 @@ func fakeRemote(t *testing.T, ln net.Listener) net.Conn {
 	if p, err := packet.ReadPacket(nc, packet.V311, 0); err != nil || p.Type() != packet.CONNECT {
 		t.Fatalf("want the bridge's CONNECT, got %v, %v", p, err)
 	}
+	return nc
+}
+
+// fakeRemote accepts the bridge's connection on ln and answers its
+// CONNECT; it returns the connection.
+func fakeRemote(t *testing.T, ln net.Listener) net.Conn {
+	t.Helper()
+	nc := acceptBridge(t, ln)
 	if _, err := nc.Write([]byte{0x20, 2, 0, 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -490,11 +489,7 @@ func waitLocalSubscription(t *testing.T, local *testBroker) {
 // remote at once, in order, each acknowledged locally when the remote
 // acknowledges it.
 func TestBridgePipelinesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := remoteListener(t)
 	local := startBroker(t, "")
 	m := startBridges(t, local, bridgeConfig(t, ln.Addr().String(),
 		"topic x out 1", "notifications false", "bridge_attempt_unsubscribe false"))
@@ -536,11 +531,7 @@ func TestBridgePipelinesOut(t *testing.T) {
 // remote: the remote's acknowledgement during the stop is passed on to
 // the local broker, so a restarted bridge does not send it again.
 func TestBridgeStopDrains(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := remoteListener(t)
 	local := startBroker(t, "")
 	cfgs := bridgeConfig(t, ln.Addr().String(), "topic x out 1", "notifications false", "bridge_attempt_unsubscribe false")
 	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20})
@@ -575,11 +566,7 @@ func TestBridgeStopDrains(t *testing.T) {
 // TestBridgeSysFigures: a bridge's figures appear under
 // $SYS/broker/bridge/NAME/ and follow its traffic.
 func TestBridgeSysFigures(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := remoteListener(t)
 	local := startBroker(t, "")
 	m := NewManager(local.srv, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxInflight: 20, SysInterval: 20 * time.Millisecond})
 	t.Cleanup(m.Close)
