@@ -99,6 +99,19 @@ func (b *inbox) pop() (delivery, bool) {
 	}
 }
 
+// len returns the number of messages queued.
+func (b *inbox) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, d := range b.queue {
+		if d.msg != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // close stops the inbox; drop discards what is queued.
 func (b *inbox) close(drop bool) {
 	b.mu.Lock()
@@ -250,11 +263,22 @@ func (cn *conn) handlePublish(p *packet.Publish) error {
 		// application gets it when PUBREL arrives (MQTT 5.0 section 4.3.3
 		// allows either moment). A resent PUBLISH with the same
 		// identifier is the same message: answered, not kept again
-		// [MQTT-4.3.3-10].
+		// [MQTT-4.3.3-10]. But an identifier whose PUBCOMP is written
+		// (handled) is free for the server once it reads it: a PUBLISH
+		// with it is a new message, which the PUBCOMP's writer then
+		// leaves alone.
 		c.mu.Lock()
-		_, seen := c.sess.in2[p.PacketID]
+		cur, seen := c.sess.in2[p.PacketID]
+		reused := seen && cur == handled
+		if reused {
+			seen = false
+		}
 		if !seen {
-			if int(cn.qos1Pending.Load())+len(c.sess.in2)+1 > recvMax {
+			n := int(cn.qos1Pending.Load()) + len(c.sess.in2)
+			if !reused {
+				n++ // a new entry, where a handled one is replaced
+			}
+			if n > recvMax {
 				c.mu.Unlock()
 				return violated(ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1 and 2 messages [MQTT-3.3.4-9]", recvMax)
 			}

@@ -461,3 +461,24 @@ func TestSendPipelines(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQoS2IdentifierReusedAfterPubcomp: a PUBLISH that reuses the
+// identifier of a message whose PUBCOMP has just been written is a new
+// message, even when it arrives before the client has forgotten the old
+// one (the PUBCOMP's writer clears the identifier after the write).
+func TestQoS2IdentifierReusedAfterPubcomp(t *testing.T) {
+	s := newFakeServer(t)
+	on, got := collector()
+	c, fc := connectFake(t, s, Options{ClientID: "reuse", OnMessage: on}, v5Connack(false))
+	// The moment between the PUBCOMP's write and the clearing.
+	c.mu.Lock()
+	c.sess.in2[9] = handled
+	c.mu.Unlock()
+	fc.send(&packet.Publish{Topic: "x", QoS: 2, PacketID: 9, Payload: []byte("new")})
+	fc.readAck(packet.PUBREC, 9)
+	fc.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 9})
+	if m := receive(t, got); string(m.Payload) != "new" {
+		t.Fatalf("got %q, want the new message", m.Payload)
+	}
+	fc.readAck(packet.PUBCOMP, 9)
+}
