@@ -352,3 +352,35 @@ func TestAckBeforeShutdownIsKept(t *testing.T) {
 		sub.expectNothing(20 * time.Millisecond)
 	}
 }
+
+// TestSessionInfo: Session reports a session's connection, queue,
+// in-flight messages and subscriptions.
+func TestSessionInfo(t *testing.T) {
+	o := testOptions()
+	o.MaxInflightMessages = 2
+	b := startBroker(t, o, nil)
+	if _, ok := b.Session("nobody"); ok {
+		t.Fatal("a session for a client that never connected")
+	}
+	sub := mustConnect(t, b.addr, packet.V311, "info", false)
+	sub.subscribe(1, packet.Subscription{Filter: "q", QoS: 1}, packet.Subscription{Filter: "r"})
+	sub.send(&packet.Disconnect{})
+	waitFor(t, "the disconnect", func() bool { info, _ := b.Session("info"); return !info.Connected })
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	for i := range 5 {
+		pub.publish("q", "12345", 1, false, uint16(i+1))
+	}
+	info, ok := b.Session("info")
+	want := broker.SessionInfo{Connected: false, Queued: 5, QueuedBytes: info.QueuedBytes, Subscriptions: 2}
+	if !ok || info != want || info.QueuedBytes < 25 {
+		t.Fatalf("offline: %+v, %v; want %+v with at least 25 bytes", info, ok, want)
+	}
+	sub = mustConnect(t, b.addr, packet.V311, "info", false)
+	for range 2 {
+		sub.expectPublish() // not acknowledged
+	}
+	waitFor(t, "the in-flight window", func() bool { info, _ = b.Session("info"); return info.Inflight == 2 })
+	if info.Queued != 3 || !info.Connected {
+		t.Fatalf("online: %+v; want 2 in flight, 3 queued, connected", info)
+	}
+}

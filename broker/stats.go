@@ -68,3 +68,38 @@ func (s *Server) Stats() Stats {
 		StalledSubscribers:   st.stalled.Load(),
 	}
 }
+
+// SessionInfo is a snapshot of one session.
+type SessionInfo struct {
+	// Connected reports whether a client is connected to the session.
+	Connected bool
+	// Queued is the number of messages waiting behind the in-flight
+	// window, QueuedBytes their payload bytes; Inflight the QoS 1 and 2
+	// messages sent and not yet acknowledged.
+	Queued, QueuedBytes, Inflight int
+	// Subscriptions is the number of the session's subscriptions.
+	Subscriptions int
+}
+
+// Session returns a snapshot of the session of client id id, and false if
+// there is none.
+func (s *Server) Session(id string) (SessionInfo, bool) {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return SessionInfo{}, false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return SessionInfo{}, false
+	}
+	return SessionInfo{
+		Connected:     ss.conn != nil,
+		Queued:        len(ss.queue),
+		QueuedBytes:   ss.queuedBytes,
+		Inflight:      len(ss.inflight),
+		Subscriptions: len(ss.subs),
+	}, true
+}

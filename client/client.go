@@ -216,6 +216,9 @@ func (c *Client) applyConnack(ack *packet.Connack) {
 		}
 		if o.TopicAliases && p.Has(PropTopicAliasMaximum) {
 			l.aliasMax = p.TopicAliasMaximum
+			if o.MaxTopicAliases > 0 {
+				l.aliasMax = min(l.aliasMax, o.MaxTopicAliases)
+			}
 		}
 		if p.Has(PropMaximumQoS) {
 			l.maxQoS = p.MaximumQoS
@@ -389,6 +392,10 @@ func (c *Client) shutdown(ctx context.Context, d *packet.Disconnect) error {
 	}
 	return err
 }
+
+// Backlog returns the number of received messages waiting for
+// OnMessage, not counting one it is handling.
+func (c *Client) Backlog() int { return c.inbox.len() }
 
 // Done is closed when the client has ended and every goroutine it
 // started, callbacks included, has returned.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/packet"
 )
 
 // TestServerDisconnect checks that a v5 server's DISCONNECT ends the client
@@ -229,5 +230,62 @@ func TestDisconnectSessionExpiry(t *testing.T) {
 	p.Set(PropSessionExpiry)
 	if err := c.Disconnect(testCtx(t), Success, &p); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Disconnect: %v, want ErrInvalid [MQTT-3.14.2-2]", err)
+	}
+}
+
+// TestMaxTopicAliases: the client uses no more aliases than
+// MaxTopicAliases, even when the server allows more.
+func TestMaxTopicAliases(t *testing.T) {
+	s := newFakeServer(t)
+	ack := &packet.Connack{}
+	ack.Properties.TopicAliasMaximum = 10
+	ack.Properties.Set(PropTopicAliasMaximum)
+	c, fc := connectFake(t, s, Options{ProtocolVersion: MQTT5, TopicAliases: true, MaxTopicAliases: 2}, ack)
+	type sent struct {
+		topic string
+		alias uint16
+	}
+	want := []sent{{"a", 1}, {"b", 2}, {"c", 0}, {"a", 1}, {"", 2}, {"c", 0}}
+	for _, tp := range []string{"a", "b", "c", "a", "b", "c"} {
+		if _, err := c.Send(testCtx(t), &Message{Topic: tp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, w := range want {
+		p := fc.readPublish()
+		alias := uint16(0)
+		if p.Properties.Has(PropTopicAlias) {
+			alias = p.Properties.TopicAlias
+		}
+		if i == 3 {
+			w.topic = "" // an alias already set up is sent without its topic
+		}
+		if p.Topic != w.topic || alias != w.alias {
+			t.Fatalf("PUBLISH %d: topic %q alias %d, want %q alias %d", i, p.Topic, alias, w.topic, w.alias)
+		}
+	}
+}
+
+// TestBacklog counts the messages waiting for a busy handler.
+func TestBacklog(t *testing.T) {
+	s := newFakeServer(t)
+	release := make(chan struct{})
+	c, fc := connectFake(t, s, Options{OnMessage: func(*Client, *Message) { <-release }}, &packet.Connack{})
+	for i := range 4 {
+		fc.send(&packet.Publish{Topic: "x", QoS: 1, PacketID: uint16(i + 1)})
+	}
+	deadline := time.Now().Add(waitTime)
+	for c.Backlog() != 3 { // one is in the handler
+		if time.Now().After(deadline) {
+			t.Fatalf("Backlog %d, want 3", c.Backlog())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for c.Backlog() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Backlog %d after the handler returned, want 0", c.Backlog())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

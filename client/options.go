@@ -82,7 +82,9 @@ type Options struct {
 	// TopicAliases lets the client replace topics by aliases on MQTT 5
 	// connections, up to the server's Topic Alias Maximum: the first
 	// PUBLISH on a topic carries topic and alias, later ones the alias.
-	TopicAliases bool
+	// MaxTopicAliases, if not 0, is the most it uses.
+	TopicAliases    bool
+	MaxTopicAliases uint16
 
 	// AutoReconnect reconnects after a lost connection, waiting
 	// ReconnectDelay, then doubling up to MaxReconnectDelay between

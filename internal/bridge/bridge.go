@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/midge-mqtt/midge/broker"
@@ -37,6 +38,8 @@ type Bridge struct {
 	wg     sync.WaitGroup
 
 	local *client.Client // set before any callback runs
+	// localRef is local for what runs outside the callbacks (queued).
+	localRef atomic.Pointer[client.Client]
 
 	// flight are the messages sent to the remote whose acknowledgement
 	// ackOut waits for, in the order they were sent.
@@ -58,8 +61,17 @@ type Bridge struct {
 	dials     uint64        // remote connections attempted so far
 	addr      int           // index of the address to dial next
 
+	// waiting counts the messages held for a remote connection (see
+	// waitUp); wake (cap 1) is signalled when one begins to wait, for a
+	// lazy bridge's threshold (waitDemand). lastActive is when a message
+	// last crossed, in Unix nanoseconds, for its idle_timeout.
+	waiting    atomic.Int64
+	wake       chan struct{}
+	lastActive atomic.Int64
+
 	// Counters for $SYS and tests.
 	sent, received, dropped, reconnects atomic.Int64
+	bytesSent, bytesReceived            atomic.Int64 // payload bytes
 }
 
 // route is one `topic` line.
@@ -78,9 +90,10 @@ func newBridge(m *Manager, c *config.Bridge) *Bridge {
 		upChanged: make(chan struct{}),
 		flight:    make(chan outFlight, flightQueue),
 		draining:  make(chan struct{}),
+		wake:      make(chan struct{}, 1),
 		// The first connection is on its way from the start: what the
 		// local side sends before it is queued, not dropped.
-		linking: true,
+		linking: c.StartType != "lazy",
 	}
 	if c.Notifications {
 		b.notifyTopic = c.NotificationTopic
@@ -153,13 +166,13 @@ func (b *Bridge) stopping() bool {
 	}
 }
 
+// lazy reports whether the bridge connects only when messages wait for
+// the remote (start_type lazy).
+func (b *Bridge) lazy() bool { return b.cfg.StartType == "lazy" }
+
 func (b *Bridge) run() {
-	if b.cfg.StartType == "lazy" {
-		b.log.Warn(fmt.Sprintf("Warning: %s:%d: bridge %s: start_type lazy is not supported yet; the bridge connects at start, as with automatic.",
-			b.cfg.File, b.cfg.Line, b.cfg.Name))
-	}
-	if b.cfg.TCPKeepaliveIdle > 0 || b.cfg.TCPUserTimeout >= 0 {
-		b.log.Warn(fmt.Sprintf("Warning: %s:%d: bridge %s: bridge_tcp_keepalive and bridge_tcp_user_timeout are not supported yet; ignored.",
+	if b.cfg.TCPUserTimeout >= 0 && !haveUserTimeout {
+		b.log.Warn(fmt.Sprintf("Warning: %s:%d: bridge %s: bridge_tcp_user_timeout is not available on this system; ignored.",
 			b.cfg.File, b.cfg.Line, b.cfg.Name))
 	}
 	local, err := b.connectLocal()
@@ -174,28 +187,42 @@ func (b *Bridge) run() {
 	b.notifyLocal('0')
 
 	delay := b.firstDelay()
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+	for failed := false; ; {
+		if failed {
 			if !b.sleep(delay) {
 				return
 			}
 			delay = b.nextDelay(delay)
 		}
+		if b.lazy() && !b.waitDemand() {
+			return
+		}
 		rc, err := b.connectRemote()
 		if err == nil {
 			b.mu.Lock()
 			b.remote = rc
+			b.changedLocked() // OnConnect may have set up before this
 			b.mu.Unlock()
-			select {
-			case <-b.ctx.Done():
-			case <-rc.Done():
-				// A client with AutoReconnect ends only when closed, or,
-				// for start_type once, with its first connection.
-			}
+			idle := b.hold(rc)
 			b.setUp(false)
+			b.mu.Lock()
+			b.remote = nil // until the next one's Connect returns
+			b.mu.Unlock()
 			rc.Close()
 			if b.cfg.StartType == "once" || b.ctx.Err() != nil {
 				return
+			}
+			if !idle {
+				// A client without AutoReconnect (lazy) reports its lost
+				// connection only by ending.
+				b.reconnects.Add(1)
+				b.notice(fmt.Sprintf("Bridge %s: connection lost: %v.", b.cfg.Name, rc.Err()))
+			}
+			// A connection left idle is made again as soon as messages
+			// wait for it; after a lost one, the next waits its delay.
+			failed = !idle
+			if idle {
+				delay = b.firstDelay()
 			}
 			continue
 		}
@@ -206,7 +233,101 @@ func (b *Bridge) run() {
 		if b.cfg.StartType == "once" {
 			return
 		}
+		failed = true
 	}
+}
+
+// demandPoll is how often a lazy bridge without a connection counts the
+// messages waiting for it.
+const demandPoll = 100 * time.Millisecond
+
+// waitDemand waits until threshold messages wait for the remote, for a
+// lazy bridge; it returns false if the bridge stops first.
+func (b *Bridge) waitDemand() bool {
+	t := time.NewTicker(demandPoll)
+	defer t.Stop()
+	for {
+		if n := b.queued(); n >= b.cfg.Threshold {
+			b.notice(fmt.Sprintf("Bridge %s: %d messages queued, starting the connection.", b.cfg.Name, n))
+			return true
+		}
+		select {
+		case <-b.wake:
+		case <-t.C:
+		case <-b.draining:
+			return false
+		case <-b.ctx.Done():
+			return false
+		}
+	}
+}
+
+// queued returns the number of messages for the remote that are not sent
+// yet: waiting in the bridge, received from the local broker and not yet
+// handled, and queued for the bridge's session by the local broker.
+func (b *Bridge) queued() int {
+	n := int(b.waiting.Load())
+	if local := b.localRef.Load(); local != nil {
+		n += local.Backlog()
+	}
+	if info, ok := b.m.srv.Session(b.localID); ok {
+		n += info.Queued
+	}
+	return n
+}
+
+// hold returns when the remote client rc has ended (a client with
+// AutoReconnect ends only when closed; one without, with its first
+// connection) or the bridge stops; or, for a lazy bridge, once nothing
+// has crossed for idle_timeout, having closed the connection. It reports
+// whether it closed it for that.
+func (b *Bridge) hold(rc *client.Client) (idle bool) {
+	var tick <-chan time.Time
+	timeout := time.Duration(b.cfg.IdleTimeout) * time.Second
+	if b.lazy() {
+		b.active()
+		t := time.NewTicker(min(timeout/4, time.Second))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-b.ctx.Done():
+			return false
+		case <-rc.Done():
+			return false
+		case <-tick:
+			last := time.Unix(0, b.lastActive.Load())
+			if time.Since(last) < timeout || b.busy.Load() > 0 || b.queued() > 0 {
+				continue
+			}
+			b.notice(fmt.Sprintf("Bridge connection %s has exceeded idle timeout, disconnecting.", b.cfg.Name))
+			b.closeIdle(rc)
+			return true
+		}
+	}
+}
+
+// active records that a message crossed the bridge now.
+func (b *Bridge) active() { b.lastActive.Store(time.Now().UnixNano()) }
+
+// closeIdle ends an idle remote connection: what the local side sends
+// from now on waits for the next one; what is still in flight may finish
+// for drainWait; the remote is told that the bridge is down (its will
+// would not be sent after a DISCONNECT), and the connection is closed
+// with a DISCONNECT.
+func (b *Bridge) closeIdle(rc *client.Client) {
+	b.setUp(false)
+	deadline := time.Now().Add(drainWait)
+	for b.busy.Load()-b.waiting.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if b.notifyTopic != "" && !b.cfg.NotificationsLocalOnly {
+		_, _ = rc.Publish(ctx, &client.Message{Topic: b.notifyTopic, Payload: []byte("0"), QoS: 1, Retain: true})
+	}
+	_ = rc.Disconnect(ctx, client.Success, nil)
 }
 
 // firstDelay and nextDelay are the waits between attempts to connect:
@@ -283,6 +404,7 @@ func (b *Bridge) connectLocal() (*client.Client, error) {
 		return nil, err
 	}
 	b.local = local
+	b.localRef.Store(local)
 	return local, nil
 }
 
@@ -344,7 +466,7 @@ func (b *Bridge) connectRemote() (*client.Client, error) {
 		Bridge:          true,
 		TryPrivate:      c.TryPrivate,
 		AlwaysResume:    true,
-		AutoReconnect:   c.StartType != "once",
+		AutoReconnect:   c.StartType == "automatic",
 		ReconnectDelay:  b.firstDelay(),
 		ConnectTimeout:  30 * time.Second,
 		Dialer:          b.dialRemote,
@@ -391,6 +513,10 @@ func (b *Bridge) connectRemote() (*client.Client, error) {
 			p.MaximumPacketSize = uint32(c.MaxPacketSize)
 			p.Set(client.PropMaximumPacketSize)
 		}
+		// bridge_max_topic_alias: the aliases the bridge may set up for
+		// the topics it sends, within the remote's Topic Alias Maximum.
+		opts.TopicAliases = c.MaxTopicAlias > 0
+		opts.MaxTopicAliases = uint16(c.MaxTopicAlias)
 	}
 	if b.notifyTopic != "" && !c.NotificationsLocalOnly {
 		opts.Will = &client.Will{Topic: b.notifyTopic, Payload: []byte("0"), QoS: 1, Retain: true}
@@ -404,10 +530,7 @@ func (b *Bridge) connectRemote() (*client.Client, error) {
 // first after a failure without round_robin, from the next one with it.
 func (b *Bridge) dialRemote(ctx context.Context) (net.Conn, error) {
 	addrs := b.cfg.Addresses
-	d := net.Dialer{}
-	if b.cfg.BindAddress != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(b.cfg.BindAddress)}
-	}
+	d := b.dialer()
 	b.mu.Lock()
 	start := b.addr
 	if !b.cfg.RoundRobin {
@@ -528,14 +651,17 @@ func (b *Bridge) connected() {
 	}
 }
 
+// setUp records whether the remote connection is up; its going down is
+// published locally.
 func (b *Bridge) setUp(up bool) {
 	b.mu.Lock()
-	if b.up != up {
+	changed := b.up != up
+	if changed {
 		b.up = up
 		b.changedLocked()
 	}
 	b.mu.Unlock()
-	if !up {
+	if changed && !up {
 		b.notifyLocal('0')
 	}
 }
@@ -558,8 +684,12 @@ func (b *Bridge) notifyLocal(state byte) {
 // waitUp returns the remote client once its connection is up. It returns
 // a nil client if keep is false and the bridge has no remote connection
 // and is not making one, and false if the bridge begins to stop first.
+//
+// While it waits the message counts as queued (see queued); a lazy
+// bridge keeps every message, as its remote is away by design.
 func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
-	for {
+	keep = keep || b.lazy()
+	for counted := false; ; {
 		b.mu.Lock()
 		up, linking, rc, ch := b.up, b.linking, b.remote, b.upChanged
 		b.mu.Unlock()
@@ -568,6 +698,12 @@ func (b *Bridge) waitUp(keep bool) (*client.Client, bool) {
 		}
 		if !keep && !linking {
 			return nil, true
+		}
+		if !counted {
+			counted = true
+			b.waiting.Add(1)
+			defer b.waiting.Add(-1)
+			signal(b.wake)
 		}
 		select {
 		case <-ch:
@@ -631,20 +767,24 @@ func (b *Bridge) sendOut(m, out *client.Message) *client.Pending {
 			return nil
 		}
 		p, err := rc.Send(b.ctx, out)
+		if err == nil {
+			b.active()
+		}
 		switch {
 		case err == nil && m.QoS == 0:
 			b.sent.Add(1)
+			b.bytesSent.Add(int64(len(out.Payload)))
 			return nil
 		case err == nil:
 			return p
 		case b.ctx.Err() != nil:
 			return nil
+		case errors.Is(err, client.ErrClosed) && (m.QoS > 0 || b.lazy()):
+			// The remote client was replaced (start_type once and lazy
+			// end it): wait for the next one.
 		case m.QoS == 0:
 			b.dropped.Add(1)
 			return nil
-		case errors.Is(err, client.ErrClosed):
-			// The remote client was replaced (start_type once ends it):
-			// wait for the next one.
 		default:
 			// Not a message the remote can take (too large, QoS or
 			// retain not available).
@@ -672,6 +812,8 @@ func (b *Bridge) ackOut(local *client.Client) {
 			switch {
 			case err == nil:
 				b.sent.Add(1)
+				b.bytesSent.Add(int64(len(f.out.Payload)))
+				b.active()
 				local.Ack(f.m)
 			case errors.As(err, &re):
 				// The remote refused it (not authorised, quota ...): as a
@@ -708,6 +850,7 @@ func (b *Bridge) forwardIn(remote *client.Client, m *client.Message) {
 	}
 	b.busy.Add(1)
 	defer b.busy.Add(-1)
+	b.active()
 	t, ok := b.remapIn(m.Topic)
 	if !ok {
 		return
@@ -726,6 +869,8 @@ func (b *Bridge) forwardIn(remote *client.Client, m *client.Message) {
 		return
 	}
 	b.received.Add(1)
+	b.bytesReceived.Add(int64(len(m.Payload)))
+	b.active()
 }
 
 // abandon drops c's connection so that the message being handled is not
@@ -760,4 +905,45 @@ func (b *Bridge) handshake(ctx context.Context, nc net.Conn, host string) (net.C
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return tc, nil
+}
+
+// signal wakes whoever waits on ch (cap 1), if not already woken.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// dialer is the dialer of the remote connection: bridge_bind_address and
+// bridge_tcp_keepalive, and bridge_tcp_user_timeout where the system has
+// it.
+func (b *Bridge) dialer() net.Dialer {
+	c := b.cfg
+	d := net.Dialer{}
+	if c.BindAddress != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(c.BindAddress)}
+	}
+	if c.TCPKeepaliveIdle > 0 {
+		d.KeepAliveConfig = net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     time.Duration(c.TCPKeepaliveIdle) * time.Second,
+			Interval: time.Duration(c.TCPKeepaliveInterval) * time.Second,
+			Count:    c.TCPKeepaliveCount,
+		}
+	}
+	if c.TCPUserTimeout >= 0 && haveUserTimeout {
+		ms := c.TCPUserTimeout
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) { serr = setUserTimeout(fd, ms) }); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("bridge_tcp_user_timeout: %w", serr)
+			}
+			return nil
+		}
+	}
+	return d
 }

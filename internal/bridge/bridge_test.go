@@ -603,7 +603,145 @@ func TestBridgeSysFigures(t *testing.T) {
 		t.Fatalf("want PUBLISH, got %v, %v", p, err)
 	}
 	latest("$SYS/broker/bridge/test/messages/sent", "1")
+	latest("$SYS/broker/bridge/test/bytes/sent", "5")
+	latest("$SYS/broker/bridge/test/messages/queued", "0")
 	// Removed by a reload: its figures are cleared.
 	m.Reload(nil)
 	latest("$SYS/broker/bridge/test/state", "")
+}
+
+// TestBridgeLazy: a lazy bridge connects once threshold messages wait for
+// the remote, closes the connection after idle_timeout without traffic,
+// and connects again when messages wait again.
+func TestBridgeLazy(t *testing.T) {
+	ln := remoteListener(t)
+	local := startBroker(t, "")
+	m := startBridges(t, local, bridgeConfig(t, ln.Addr().String(), "start_type lazy", "threshold 3", "idle_timeout 1", "restart_timeout 1",
+		"topic x out 1", "notifications false", "bridge_attempt_unsubscribe false"))
+	waitLocalSubscription(t, local)
+	m.mu.Lock()
+	b := m.bridges["test"]
+	m.mu.Unlock()
+	pub := publisher(t, local.addr, "pub")
+	// relay publishes a message per payload: below the threshold they
+	// wait without a connection; at it the bridge connects and sends them.
+	relay := func(payloads ...string) net.Conn {
+		t.Helper()
+		for i, p := range payloads[:len(payloads)-1] {
+			publish(t, pub, "x", p, 1, false)
+			waitFor(t, func() bool { return b.queued() == i+1 }, "queued %d", i+1)
+		}
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(300 * time.Millisecond))
+		if nc, err := ln.Accept(); err == nil {
+			nc.Close()
+			t.Fatal("the lazy bridge connected below its threshold")
+		}
+		publish(t, pub, "x", payloads[len(payloads)-1], 1, false)
+		remote := fakeRemote(t, ln)
+		for _, want := range payloads {
+			p, err := packet.ReadPacket(remote, packet.V311, 0)
+			pp, ok := p.(*packet.Publish)
+			if err != nil || !ok || string(pp.Payload) != want {
+				t.Fatalf("want PUBLISH %s, got %v, %v", want, p, err)
+			}
+			remote.Write([]byte{0x40, 2, byte(pp.PacketID >> 8), byte(pp.PacketID)})
+		}
+		return remote
+	}
+	idle := func(remote net.Conn) {
+		t.Helper()
+		start := time.Now()
+		remote.SetReadDeadline(time.Now().Add(waitTime))
+		if p, err := packet.ReadPacket(remote, packet.V311, 0); err != nil || p.Type() != packet.DISCONNECT {
+			t.Fatalf("want DISCONNECT after idle_timeout, got %v, %v", p, err)
+		}
+		if d := time.Since(start); d < 500*time.Millisecond {
+			t.Fatalf("disconnected after %v, before idle_timeout", d)
+		}
+	}
+	idle(relay("1", "2", "3"))
+	idle(relay("4", "5", "6"))
+	// A lost connection is made again at the next threshold too.
+	relay("7", "8", "9").Close()
+	waitFor(t, func() bool { return b.reconnects.Load() == 1 }, "the lost connection")
+	idle(relay("10", "11", "12"))
+	if n := b.queued(); n != 0 {
+		t.Fatalf("queued %d after all were sent", n)
+	}
+}
+
+// waitFor waits until cond holds, failing after waitTime.
+func waitFor(t *testing.T, cond func() bool, what string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(waitTime)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for "+what, args...)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestBridgeTopicAliases: an MQTT 5 bridge sets up at most
+// bridge_max_topic_alias aliases for what it sends, within the remote's
+// Topic Alias Maximum, and uses them.
+func TestBridgeTopicAliases(t *testing.T) {
+	ln := remoteListener(t)
+	local := startBroker(t, "")
+	startBridges(t, local, bridgeConfig(t, ln.Addr().String(), "bridge_protocol_version mqttv50",
+		"bridge_max_topic_alias 1", "topic # out 0", "notifications false", "bridge_attempt_unsubscribe false"))
+	remote := acceptBridge(t, ln)
+	// CONNACK with a Topic Alias Maximum of 10.
+	if _, err := remote.Write([]byte{0x20, 6, 0, 0, 3, 0x22, 0, 10}); err != nil {
+		t.Fatal(err)
+	}
+	waitLocalSubscription(t, local)
+	pub := publisher(t, local.addr, "pub")
+	type sent struct {
+		topic string
+		alias uint16
+	}
+	want := []sent{{"a", 1}, {"b", 0}, {"", 1}, {"b", 0}}
+	for _, tp := range []string{"a", "b", "a", "b"} {
+		publish(t, pub, tp, "m", 1, false)
+	}
+	for i, w := range want {
+		p, err := packet.ReadPacket(remote, packet.V5, 0)
+		pp, ok := p.(*packet.Publish)
+		if err != nil || !ok {
+			t.Fatalf("want PUBLISH, got %v, %v", p, err)
+		}
+		alias := uint16(0)
+		if pp.Properties.Has(packet.PropTopicAlias) {
+			alias = pp.Properties.TopicAlias
+		}
+		if pp.Topic != w.topic || alias != w.alias {
+			t.Fatalf("PUBLISH %d: topic %q alias %d, want %q alias %d", i, pp.Topic, alias, w.topic, w.alias)
+		}
+	}
+}
+
+// TestBridgeQueuedWhileRemoteDown: what waits for an unreachable remote
+// is counted whether the bridge holds it or the local broker still
+// queues it behind the bridge's in-flight window.
+func TestBridgeQueuedWhileRemoteDown(t *testing.T) {
+	ln := remoteListener(t)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every attempt fails
+	local := startBroker(t, "")
+	m := startBridges(t, local, bridgeConfig(t, addr, "topic x out 1", "notifications false", "restart_timeout 60"))
+	waitLocalSubscription(t, local)
+	m.mu.Lock()
+	b := m.bridges["test"]
+	m.mu.Unlock()
+	pub := publisher(t, local.addr, "pub")
+	const n = 50 // more than the broker's in-flight window
+	for i := range n {
+		publish(t, pub, "x", fmt.Sprint(i), 1, false)
+	}
+	waitFor(t, func() bool { return b.queued() == n }, "queued %d", n)
+	info, ok := local.srv.Session(b.localID)
+	if !ok || info.Queued == 0 || info.Inflight == 0 || !info.Connected || info.Subscriptions != 1 {
+		t.Fatalf("the bridge's local session: %+v, %v", info, ok)
+	}
 }

@@ -14,7 +14,11 @@ import (
 //	$SYS/broker/bridge/NAME/messages/sent      to the remote
 //	$SYS/broker/bridge/NAME/messages/received  from the remote
 //	$SYS/broker/bridge/NAME/messages/dropped   refused or not kept
-//	$SYS/broker/bridge/NAME/messages/inflight  sent, awaiting acknowledgement
+//	$SYS/broker/bridge/NAME/messages/inflight  being passed on, or sent and
+//	                                           awaiting acknowledgement
+//	$SYS/broker/bridge/NAME/messages/queued    for the remote, not yet sent
+//	$SYS/broker/bridge/NAME/bytes/sent         payload bytes to the remote
+//	$SYS/broker/bridge/NAME/bytes/received     payload bytes from the remote
 //	$SYS/broker/bridge/NAME/reconnects         connections to the remote lost
 //
 // The topics of a bridge that is removed are cleared.
@@ -46,7 +50,10 @@ func (m *Manager) publishSys(last map[string]string) {
 		now[p+"messages/sent"] = strconv.FormatInt(b.sent.Load(), 10)
 		now[p+"messages/received"] = strconv.FormatInt(b.received.Load(), 10)
 		now[p+"messages/dropped"] = strconv.FormatInt(b.dropped.Load(), 10)
-		now[p+"messages/inflight"] = strconv.FormatInt(max(b.busy.Load(), 0), 10)
+		now[p+"messages/inflight"] = strconv.FormatInt(max(b.busy.Load()-b.waiting.Load(), 0), 10)
+		now[p+"messages/queued"] = strconv.Itoa(b.queued())
+		now[p+"bytes/sent"] = strconv.FormatInt(b.bytesSent.Load(), 10)
+		now[p+"bytes/received"] = strconv.FormatInt(b.bytesReceived.Load(), 10)
 		now[p+"reconnects"] = strconv.FormatInt(b.reconnects.Load(), 10)
 	}
 	m.mu.Unlock()

@@ -59,7 +59,7 @@ type Bridge struct {
 	ReloadType            string // "lazy" (default) or "immediate"
 	SessionExpiryInterval int
 	ReceiveMaximum        int // 0 = not sent
-	MaxTopicAlias         int // 10
+	MaxTopicAlias         int // 0: no topic aliases, as Mosquitto 2.0
 	TCPKeepaliveIdle      int // 0 = system default
 	TCPKeepaliveInterval  int
 	TCPKeepaliveCount     int
@@ -122,7 +122,6 @@ func newBridge(name string) *Bridge {
 		AttemptUnsubscribe: true,
 		OutgoingRetain:     true,
 		ReloadType:         "lazy",
-		MaxTopicAlias:      10,
 		TCPUserTimeout:     -1,
 	}
 }

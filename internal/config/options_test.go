@@ -187,7 +187,7 @@ var optionRows = []struct {
 	{inBridge, "threshold 50", func(c *Config) any { return brg(c).Threshold }, 50, 10},
 	{inBridge, "bridge_max_packet_size 1000", func(c *Config) any { return brg(c).MaxPacketSize }, 1000, 0},
 	{inBridge, "bridge_receive_maximum 100", func(c *Config) any { return brg(c).ReceiveMaximum }, 100, 0},
-	{inBridge, "bridge_max_topic_alias 0", func(c *Config) any { return brg(c).MaxTopicAlias }, 0, 10},
+	{inBridge, "bridge_max_topic_alias 12", func(c *Config) any { return brg(c).MaxTopicAlias }, 12, 0},
 	{inBridge, "bridge_session_expiry_interval 3600", func(c *Config) any { return brg(c).SessionExpiryInterval }, 3600, 0},
 	{inBridge, "bridge_tcp_user_timeout 5000", func(c *Config) any { return brg(c).TCPUserTimeout }, 5000, -1},
 }
