@@ -260,30 +260,57 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 
 	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
+	var pending os.Signal // taken while settling a barrier, handled next
 	for {
-		select {
-		case sig := <-sigs:
-			switch sig {
-			case barrier.sig:
-				barrier.release()
+		sig := pending
+		pending = nil
+		if sig == nil {
+			select {
+			case sig = <-sigs:
+			case err := <-errc:
+				if !errors.Is(err, broker.ErrServerClosed) {
+					log.Error(fmt.Sprintf("Error: listener failed: %v", err))
+					return 1
+				}
 				continue
-			case syscall.SIGHUP:
-				r.reload()
-				continue
-			case syscall.SIGUSR1, syscall.SIGUSR2:
-				notice(log, fmt.Sprintf("Received %v: nothing to do.", sig))
-				continue
-			}
-			notice(log, fmt.Sprintf("midge version %s terminating", broker.Version))
-			return 0
-		case err := <-errc:
-			if !errors.Is(err, broker.ErrServerClosed) {
-				log.Error(fmt.Sprintf("Error: listener failed: %v", err))
-				return 1
 			}
 		}
+		switch sig {
+		case barrier.sig:
+			// A SIGHUP that another thread took just before the
+			// barrier's signal can reach this loop just after it when
+			// that thread is descheduled (a loaded machine): give it a
+			// moment before the CONNECTs go on.
+			t := time.NewTimer(barrierSettle)
+			select {
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					r.reload()
+				} else {
+					pending = s
+				}
+			case <-t.C:
+			}
+			t.Stop()
+			barrier.release()
+			continue
+		case syscall.SIGHUP:
+			r.reload()
+			continue
+		case syscall.SIGUSR1, syscall.SIGUSR2:
+			notice(log, fmt.Sprintf("Received %v: nothing to do.", sig))
+			continue
+		}
+		notice(log, fmt.Sprintf("midge version %s terminating", broker.Version))
+		return 0
 	}
 }
+
+// barrierSettle is how long the signal loop waits for a late SIGHUP
+// after the barrier's signal. The barrier is up only while a file the
+// reload reads has changed and not been reloaded, so CONNECTs pay it
+// only then.
+const barrierSettle = 5 * time.Millisecond
 
 func notice(log *slog.Logger, msg string) {
 	log.Log(context.Background(), broker.LevelNotice, msg)
