@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/midge-mqtt/midge/bench/internal/harness"
 	"github.com/midge-mqtt/midge/internal/cli/bench"
 )
 
@@ -123,7 +124,7 @@ func run() error {
 		paths = append(paths, *out)
 	}
 	if *writeDocs {
-		root, err := moduleRoot(ctx)
+		root, err := harness.ModuleRoot(ctx)
 		if err != nil {
 			return err
 		}
@@ -193,26 +194,22 @@ func validate(s settings, brokers, scens []string, qos, rounds int) error {
 // limit too; each side of the idle scenario needs one descriptor per
 // connection.
 func raiseFileLimit(s settings, scens []string) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("read open-file limit: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("raise open-file limit: %w", err)
+	limit, err := harness.RaiseFileLimit()
+	if err != nil {
+		return err
 	}
 	need := uint64(max(s.subs, 200) + 100)
 	if slices.Contains(scens, "idle") {
 		need = max(need, uint64(s.conns+100))
 	}
-	if need > lim.Cur {
-		return fmt.Errorf("the open-file limit is %d, too low for %d connections (raise it with ulimit -n)", lim.Cur, need-100)
+	if need > limit {
+		return fmt.Errorf("the open-file limit is %d, too low for %d connections (raise it with ulimit -n)", limit, need-100)
 	}
 	return nil
 }
 
-func brokerSpecs(ctx context.Context, names []string, dir, midgeBin, mosqBin string) ([]brokerSpec, error) {
-	var specs []brokerSpec
+func brokerSpecs(ctx context.Context, names []string, dir, midgeBin, mosqBin string) ([]harness.Spec, error) {
+	var specs []harness.Spec
 	for _, name := range names {
 		var path string
 		var err error
@@ -221,21 +218,21 @@ func brokerSpecs(ctx context.Context, names []string, dir, midgeBin, mosqBin str
 			path = midgeBin
 			if path == "" {
 				var root string
-				if root, err = moduleRoot(ctx); err == nil {
+				if root, err = harness.ModuleRoot(ctx); err == nil {
 					fmt.Println("building midge from ./cmd/midge")
-					path, err = buildMidge(ctx, root, dir)
+					path, err = harness.BuildMidge(ctx, root, dir)
 				}
 			}
 		case "mosquitto":
 			path = mosqBin
 			if path == "" {
-				path, err = findMosquitto()
+				path, err = harness.FindMosquitto()
 			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		specs = append(specs, brokerSpec{name: name, path: path})
+		specs = append(specs, harness.Spec{Name: name, Path: path})
 	}
 	return specs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/midge-mqtt/midge/bench/internal/harness"
 	"github.com/midge-mqtt/midge/internal/cli/bench"
 )
 
@@ -14,8 +15,8 @@ import (
 // which the latency and slow-subscriber scenarios derive their fixed
 // offered rate from.
 type round struct {
-	specs    []brokerSpec // in this round's order
-	ref      string       // the broker whose maximum sets the fixed rates: mosquitto
+	specs    []harness.Spec // in this round's order
+	ref      string         // the broker whose maximum sets the fixed rates: mosquitto
 	dir      string
 	s        settings
 	res      *results
@@ -26,9 +27,9 @@ type round struct {
 	lossCheck *[]string // QoS 1/2 loss lines for the report
 }
 
-func newRound(specs []brokerSpec, dir string, s settings, res *results, lossCheck *[]string) *round {
-	ref := specs[0].name
-	if slices.ContainsFunc(specs, func(b brokerSpec) bool { return b.name == "mosquitto" }) {
+func newRound(specs []harness.Spec, dir string, s settings, res *results, lossCheck *[]string) *round {
+	ref := specs[0].Name
+	if slices.ContainsFunc(specs, func(b harness.Spec) bool { return b.Name == "mosquitto" }) {
 		ref = "mosquitto"
 	}
 	return &round{specs: specs, ref: ref, dir: dir, s: s, res: res,
@@ -37,20 +38,20 @@ func newRound(specs []brokerSpec, dir string, s settings, res *results, lossChec
 
 // withBroker starts a fresh broker, runs fn against it and stops it,
 // whatever happens.
-func (rd *round) withBroker(ctx context.Context, spec brokerSpec, fn func(t target) error) error {
-	b, err := startBroker(ctx, spec, rd.dir)
+func (rd *round) withBroker(ctx context.Context, spec harness.Spec, fn func(t target) error) error {
+	b, err := harness.Start(ctx, spec, rd.dir, brokerConfig)
 	if err != nil {
 		return err
 	}
-	defer b.stop()
-	if err := fn(target{name: spec.name, addr: b.addr, pid: b.pid()}); err != nil {
+	defer b.Stop()
+	if err := fn(target{name: spec.Name, addr: b.Addr, pid: b.PID()}); err != nil {
 		return err
 	}
-	return b.alive()
+	return b.Alive()
 }
 
 // load runs one bench configuration on a fresh broker.
-func (rd *round) load(ctx context.Context, spec brokerSpec, name string, cfg bench.Config) (*bench.Result, error) {
+func (rd *round) load(ctx context.Context, spec harness.Spec, name string, cfg bench.Config) (*bench.Result, error) {
 	var r bench.Result
 	err := rd.withBroker(ctx, spec, func(t target) error {
 		var err error
@@ -60,14 +61,14 @@ func (rd *round) load(ctx context.Context, spec brokerSpec, name string, cfg ben
 	if err != nil {
 		return nil, err
 	}
-	printRun(spec.name+" "+name, &r)
+	printRun(spec.Name+" "+name, &r)
 	if r.Config.QoS > 0 {
 		verdict := "no loss"
 		if r.Lost > 0 {
 			verdict = fmt.Sprintf("LOST %d of %d", r.Lost, r.Expected)
-			fmt.Printf("  %s %s: %d messages lost at QoS %d\n", spec.name, name, r.Lost, r.Config.QoS)
+			fmt.Printf("  %s %s: %d messages lost at QoS %d\n", spec.Name, name, r.Lost, r.Config.QoS)
 		}
-		*rd.lossCheck = append(*rd.lossCheck, fmt.Sprintf("%s, %s (QoS %d): %d delivered, %s", spec.name, name, r.Config.QoS, r.Delivered, verdict))
+		*rd.lossCheck = append(*rd.lossCheck, fmt.Sprintf("%s, %s (QoS %d): %d delivered, %s", spec.Name, name, r.Config.QoS, r.Delivered, verdict))
 	}
 	return &r, nil
 }
@@ -78,11 +79,11 @@ func (rd *round) run(ctx context.Context, name string) error {
 		for _, spec := range rd.specs {
 			err := rd.withBroker(ctx, spec, func(t target) error {
 				ms, err := runIdle(ctx, t, rd.s)
-				rd.res.add(spec.name, ms)
+				rd.res.add(spec.Name, ms)
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("idle on %s: %w", spec.name, err)
+				return fmt.Errorf("idle on %s: %w", spec.Name, err)
 			}
 		}
 		return nil
@@ -96,10 +97,10 @@ func (rd *round) run(ctx context.Context, name string) error {
 	for _, spec := range rd.specs {
 		r, err := rd.load(ctx, spec, name, sc.cfg(rd.s))
 		if err != nil {
-			return fmt.Errorf("%s on %s: %w", name, spec.name, err)
+			return fmt.Errorf("%s on %s: %w", name, spec.Name, err)
 		}
-		rd.noteMax(name, spec.name, r)
-		rd.res.add(spec.name, loadMetrics(title, r))
+		rd.noteMax(name, spec.Name, r)
+		rd.res.add(spec.Name, loadMetrics(title, r))
 	}
 	return nil
 }
@@ -123,7 +124,7 @@ func (rd *round) fixedRate(ctx context.Context, base string) (float64, error) {
 	sc := loadScenarios()[base]
 	cfg := sc.cfg(rd.s)
 	cfg.Rate = 0
-	spec := rd.specs[slices.IndexFunc(rd.specs, func(b brokerSpec) bool { return b.name == rd.ref })]
+	spec := rd.specs[slices.IndexFunc(rd.specs, func(b harness.Spec) bool { return b.Name == rd.ref })]
 	fmt.Printf("  measuring %s's maximum for %s first\n", rd.ref, base)
 	r, err := rd.load(ctx, spec, base+" (maximum)", cfg)
 	if err != nil {
@@ -147,12 +148,12 @@ func (rd *round) runLatency(ctx context.Context, base string) error {
 		cfg.Rate = rate
 		r, err := rd.load(ctx, spec, fmt.Sprintf("latency-%s at %.0f msg/s", base, rate), cfg)
 		if err != nil {
-			return fmt.Errorf("latency-%s on %s: %w", base, spec.name, err)
+			return fmt.Errorf("latency-%s on %s: %w", base, spec.Name, err)
 		}
 		if base == "fanout" {
-			rd.fixedRuns[spec.name] = r
+			rd.fixedRuns[spec.Name] = r
 		}
-		rd.res.add(spec.name, []metric{
+		rd.res.add(spec.Name, []metric{
 			{name: title + ": offered (msg/s)", value: rate, format: "%.0f", info: true},
 			{name: title + ": latency p50 (ms)", value: ms(r.Latency.P50), format: "%.3f", lowerIsBetter: true},
 			{name: title + ": latency p99 (ms)", value: ms(r.Latency.P99), format: "%.3f", lowerIsBetter: true, group: groupLatency},
@@ -178,18 +179,18 @@ func (rd *round) runSlow(ctx context.Context) error {
 	for _, spec := range rd.specs {
 		cfg := sc.cfg(rd.s)
 		cfg.Rate = rate
-		without := rd.fixedRuns[spec.name]
+		without := rd.fixedRuns[spec.Name]
 		if without == nil {
 			if without, err = rd.load(ctx, spec, fmt.Sprintf("fanout at %.0f msg/s (no slow subscriber)", rate), cfg); err != nil {
-				return fmt.Errorf("slow baseline on %s: %w", spec.name, err)
+				return fmt.Errorf("slow baseline on %s: %w", spec.Name, err)
 			}
 		}
 		cfg.SlowSubscribers = 1
 		with, err := rd.load(ctx, spec, fmt.Sprintf("fanout at %.0f msg/s + 1 slow subscriber", rate), cfg)
 		if err != nil {
-			return fmt.Errorf("slow on %s: %w", spec.name, err)
+			return fmt.Errorf("slow on %s: %w", spec.Name, err)
 		}
-		rd.res.add(spec.name, []metric{
+		rd.res.add(spec.Name, []metric{
 			{name: title + ": delivered without it (msg/s)", value: without.DeliveredRate, format: "%.0f"},
 			{name: title + ": delivered with it (msg/s)", value: with.DeliveredRate, format: "%.0f"},
 			{name: title + ": delivered with / without (%)", value: 100 * with.DeliveredRate / max(without.DeliveredRate, 1), format: "%.1f", group: groupSlow},

@@ -12,6 +12,12 @@ import (
 type Config struct {
 	// Addr is the broker's host:port.
 	Addr string
+	// PubBrokers and SubBrokers, when set, are the brokers of a message
+	// scenario's publishers and of its subscribers (slow ones included)
+	// instead of Addr: connection i of each kind goes to entry i modulo
+	// the list's length. Publishers on one broker and subscribers on
+	// another measure whatever links the two: a bridge, a cluster.
+	PubBrokers, SubBrokers []Endpoint
 	// Scenario is one of Fanout, Fanin, Pairs, Shared, Idle.
 	Scenario string
 	// Version is the protocol level, V311 (default) or V5.
@@ -73,6 +79,15 @@ type Config struct {
 	ProgressInterval time.Duration
 }
 
+// Endpoint is a broker that connections go to.
+type Endpoint struct {
+	// Addr is the broker's host:port.
+	Addr string
+	// Username and Password, each when set, replace the Config's for the
+	// connections to this broker.
+	Username, Password string
+}
+
 // Progress is a snapshot of a running benchmark.
 type Progress struct {
 	Elapsed   time.Duration // since publishing (or connecting, for Idle) began
@@ -132,6 +147,26 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// dialers returns the dialers of one kind of connection: one per broker
+// of brokers, or one for Addr if there are none.
+func (c *Config) dialers(brokers []Endpoint) []*dialer {
+	if len(brokers) == 0 {
+		brokers = []Endpoint{{Addr: c.Addr}}
+	}
+	ds := make([]*dialer, len(brokers))
+	for i, e := range brokers {
+		user, pw := c.Username, c.Password
+		if e.Username != "" {
+			user = e.Username
+		}
+		if e.Password != "" {
+			pw = e.Password
+		}
+		ds[i] = &dialer{addr: e.Addr, version: c.Version, username: user, password: pw, timeout: c.ConnectTimeout}
+	}
+	return ds
+}
+
 // firstPositive returns the first positive value.
 func firstPositive(vs ...int) int {
 	for _, v := range vs {
@@ -144,9 +179,14 @@ func firstPositive(vs ...int) int {
 
 // validate reports the first problem of a Config with defaults applied.
 func (c *Config) validate() error {
+	split := len(c.PubBrokers) > 0 || len(c.SubBrokers) > 0
 	switch {
-	case c.Addr == "":
+	case split && c.Scenario == Idle:
+		return errors.New("idle has no publishers or subscribers: give its broker as Addr")
+	case c.Addr == "" && (len(c.PubBrokers) == 0 || len(c.SubBrokers) == 0):
 		return errors.New("no broker address")
+	case slices.ContainsFunc(append(slices.Clip(c.PubBrokers), c.SubBrokers...), func(e Endpoint) bool { return e.Addr == "" }):
+		return errors.New("a publishers' or subscribers' broker has no address")
 	case !slices.Contains(ScenarioNames(), c.Scenario):
 		return fmt.Errorf("unknown scenario %q (want one of %v)", c.Scenario, ScenarioNames())
 	case c.Version != V311 && c.Version != V5:

@@ -4,6 +4,9 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +37,81 @@ func startBroker(t *testing.T) string {
 		<-served
 	})
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+}
+
+// countingListener counts the connections it has accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// startBrokerListeners runs midge's broker in-process with n loopback
+// listeners, which stand for n linked brokers: a message published on one
+// reaches subscribers on all.
+func startBrokerListeners(t *testing.T, n int) ([]string, []*countingListener) {
+	t.Helper()
+	opts := broker.DefaultOptions()
+	opts.SysInterval = 0
+	opts.ConnectionMessages = false
+	srv := broker.New(opts)
+	var served sync.WaitGroup
+	var addrs []string
+	var lns []*countingListener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &countingListener{Listener: ln}
+		l := broker.DefaultListener(ln.Addr().(*net.TCPAddr).Port)
+		l.AllowAnonymous = true
+		served.Go(func() { _ = srv.Serve(cl, l) })
+		addrs = append(addrs, ln.Addr().String())
+		lns = append(lns, cl)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		served.Wait()
+	})
+	return addrs, lns
+}
+
+// TestSplitBrokers runs publishers and subscribers on different listeners
+// and checks that each connection went where it should, round-robin, and
+// that the counts add up as with one broker.
+func TestSplitBrokers(t *testing.T) {
+	addrs, lns := startBrokerListeners(t, 3)
+	cfg := Config{
+		Scenario: Fanin, Publishers: 4, Subscribers: 3, SlowSubscribers: 1, QoS: 1, Rate: 1000,
+		PubBrokers: []Endpoint{{Addr: addrs[0]}},
+		SubBrokers: []Endpoint{{Addr: addrs[1]}, {Addr: addrs[2]}},
+		Duration:   300 * time.Millisecond, Drain: 5 * time.Second,
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Subscribers 0 and 2 and slow subscriber 0 on the second listener,
+	// subscriber 1 on the third.
+	for i, want := range []int64{4, 3, 1} {
+		if got := lns[i].accepted.Load(); got != want {
+			t.Errorf("listener %d accepted %d connections, want %d", i, got, want)
+		}
+	}
+	if res.Sent == 0 || res.Expected != 3*res.Sent || res.Delivered != res.Expected || res.Lost != 0 {
+		t.Errorf("sent %d, expected %d, delivered %d, lost %d", res.Sent, res.Expected, res.Delivered, res.Lost)
+	}
+	if want := addrs[0] + ", subscribers on " + addrs[1] + " " + addrs[2]; !strings.Contains(describe(&res.Config), want) {
+		t.Errorf("description %q lacks %q", describe(&res.Config), want)
+	}
 }
 
 // TestScenarios runs every scenario briefly against the in-process broker

@@ -109,6 +109,10 @@ Scenarios:
   shared   publishers -> one $share group of subscribers (1 -> 10)
   idle     connections that connect and stay silent (1000)
 
+With --pub-url and --sub-url, publishers and subscribers connect to
+different brokers (spread round-robin when one is repeated): the run then
+measures what links the brokers, such as a bridge.
+
 Options:
 `
 
@@ -161,6 +165,17 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cfg.TopicPrefix, "topic-prefix", "", "first topic level(s) (default bench)")
 	fs.IntVar(&o.cfg.BrokerPID, "broker-pid", 0, "the broker's process id on this machine: also report its CPU and memory")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
+	brokerList := func(list *[]Endpoint) func(string) error {
+		return func(raw string) error {
+			e, _, err := parseBrokerURL(raw)
+			if err == nil {
+				*list = append(*list, e)
+			}
+			return err
+		}
+	}
+	fs.Func("pub-url", "a publishers' broker as mqtt://[USER[:PASSWORD]@]HOST[:PORT] instead of -h, -p, -L; repeat it to spread them round-robin", brokerList(&o.cfg.PubBrokers))
+	fs.Func("sub-url", "a subscribers' broker as mqtt://[USER[:PASSWORD]@]HOST[:PORT] instead of -h, -p, -L; repeat it to spread them round-robin", brokerList(&o.cfg.SubBrokers))
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageHead)
 		fs.PrintDefaults()
@@ -210,26 +225,45 @@ func parseVersion(s string) (byte, error) {
 
 // applyURL takes the broker address (and credentials) from an mqtt:// URL.
 func (o *options) applyURL(raw string) error {
+	e, user, err := parseBrokerURL(raw)
+	if err != nil {
+		return err
+	}
+	o.cfg.Addr = e.Addr
+	if user != nil {
+		o.cfg.Username = user.Username()
+		if pw, ok := user.Password(); ok {
+			o.cfg.Password = pw
+		}
+	}
+	return nil
+}
+
+// parseBrokerURL reads mqtt://[USER[:PASSWORD]@]HOST[:PORT] (or tcp://),
+// the port 1883 by default. It also returns the user information, nil
+// when the URL has none.
+func parseBrokerURL(raw string) (Endpoint, *url.Userinfo, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("invalid URL: %w", err)
+		return Endpoint{}, nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	if u.Scheme != "mqtt" && u.Scheme != "tcp" {
-		return fmt.Errorf("unsupported URL scheme %q (want mqtt://)", u.Scheme)
+		return Endpoint{}, nil, fmt.Errorf("unsupported URL scheme %q (want mqtt://)", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("no host in URL %q", raw)
+		return Endpoint{}, nil, fmt.Errorf("no host in URL %q", raw)
 	}
 	port := u.Port()
 	if port == "" {
 		port = "1883"
 	}
-	o.cfg.Addr = net.JoinHostPort(u.Hostname(), port)
-	if u.User != nil {
-		o.cfg.Username = u.User.Username()
-		if pw, ok := u.User.Password(); ok {
-			o.cfg.Password = pw
-		}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Endpoint{}, nil, fmt.Errorf("invalid port in URL %q", raw)
 	}
-	return nil
+	e := Endpoint{Addr: net.JoinHostPort(u.Hostname(), port)}
+	if u.User != nil {
+		e.Username = u.User.Username()
+		e.Password, _ = u.User.Password()
+	}
+	return e, u.User, nil
 }

@@ -39,8 +39,23 @@ func describe(c *Config) string {
 	if c.Persistent {
 		who += " with persistent sessions"
 	}
+	if len(c.PubBrokers) > 0 || len(c.SubBrokers) > 0 {
+		who += fmt.Sprintf(" (publishers on %s, subscribers on %s)", c.brokerAddrs(c.PubBrokers), c.brokerAddrs(c.SubBrokers))
+	}
 	return fmt.Sprintf("%s: %s, QoS %d, %d-byte payload, %s, %s for %v",
 		c.Scenario, who, c.QoS, c.Payload, proto, rate, c.Duration)
+}
+
+// brokerAddrs lists the addresses of brokers, or Addr if there are none.
+func (c *Config) brokerAddrs(brokers []Endpoint) string {
+	if len(brokers) == 0 {
+		return c.Addr
+	}
+	addrs := make([]string, len(brokers))
+	for i, e := range brokers {
+		addrs[i] = e.Addr
+	}
+	return strings.Join(addrs, " ")
 }
 
 func plural(n int, s string) string {
@@ -122,17 +137,19 @@ func round(d time.Duration) time.Duration {
 
 // jsonResult is the --json form: plain numbers with units in the names.
 type jsonResult struct {
-	Scenario        string  `json:"scenario"`
-	Protocol        string  `json:"protocol"`
-	QoS             byte    `json:"qos"`
-	PayloadBytes    int     `json:"payload_bytes"`
-	Publishers      int     `json:"publishers"`
-	Subscribers     int     `json:"subscribers"`
-	SlowSubscribers int     `json:"slow_subscribers"`
-	Persistent      bool    `json:"persistent_sessions"`
-	Topics          int     `json:"topics"`
-	OfferedRate     float64 `json:"offered_rate"`
-	DurationSeconds float64 `json:"duration_seconds"`
+	Scenario        string   `json:"scenario"`
+	Protocol        string   `json:"protocol"`
+	QoS             byte     `json:"qos"`
+	PayloadBytes    int      `json:"payload_bytes"`
+	Publishers      int      `json:"publishers"`
+	Subscribers     int      `json:"subscribers"`
+	SlowSubscribers int      `json:"slow_subscribers"`
+	Persistent      bool     `json:"persistent_sessions"`
+	Topics          int      `json:"topics"`
+	OfferedRate     float64  `json:"offered_rate"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	PubBrokers      []string `json:"pub_brokers,omitempty"`
+	SubBrokers      []string `json:"sub_brokers,omitempty"`
 
 	Connections       int     `json:"connections"`
 	ConnectSeconds    float64 `json:"connect_seconds"`
@@ -188,6 +205,10 @@ func WriteJSON(w io.Writer, r *Result) error {
 	}
 	if c.Version == V5 {
 		j.Protocol = "5"
+	}
+	if len(c.PubBrokers) > 0 || len(c.SubBrokers) > 0 {
+		j.PubBrokers = strings.Fields(c.brokerAddrs(c.PubBrokers))
+		j.SubBrokers = strings.Fields(c.brokerAddrs(c.SubBrokers))
 	}
 	if c.Scenario == Idle {
 		j.Publishers, j.Subscribers = 0, 0

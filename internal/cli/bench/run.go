@@ -48,9 +48,10 @@ type Result struct {
 // so that only a stuck broker trips it.
 const ioGrace = 10 * time.Second
 
-// Run runs one benchmark against the broker at cfg.Addr and returns what it
-// measured. It returns an error when a connection fails or the broker
-// refuses something; lost messages are a result, not an error.
+// Run runs one benchmark against the broker at cfg.Addr (or the brokers of
+// cfg.PubBrokers and cfg.SubBrokers) and returns what it measured. It
+// returns an error when a connection fails or the broker refuses
+// something; lost messages are a result, not an error.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	if cfg.ClientIDPrefix == "" {
@@ -60,7 +61,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Config: cfg}
-	d := &dialer{addr: cfg.Addr, version: cfg.Version, username: cfg.Username, password: cfg.Password, timeout: cfg.ConnectTimeout}
 	if cfg.BrokerPID > 0 {
 		var err error
 		if res.BrokerRSSBefore, err = ProcRSS(cfg.BrokerPID); err != nil {
@@ -69,9 +69,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	var err error
 	if cfg.Scenario == Idle {
-		err = runIdle(ctx, d, &cfg, &res)
+		err = runIdle(ctx, cfg.dialers(nil)[0], &cfg, &res)
 	} else {
-		err = runMessages(ctx, d, &cfg, &res)
+		err = runMessages(ctx, &cfg, &res)
 	}
 	if err != nil {
 		return res, err
@@ -84,21 +84,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// load is the connections of a message scenario.
+// load is the connections of a message scenario and the dialers that
+// open them: connection i of each kind goes to dialer i modulo their
+// number.
 type load struct {
 	subs []*subscriber
 	slow []net.Conn
 	pubs []*publisher
+
+	pubDialers, subDialers []*dialer
 }
+
+func (l *load) pubDialer(i int) *dialer { return l.pubDialers[i%len(l.pubDialers)] }
+func (l *load) subDialer(i int) *dialer { return l.subDialers[i%len(l.subDialers)] }
 
 func (l *load) connected() int { return len(l.subs) + len(l.slow) + len(l.pubs) }
 
-func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error {
+func runMessages(ctx context.Context, cfg *Config, res *Result) error {
 	p := makePlan(cfg)
 	base := time.Now()
 	ioDeadline := base.Add(cfg.ConnectTimeout + cfg.Duration + cfg.Drain + ioGrace)
 
-	var l load
+	l := load{pubDialers: cfg.dialers(cfg.PubBrokers), subDialers: cfg.dialers(cfg.SubBrokers)}
 	var stopping atomic.Bool
 	var readers sync.WaitGroup
 	defer func() {
@@ -119,7 +126,7 @@ func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error
 		if cfg.Persistent {
 			// A clean connection under each id discards the kept session.
 			for i := range l.subs {
-				if c, err := d.connect(context.Background(), fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i)); err == nil {
+				if c, err := l.subDialer(i).connect(context.Background(), fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i)); err == nil {
 					c.Close()
 				}
 			}
@@ -127,7 +134,7 @@ func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error
 	}()
 
 	connStart := time.Now()
-	if err := connectLoad(ctx, d, cfg, &p, &l, ioDeadline); err != nil {
+	if err := connectLoad(ctx, cfg, &p, &l, ioDeadline); err != nil {
 		return err
 	}
 	res.Connections = l.connected()
@@ -238,10 +245,10 @@ func runMessages(ctx context.Context, d *dialer, cfg *Config, res *Result) error
 // connectLoad connects and subscribes everyone in the plan: subscribers
 // first, so that no message is published before every subscription is in
 // place.
-func connectLoad(ctx context.Context, d *dialer, cfg *Config, p *plan, l *load, ioDeadline time.Time) error {
+func connectLoad(ctx context.Context, cfg *Config, p *plan, l *load, ioDeadline time.Time) error {
 	l.subs = make([]*subscriber, len(p.subFilters))
 	err := forEach(ctx, len(p.subFilters), cfg.Parallel, func(i int) error {
-		c, err := d.connectSession(ctx, fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i), cfg.Persistent)
+		c, err := l.subDialer(i).connectSession(ctx, fmt.Sprintf("%ssub-%d", cfg.ClientIDPrefix, i), cfg.Persistent)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
@@ -265,7 +272,7 @@ func connectLoad(ctx context.Context, d *dialer, cfg *Config, p *plan, l *load, 
 
 	l.slow = make([]net.Conn, len(p.slowFilters))
 	err = forEach(ctx, len(p.slowFilters), cfg.Parallel, func(i int) error {
-		c, err := d.connect(ctx, fmt.Sprintf("%sslow-%d", cfg.ClientIDPrefix, i))
+		c, err := l.subDialer(i).connect(ctx, fmt.Sprintf("%sslow-%d", cfg.ClientIDPrefix, i))
 		if err != nil {
 			return fmt.Errorf("slow subscriber %d: %w", i, err)
 		}
@@ -286,7 +293,7 @@ func connectLoad(ctx context.Context, d *dialer, cfg *Config, p *plan, l *load, 
 	rate := cfg.Rate / float64(len(p.pubTopics))
 	l.pubs = make([]*publisher, len(p.pubTopics))
 	err = forEach(ctx, len(p.pubTopics), cfg.Parallel, func(i int) error {
-		c, err := d.connect(ctx, fmt.Sprintf("%spub-%d", cfg.ClientIDPrefix, i))
+		c, err := l.pubDialer(i).connect(ctx, fmt.Sprintf("%spub-%d", cfg.ClientIDPrefix, i))
 		if err != nil {
 			return fmt.Errorf("publisher %d: %w", i, err)
 		}
