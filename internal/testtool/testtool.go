@@ -5,11 +5,13 @@
 package testtool
 
 import (
-	"bufio"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,6 +49,28 @@ func Have(t testing.TB, name string) bool {
 // it is running.
 func Mosquitto(t testing.TB, conf string) {
 	t.Helper()
+	StartMosquitto(t, conf)
+}
+
+// MosquittoProcess is a mosquitto run by StartMosquitto: a test may kill
+// it, stop it and start it again on the same configuration (and so on the
+// same ports and persistence files).
+type MosquittoProcess struct {
+	t    testing.TB
+	bin  string
+	conf string // the configuration file
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd     // the current run, nil when not running
+	exit chan struct{} // closed when the current run has exited
+	log  *logBuffer    // every run's log, in order
+}
+
+// StartMosquitto runs Debian's mosquitto with the configuration conf
+// (which names its listeners) and returns once it logs that it is
+// running. It runs until the test ends, unless the test stops it first.
+func StartMosquitto(t testing.TB, conf string) *MosquittoProcess {
+	t.Helper()
 	if os.Geteuid() == 0 {
 		// Otherwise mosquitto drops to user mosquitto, which cannot read
 		// the files in the test's temporary directory.
@@ -56,37 +80,140 @@ func Mosquitto(t testing.TB, conf string) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(Need(t, "mosquitto"), "-c", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	m := &MosquittoProcess{t: t, bin: Need(t, "mosquitto"), conf: path, log: &logBuffer{changed: make(chan struct{})}}
+	t.Cleanup(m.Kill)
+	m.Start()
+	return m
+}
+
+// Start runs mosquitto again after Kill or Stop and returns once it logs
+// that it is running.
+func (m *MosquittoProcess) Start() {
+	m.t.Helper()
+	m.mu.Lock()
+	if m.cmd != nil {
+		m.mu.Unlock()
+		m.t.Fatal("mosquitto is already running")
 	}
+	cmd := exec.Command(m.bin, "-c", m.conf)
+	mark := m.log.len()
+	cmd.Stderr = m.log
+	cmd.Stdout = m.log
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		m.mu.Unlock()
+		m.t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var log strings.Builder
-		ok := false
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if !ok && strings.Contains(sc.Text(), " running") {
-				ok = true
-				ready <- ""
-			}
+	exit := make(chan struct{})
+	go func() { cmd.Wait(); close(exit) }()
+	m.cmd, m.exit = cmd, exit
+	m.mu.Unlock()
+
+	deadline := time.After(10 * time.Second)
+	for {
+		text, changed := m.log.since(mark)
+		if strings.Contains(text, " running") {
+			return
 		}
-		if !ok {
-			ready <- log.String()
+		select {
+		case <-changed:
+		case <-exit:
+			text, _ := m.log.since(mark)
+			m.forget(cmd)
+			m.t.Fatalf("mosquitto exited before it was running:\n%s", text)
+		case <-deadline:
+			m.t.Fatal("mosquitto did not start")
 		}
-	}()
+	}
+}
+
+func (m *MosquittoProcess) forget(cmd *exec.Cmd) {
+	m.mu.Lock()
+	if m.cmd == cmd {
+		m.cmd = nil
+	}
+	m.mu.Unlock()
+}
+
+// Kill ends mosquitto with SIGKILL, as a crash would: it saves nothing.
+// It returns once the process has exited; it does nothing if mosquitto
+// is not running.
+func (m *MosquittoProcess) Kill() { m.end(syscall.SIGKILL) }
+
+// Stop ends mosquitto with SIGTERM, which saves its persistence file,
+// and returns once it has exited.
+func (m *MosquittoProcess) Stop() { m.end(syscall.SIGTERM) }
+
+func (m *MosquittoProcess) end(sig syscall.Signal) {
+	m.mu.Lock()
+	cmd, exit := m.cmd, m.exit
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
 	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("mosquitto exited before it was running:\n%s", msg)
-		}
+	case <-exit:
 	case <-time.After(10 * time.Second):
-		t.Fatal("mosquitto did not start")
+		cmd.Process.Kill()
+		<-exit
+		m.t.Errorf("mosquitto did not exit on %v", sig)
 	}
+}
+
+// Signal sends sig to the running mosquitto (SIGSTOP and SIGCONT to
+// make it hang and go on, SIGUSR1 to save its persistence file).
+func (m *MosquittoProcess) Signal(sig os.Signal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return errors.New("mosquitto is not running")
+	}
+	return m.cmd.Process.Signal(sig)
+}
+
+// Pid is the process id of the running mosquitto, 0 if none.
+func (m *MosquittoProcess) Pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
+// Log is everything mosquitto has logged so far, over all its runs.
+func (m *MosquittoProcess) Log() string {
+	text, _ := m.log.since(0)
+	return text
+}
+
+// logBuffer collects a process's output and tells waiters when it grows.
+type logBuffer struct {
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{} // closed and replaced on every write
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(p)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+func (l *logBuffer) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+// since returns what was written after the first n bytes, and a channel
+// closed at the next write.
+func (l *logBuffer) since(n int) (string, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()[n:], l.changed
 }
