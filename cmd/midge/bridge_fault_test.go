@@ -107,39 +107,15 @@ func TestBridgeRemoteKilledMidStream(t *testing.T) {
 	pub := publisher(t, midgeAddr, "near-pub")
 	awaitRoutes(t, probe{pub: pub, topic: "lo/o/probe", want: "ro/o/probe", rec: sub})
 
-	const stream = "out"
-	ctx, cancel := context.WithTimeout(context.Background(), bridgeWait)
-	defer cancel()
-	type result struct {
-		acked int
-		err   error
-	}
-	published := make(chan result, 1)
-	go func() {
-		acked, err := publishStream(ctx, pub, "lo/o/stream", stream, faultStreamLen, 20)
-		published <- result{acked, err}
-	}()
-	sub.waitFor(t, "a quarter of the stream", func(_ []received, copies map[string]int) bool {
-		return streamCount(copies, stream) >= faultStreamLen/4
-	})
-	// mosquitto hangs for a moment, with the bridge's window of messages
-	// sent and unacknowledged, then dies.
-	if err := mosq.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	mosq.Kill()
-	_, copies := sub.snapshot()
-	atKill := streamCount(copies, stream)
-	mosq.Start()
-	r := <-published
-	if r.err != nil {
-		t.Fatalf("midge acknowledged %d messages, then: %v", r.acked, r.err)
-	}
-	if atKill >= faultStreamLen {
-		t.Fatalf("the whole stream was through before the kill")
-	}
-	reportFault(t, "remote-killed", sub, stream, r.acked, fmt.Sprintf(" received-before-kill=%d", atKill))
+	crashMidStream(t, "remote-killed", "midge", pub, "lo/o/stream", "out", sub, func() {
+		// mosquitto hangs for a moment, with the bridge's window of
+		// messages sent and unacknowledged, then dies.
+		if err := mosq.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		mosq.Kill()
+	}, mosq.Start)
 	if !strings.Contains(m.log(), "Bridge crash: connection lost") {
 		t.Errorf("midge did not see the connection go")
 	}
@@ -217,7 +193,15 @@ func TestBridgeMidgeKilledMidInStream(t *testing.T) {
 	pub := publisher(t, mosqAddr, "far-pub")
 	awaitRoutes(t, probe{pub: pub, topic: "ri/i/probe", want: "li/i/probe", rec: sub})
 
-	const stream = "in"
+	crashMidStream(t, "midge-killed-in", "mosquitto", pub, "ri/i/stream", "in", sub, m.kill, m.start)
+}
+
+// crashMidStream publishes a stream of faultStreamLen QoS 1 messages with
+// pub (connected to the broker named by acker) to topic, runs crash once
+// sub has a quarter of them and restart after it, then reports what sub
+// got as the fault name.
+func crashMidStream(t *testing.T, name, acker string, pub *client.Client, topic, stream string, sub *recorder, crash, restart func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bridgeWait)
 	defer cancel()
 	type result struct {
@@ -226,22 +210,22 @@ func TestBridgeMidgeKilledMidInStream(t *testing.T) {
 	}
 	published := make(chan result, 1)
 	go func() {
-		acked, err := publishStream(ctx, pub, "ri/i/stream", stream, faultStreamLen, 20)
+		acked, err := publishStream(ctx, pub, topic, stream, faultStreamLen, 20)
 		published <- result{acked, err}
 	}()
 	sub.waitFor(t, "a quarter of the stream", func(_ []received, copies map[string]int) bool {
 		return streamCount(copies, stream) >= faultStreamLen/4
 	})
-	m.kill()
+	crash()
 	_, copies := sub.snapshot()
 	atKill := streamCount(copies, stream)
-	m.start()
+	restart()
 	r := <-published
 	if r.err != nil {
-		t.Fatalf("mosquitto acknowledged %d messages, then: %v", r.acked, r.err)
+		t.Fatalf("%s acknowledged %d messages, then: %v", acker, r.acked, r.err)
 	}
 	if atKill >= faultStreamLen {
 		t.Fatalf("the whole stream was through before the kill")
 	}
-	reportFault(t, "midge-killed-in", sub, stream, r.acked, fmt.Sprintf(" received-before-kill=%d", atKill))
+	reportFault(t, name, sub, stream, r.acked, fmt.Sprintf(" received-before-kill=%d", atKill))
 }
