@@ -496,6 +496,17 @@ func (s *Server) putReader(br *bufio.Reader) {
 
 // sendAck encodes and queues a PUBACK, PUBREC, PUBREL or PUBCOMP.
 func (c *conn) sendAck(kind packet.Type, id uint16, reason packet.ReasonCode) {
+	c.ack(kind, id, reason, false)
+}
+
+// holdAck is sendAck for the acknowledgement of a message being routed:
+// it stays queued, with whatever is queued after it, until c.w.letGo
+// (see writer.holdWire).
+func (c *conn) holdAck(kind packet.Type, id uint16, reason packet.ReasonCode) {
+	c.ack(kind, id, reason, true)
+}
+
+func (c *conn) ack(kind packet.Type, id uint16, reason packet.ReasonCode, hold bool) {
 	a := packet.Ack{Kind: kind, PacketID: id, ReasonCode: reason}
 	wb := getWireBuf(maxAckSize)
 	var err error
@@ -504,7 +515,11 @@ func (c *conn) sendAck(kind packet.Type, id uint16, reason packet.ReasonCode) {
 		c.srv.log.Error("encoding failed", "client", c.clientID, "packet", kind.String(), "error", err)
 		return
 	}
-	if c.w.writeWire(wb) {
+	write := c.w.writeWire
+	if hold {
+		write = c.w.holdWire
+	}
+	if write(wb) {
 		c.srv.stats.msgsSent.Add(1)
 	}
 	if c.srv.log.debugEnabled() {

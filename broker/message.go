@@ -23,6 +23,9 @@ type message struct {
 	// publisher's listener by sourceListener, resolved when it is checked.
 	source         *ClientInfo
 	sourceListener string
+	// rseq numbers a retained publish (Server.retainSeq); 0 for other
+	// messages and for retained messages restored from the store.
+	rseq uint64
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that

@@ -129,14 +129,21 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.version != packet.V5 && reason != packet.Success {
 		reason = packet.Success
 	}
-	switch p.QoS {
-	case 1:
+	// A routed QoS 1 message's PUBACK is held until the message has
+	// reached every subscriber (see writer.holdWire).
+	switch {
+	case p.QoS == 1 && r != nil:
+		c.holdAck(packet.PUBACK, p.PacketID, reason)
+	case p.QoS == 1:
 		c.sendAck(packet.PUBACK, p.PacketID, reason)
-	case 2:
+	case p.QoS == 2:
 		c.sendAck(packet.PUBREC, p.PacketID, reason)
 	}
 	if r != nil {
 		congested = s.finishRoute(r, m)
+		if p.QoS == 1 {
+			c.w.letGo()
+		}
 	}
 	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
 		// The client's packets behind this one were sent in time; the
@@ -368,11 +375,16 @@ func (c *conn) release(id uint16) error {
 			return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store failed: %v", err)}
 		}
 	}
-	c.sendAck(packet.PUBCOMP, id, packet.Success)
-	if r != nil {
-		if congested := s.finishRoute(r, m); congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		}
+	if r == nil {
+		c.sendAck(packet.PUBCOMP, id, packet.Success)
+		return nil
+	}
+	// Held until the message has reached every subscriber, as PUBACK.
+	c.holdAck(packet.PUBCOMP, id, packet.Success)
+	congested := s.finishRoute(r, m)
+	c.w.letGo()
+	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 	}
 	return nil
 }
@@ -443,8 +455,18 @@ func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 // subscribed to its own topic gets PUBACK or PUBREC before the message,
 // as from Mosquitto. On error the router has been released.
 func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
+	if m.retain {
+		// From the match to the retained store, no subscription is
+		// added (see retainedOrder).
+		s.retainMu.RLock()
+		defer s.retainMu.RUnlock()
+		m.rseq = s.retainSeq.Add(1)
+	}
 	r := s.getRouter()
 	n := r.match(s, m)
+	if m.retain && testHookRetainedMatched != nil {
+		testHookRetainedMatched(m.topic)
+	}
 	if s.journal != nil {
 		if err := s.persist(r, m, pend); err != nil {
 			s.putRouter(r)
@@ -461,6 +483,11 @@ func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
 	}
 	return r, n, nil
 }
+
+// testHookRetainedMatched, when set by a test, is called by a retained
+// publish between matching the subscriptions and updating the retained
+// store.
+var testHookRetainedMatched func(topic string)
 
 // finishRoute delivers a message prepareRoute matched, releases the
 // router and returns the session to pace the publisher for, if any.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -358,5 +359,172 @@ func TestNothingRoutedAfterDisconnect(t *testing.T) {
 		}
 		again.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 		again.send(&packet.Disconnect{})
+	}
+}
+
+// slowReader is an Authorizer whose read check for one topic waits until
+// released: a delivery of that topic stays in progress meanwhile.
+type slowReader struct {
+	broker.AllowAll
+	topic   string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (a *slowReader) Authorize(c *broker.ClientInfo, topic string, access broker.Access) bool {
+	if access == broker.AccessRead && topic == a.topic {
+		a.entered <- struct{}{}
+		<-a.release
+	}
+	return true
+}
+
+// TestAckAfterDelivery checks that a publisher gets its PUBACK (QoS 1) or
+// PUBCOMP (QoS 2) only once the message has reached every subscriber, as
+// from Mosquitto: a client that publishes something else after the
+// acknowledgement, or tells another client to, must find it queued
+// behind the first message everywhere. The subscriber's delivery is held
+// up in the Authorizer; the acknowledgement must wait for it.
+func TestAckAfterDelivery(t *testing.T) {
+	for _, qos := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
+			b := startBroker(t, testOptions(), nil)
+			a := &slowReader{topic: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+			b.SetAuthorizer(a)
+			released := false
+			letGo := func() {
+				if !released {
+					released = true
+					close(a.release)
+				}
+			}
+			t.Cleanup(letGo)
+
+			sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+			sub.subscribe(1, packet.Subscription{Filter: "slow", QoS: 2})
+			pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+			pub.send(&packet.Publish{Topic: "slow", Payload: []byte("m"), QoS: qos, PacketID: 7})
+			ack := packet.PUBACK
+			if qos == 2 {
+				pub.expectAck(packet.PUBREC, 7)
+				pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
+				ack = packet.PUBCOMP
+			}
+			select {
+			case <-a.entered:
+			case <-time.After(waitTime):
+				t.Fatal("the delivery never started")
+			}
+			pub.expectNothing(200 * time.Millisecond)
+			letGo()
+			pub.expectAck(ack, 7)
+			if m := sub.expectPublish(); m.Topic != "slow" {
+				t.Fatalf("got %q", m.Topic)
+			}
+		})
+	}
+}
+
+// TestRetainedPublishDuringSubscribe subscribes while a retained publish
+// is between matching the subscriptions and storing the retained message:
+// the subscriber must get the message once, retained (the publish came
+// first), not lose it in between.
+func TestRetainedPublishDuringSubscribe(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	matched, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(broker.SetRetainedMatchedHook(func(topic string) {
+		if topic == "r/t" {
+			close(matched)
+			<-release
+		}
+	}))
+	t.Cleanup(letGo)
+
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.send(&packet.Publish{Topic: "r/t", Payload: []byte("v"), QoS: 1, Retain: true, PacketID: 1})
+	<-matched
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "r/#", QoS: 1}}})
+	// The subscription waits for the publish; give it time to overtake
+	// it if it could (past the order gate's bounded wait, order.go).
+	sub.expectNothing(100 * time.Millisecond)
+	letGo()
+	pub.expectAck(packet.PUBACK, 1)
+	if p, ok := sub.recv().(*packet.Suback); !ok || p.PacketID != 1 {
+		t.Fatalf("got %+v, want SUBACK 1", p)
+	}
+	m := sub.expectPublish()
+	if m.Topic != "r/t" || !m.Retain {
+		t.Fatalf("got %q retain=%v, want r/t retained", m.Topic, m.Retain)
+	}
+	sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	sub.expectNothing(100 * time.Millisecond)
+}
+
+// TestRetainedPublishRacesSubscribe sends a retained PUBLISH and a
+// SUBSCRIBE to its topic at the same moment on two connections, many
+// times: each time the subscriber must get the message exactly once,
+// live or retained, never both and never neither.
+func TestRetainedPublishRacesSubscribe(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	encode := func(p packet.Packet) []byte {
+		w, err := packet.Append(nil, p, packet.V311)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	var wrong []string
+	for i := range rounds {
+		id := uint16(i%60000 + 1)
+		name := fmt.Sprintf("race/%d", i)
+		pb := encode(&packet.Publish{Topic: name, Payload: []byte("v"), QoS: 1, Retain: true, PacketID: id})
+		sb := encode(&packet.Subscribe{PacketID: id, Subscriptions: []packet.Subscription{{Filter: name, QoS: 1}}})
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, w := range []struct {
+			c *rawClient
+			b []byte
+		}{{pub, pb}, {sub, sb}} {
+			wg.Go(func() {
+				<-start
+				_, _ = w.c.nc.Write(w.b)
+			})
+		}
+		close(start)
+		wg.Wait()
+		pub.expectAck(packet.PUBACK, id)
+		// The PUBACK means the message reached the subscriber if it was
+		// subscribed; the SUBACK and retained messages come before the
+		// answer to a later PINGREQ.
+		sub.send(&packet.Pingreq{})
+		got := 0
+	read:
+		for {
+			switch p := sub.recv().(type) {
+			case *packet.Suback:
+			case *packet.Publish:
+				got++
+				sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
+			case *packet.Pingresp:
+				break read
+			default:
+				t.Fatalf("unexpected %s", p.Type())
+			}
+		}
+		if got != 1 {
+			wrong = append(wrong, fmt.Sprintf("%s: %d copies", name, got))
+		}
+	}
+	if len(wrong) > 0 {
+		t.Fatalf("%d of %d rounds: %v", len(wrong), rounds, wrong)
 	}
 }

@@ -26,6 +26,13 @@ type Server struct {
 
 	subs     *topic.Tree[*session]
 	retained *topic.Retained[*message]
+	// retainMu keeps a retained publish and a new subscription apart: a
+	// retained publish holds it for reading from matching the
+	// subscriptions to updating the retained store, a subscription is
+	// added to the tree holding it for writing. retainSeq numbers the
+	// retained publishes (message.rseq). See retainedOrder in subscribe.go.
+	retainMu  sync.RWMutex
+	retainSeq atomic.Uint64
 
 	// mu guards sessions and the connection set; see docs/locking.md.
 	mu        sync.Mutex

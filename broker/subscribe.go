@@ -20,6 +20,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	type retainedReq struct {
 		filter string
 		opts   topic.Options
+		mark   uint64 // see retainedOrder
 	}
 	var wantRetained []retainedReq
 	s.log.Debug("Received SUBSCRIBE from " + c.clientID)
@@ -50,7 +51,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 			sub.NoLocal, sub.RetainAsPublished = true, true
 		}
 		opts := subscriptionOptions(sub, qos, subID)
+		s.retainMu.Lock()
 		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
+		mark := s.retainSeq.Load()
+		s.retainMu.Unlock()
 		c.sess.mu.Lock()
 		if c.sess.subs == nil {
 			c.sess.subs = make(map[string]topic.Options)
@@ -61,7 +65,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		s.log.log(LevelSubscribe, fmt.Sprintf("%s %d %s", c.clientID, qos, sub.Filter))
 		// [MQTT-3.3.1-9..11] retain handling; never for shared subscriptions.
 		if !shared && (sub.RetainHandling == 0 || sub.RetainHandling == 1 && !existed) {
-			wantRetained = append(wantRetained, retainedReq{sub.Filter, opts})
+			wantRetained = append(wantRetained, retainedReq{sub.Filter, opts, mark})
 		}
 	}
 	if err := c.storeSubscriptions(); err != nil {
@@ -69,7 +73,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	}
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, r := range wantRetained {
-		s.sendRetained(c.sess, r.filter, r.opts)
+		s.sendRetained(c.sess, r.filter, r.opts, r.mark)
 	}
 	return nil
 }
@@ -103,15 +107,31 @@ func refusedSubscription(version byte) packet.ReasonCode {
 	return packet.V3SubackFailure
 }
 
-// sendRetained delivers the retained messages matching a new subscription.
-func (s *Server) sendRetained(sess *session, filter string, opts topic.Options) {
+// retainedOrder: a retained PUBLISH and a SUBSCRIBE handled at the same
+// time on two connections must look to the subscriber as if one came
+// first, as on Mosquitto's single thread: the message arrives once,
+// live or retained. A retained publish matches the subscriptions and then
+// updates the retained store; a subscription is added to the tree and
+// then looks the retained messages up. Without care a subscription added
+// between the publish's two steps gets neither the live message nor the
+// retained one, and a publish matched after the subscription was added
+// but stored before the look-up is sent twice. So the publish's two steps
+// hold Server.retainMu for reading, a subscription is added holding it
+// for writing, and the look-up skips the retained messages numbered
+// after the subscription's mark: those were matched live. (A retained
+// message that a later one replaced before the look-up is then not sent:
+// the subscriber gets the later one, live.)
+
+// sendRetained delivers the retained messages matching a new subscription
+// that were published before mark (see retainedOrder).
+func (s *Server) sendRetained(sess *session, filter string, opts topic.Options, mark uint64) {
 	now := time.Now()
 	var batch []delivery
 	if s.journal != nil {
 		batch = make([]delivery, 0, 256)
 	}
 	s.retained.Match(filter, func(_ string, m *message) bool {
-		if m.expired(now) || !s.retainSourceAllowed(m) {
+		if m.rseq > mark || m.expired(now) || !s.retainSourceAllowed(m) {
 			return true
 		}
 		d := delivery{msg: m, qos: s.grantedQoS(m.qos, opts.QoS), retain: true} // [MQTT-3.3.1-8]

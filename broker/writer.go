@@ -35,7 +35,11 @@ type writer struct {
 	bytes      int // bytes in queue
 	qos0       int // QoS 0 PUBLISH packets in queue (bounded by MaxQueuedMessages)
 	flushing   bool
-	closed     bool
+	// held is set while the connection's reader holds back an
+	// acknowledgement until the message it acknowledges has reached every
+	// subscriber (holdWire, letGo): packets queued meanwhile wait too.
+	held   bool
+	closed bool
 	err        error
 	// onError is called once, from the flusher, when a write fails.
 	onError func(error)
@@ -123,6 +127,46 @@ func (w *writer) writeWire(wb *wireBuf) bool {
 	return ok
 }
 
+// holdWire is writeWire for an acknowledgement that must not reach the
+// peer yet: nothing queued on the connection is written until letGo.
+//
+// A publisher that has its PUBACK may tell another client, which then
+// publishes; Mosquitto, on one thread, has delivered the first message
+// to every subscriber before it sends the PUBACK, so the second message
+// is queued behind it everywhere. midge sends the acknowledgement before
+// the deliveries (a client subscribed to its own topic must see the
+// PUBACK first) but holds it back until they are done.
+func (w *writer) holdWire(wb *wireBuf) bool {
+	w.mu.Lock()
+	w.held = true
+	ok := w.enqueueLocked(wb.b, wb)
+	if !ok {
+		w.held = false
+	}
+	w.mu.Unlock()
+	if !ok {
+		wb.release()
+	}
+	return ok
+}
+
+// letGo ends holdWire: what was queued since is written.
+func (w *writer) letGo() {
+	w.mu.Lock()
+	w.held = false
+	w.startLocked()
+	w.mu.Unlock()
+}
+
+// startLocked starts the flusher if there is something to write and it
+// is not running or held back.
+func (w *writer) startLocked() {
+	if !w.flushing && !w.held && !w.closed && w.queue != nil && len(w.queue.s) > 0 {
+		w.flushing = true
+		go w.startFlush()
+	}
+}
+
 // writeQoS0 is writeWire for a QoS 0 PUBLISH, refused when max QoS 0
 // packets are already waiting for the socket.
 func (w *writer) writeQoS0(wb *wireBuf, max int) bool {
@@ -152,10 +196,7 @@ func (w *writer) enqueueLocked(b []byte, wb *wireBuf) bool {
 		w.queue.owned = append(w.queue.owned, wb)
 	}
 	w.bytes += len(b)
-	if !w.flushing {
-		w.flushing = true
-		go w.startFlush()
-	}
+	w.startLocked()
 	return true
 }
 
@@ -239,7 +280,9 @@ func (w *writer) waitBelowHighWater() {
 // the socket afterwards.
 func (w *writer) close(drain bool, timeout time.Duration) {
 	w.mu.Lock()
+	w.held = false // a closing connection holds nothing back
 	if drain && !w.closed {
+		w.startLocked()
 		_ = w.nc.SetWriteDeadline(time.Now().Add(timeout))
 		timer := time.NewTimer(timeout)
 	wait:
