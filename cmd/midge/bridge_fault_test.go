@@ -64,14 +64,20 @@ func durableSubscriber(t *testing.T, addr, id string, subs ...client.Subscriptio
 }
 
 // reportFault waits for the stream at rec and logs and checks its loss
-// and duplicate counts.
-func reportFault(t *testing.T, name string, rec *recorder, stream string, acked int, extra string) {
+// and duplicate counts. "Lost" means not arrived within bridgeWait; on
+// failure figures, if not nil, says what midge's bridge reports (a
+// message still in flight there was held up, not dropped).
+func reportFault(t *testing.T, name string, rec *recorder, stream string, acked int, extra string, figures func() string) {
 	t.Helper()
 	rec.awaitStream(stream, acked)
 	lost, dup, first := rec.lostAndDuplicated(stream, acked)
 	t.Logf("bridge-fault: %s acked=%d lost=%d dup=%d%s", name, acked, lost, dup, extra)
 	if lost > 0 {
-		t.Errorf("%d of %d acknowledged messages lost, the first %s", lost, acked, first)
+		msg := fmt.Sprintf("%d of %d acknowledged messages did not arrive within %v, the first %s", lost, acked, bridgeWait, first)
+		if figures != nil {
+			msg += "; midge's bridge figures:" + figures()
+		}
+		t.Error(msg)
 	}
 	if n := rec.sessionsLost.Load(); n > 0 {
 		t.Errorf("%s found no session %d times after reconnecting", rec.name, n)
@@ -79,8 +85,9 @@ func reportFault(t *testing.T, name string, rec *recorder, stream string, acked 
 }
 
 // TestBridgeRemoteKilledMidStream: midge bridges a QoS 1 stream out to
-// mosquitto, which is killed with SIGKILL in the middle of it and
-// restarted. The bridge reconnects and sends again what mosquitto had not
+// mosquitto, which hangs (SIGSTOP) in the middle of it, so that the
+// bridge's window of messages is sent and unacknowledged, then is killed
+// with SIGKILL and restarted. The bridge reconnects and sends again what mosquitto had not
 // acknowledged, and the messages published meanwhile; the subscriber on
 // mosquitto gets every message.
 func TestBridgeRemoteKilledMidStream(t *testing.T) {
@@ -101,7 +108,7 @@ func TestBridgeRemoteKilledMidStream(t *testing.T) {
 		t.Fatal("mosquitto did not keep the subscriber's session")
 	}
 
-	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0",
+	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0", "sys_interval 1",
 		"connection crash", "address "+mosqAddr, "remote_clientid interop-crash", "restart_timeout 1",
 		"topic o/# out 1 lo/ ro/")
 	pub := publisher(t, midgeAddr, "near-pub")
@@ -115,7 +122,7 @@ func TestBridgeRemoteKilledMidStream(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		mosq.Kill()
-	}, mosq.Start)
+	}, mosq.Start, midgeAddr, "crash")
 	if !strings.Contains(m.log(), "Bridge crash: connection lost") {
 		t.Errorf("midge did not see the connection go")
 	}
@@ -138,7 +145,7 @@ func TestBridgeQueueSurvivesMidgeKill(t *testing.T) {
 	}()
 	saveSession(t, mosq, mosqAddr, "far-sub", "ro/#") // and mosquitto stays down
 
-	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0",
+	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0", "sys_interval 1",
 		"persistence true", "persistence_location "+t.TempDir()+"/",
 		"connection queue", "address "+mosqAddr, "remote_clientid interop-queue", "restart_timeout 1",
 		"topic o/# out 1 lo/ ro/")
@@ -163,7 +170,7 @@ func TestBridgeQueueSurvivesMidgeKill(t *testing.T) {
 	if !sub.c.Connack().SessionPresent {
 		t.Fatal("mosquitto did not keep the subscriber's session")
 	}
-	reportFault(t, "midge-killed-queued", sub, stream, acked, "")
+	reportFault(t, "midge-killed-queued", sub, stream, acked, "", func() string { return bridgeFigures(t, midgeAddr, "queue") })
 }
 
 // TestBridgeMidgeKilledMidInStream: mosquitto publishes a QoS 1 stream
@@ -185,7 +192,7 @@ func TestBridgeMidgeKilledMidInStream(t *testing.T) {
 			t.Logf("mosquitto log:\n%s", mosq.Log())
 		}
 	}()
-	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0",
+	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0", "sys_interval 1",
 		"persistence true", "persistence_location "+t.TempDir()+"/",
 		"connection inward", "address "+mosqAddr, "remote_clientid interop-inward", "restart_timeout 1",
 		"topic i/# in 1 li/ ri/")
@@ -193,14 +200,15 @@ func TestBridgeMidgeKilledMidInStream(t *testing.T) {
 	pub := publisher(t, mosqAddr, "far-pub")
 	awaitRoutes(t, probe{pub: pub, topic: "ri/i/probe", want: "li/i/probe", rec: sub})
 
-	crashMidStream(t, "midge-killed-in", "mosquitto", pub, "ri/i/stream", "in", sub, m.kill, m.start)
+	crashMidStream(t, "midge-killed-in", "mosquitto", pub, "ri/i/stream", "in", sub, m.kill, m.start, midgeAddr, "inward")
 }
 
 // crashMidStream publishes a stream of faultStreamLen QoS 1 messages with
 // pub (connected to the broker named by acker) to topic, runs crash once
 // sub has a quarter of them and restart after it, then reports what sub
-// got as the fault name.
-func crashMidStream(t *testing.T, name, acker string, pub *client.Client, topic, stream string, sub *recorder, crash, restart func()) {
+// got as the fault name, with the figures of the bridge called bridge of
+// the midge at midgeAddr if messages are missing.
+func crashMidStream(t *testing.T, name, acker string, pub *client.Client, topic, stream string, sub *recorder, crash, restart func(), midgeAddr, bridge string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bridgeWait)
 	defer cancel()
@@ -227,5 +235,68 @@ func crashMidStream(t *testing.T, name, acker string, pub *client.Client, topic,
 	if atKill >= faultStreamLen {
 		t.Fatalf("the whole stream was through before the kill")
 	}
-	reportFault(t, name, sub, stream, r.acked, fmt.Sprintf(" received-before-kill=%d", atKill))
+	reportFault(t, name, sub, stream, r.acked, fmt.Sprintf(" received-before-kill=%d", atKill),
+		func() string { return bridgeFigures(t, midgeAddr, bridge) })
+}
+
+// TestBridgeFirstConnectionSendsWaitingMessages: messages published while
+// a bridge's remote is down wait for the bridge's first connection, and
+// go out once it is up. The moment that connection comes up, with a
+// message waiting for it, is when a bridge could miss the news that it is
+// up (its first connection's OnConnect ran before the bridge recorded the
+// client): 64 bridges to the same mosquitto, one message waiting in each,
+// make that moment happen 64 times. A bridge that misses it shows as
+// connected, with 1 message in flight and none sent.
+func TestBridgeFirstConnectionSendsWaitingMessages(t *testing.T) {
+	testtool.Need(t, "mosquitto")
+	checkDropinLeaks(t)
+	const bridges = 64
+	mosqPort, midgePort := listenPort(t), listenPort(t)
+	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
+	mosq := testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
+	defer func() {
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", mosq.Log())
+		}
+	}()
+	saveSession(t, mosq, mosqAddr, "far-sub", "w/#") // and mosquitto stays down
+
+	conf := []string{fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "sys_interval 1"}
+	for i := range bridges {
+		conf = append(conf, fmt.Sprintf("connection w%d", i), "address "+mosqAddr,
+			fmt.Sprintf("remote_clientid interop-wait-%d", i), "restart_timeout 1",
+			fmt.Sprintf("topic w/%d out 1", i))
+	}
+	runMidge(t, conf...)
+	// Each bridge's local state "0" comes after its local subscription.
+	state := record(t, midgeAddr, client.Options{ClientID: "state"}, client.Subscription{Filter: "$SYS/broker/connection/+/state", QoS: 1})
+	state.waitFor(t, "every bridge's local state", func(got []received, _ map[string]int) bool {
+		down := map[string]bool{}
+		for _, g := range got {
+			if g.payload == "0" {
+				down[g.topic] = true
+			}
+		}
+		return len(down) == bridges
+	})
+	pub := publisher(t, midgeAddr, "near-pub")
+	ctx, cancel := context.WithTimeout(context.Background(), bridgeWait)
+	defer cancel()
+	for i := range bridges {
+		if _, err := pub.Publish(ctx, &client.Message{Topic: fmt.Sprintf("w/%d", i), Payload: []byte(seqPayload("waiting", i)), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mosq.Start()
+	sub := durableSubscriber(t, mosqAddr, "far-sub")
+	if !sub.awaitStream("waiting", bridges) {
+		_, copies := sub.snapshot()
+		var stalled []string
+		for i := range bridges {
+			if copies[seqPayload("waiting", i)] == 0 {
+				stalled = append(stalled, fmt.Sprintf("w%d (figures:%s)", i, bridgeFigures(t, midgeAddr, fmt.Sprintf("w%d", i))))
+			}
+		}
+		t.Errorf("bridges that never sent their waiting message: %v", stalled)
+	}
 }

@@ -219,7 +219,12 @@ func (r *recorder) waitFor(t *testing.T, what string, done func(got []received, 
 // await waits until done is true, as waitFor, and reports whether it
 // became true within bridgeWait.
 func (r *recorder) await(done func(got []received, copies map[string]int) bool) bool {
-	timer := time.NewTimer(bridgeWait)
+	return r.awaitWithin(bridgeWait, done)
+}
+
+// awaitWithin is await with its own bound.
+func (r *recorder) awaitWithin(d time.Duration, done func(got []received, copies map[string]int) bool) bool {
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		r.mu.Lock()
@@ -253,6 +258,21 @@ func (r *recorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.got)
+}
+
+// bridgeFigures returns the retained $SYS figures of the bridge name on
+// the midge at addr (see docs/bridges.md), for a failure's report.
+func bridgeFigures(t *testing.T, addr, name string) string {
+	t.Helper()
+	r := record(t, addr, client.Options{ClientID: "figures-" + name}, client.Subscription{Filter: "$SYS/broker/bridge/" + name + "/#", QoS: 0})
+	defer r.c.Close()
+	r.awaitWithin(500*time.Millisecond, func(got []received, _ map[string]int) bool { return len(got) >= 6 })
+	got, _ := r.snapshot()
+	var b strings.Builder
+	for _, g := range got {
+		fmt.Fprintf(&b, " %s=%s", strings.TrimPrefix(g.topic, "$SYS/broker/bridge/"+name+"/"), g.payload)
+	}
+	return b.String()
 }
 
 // seqPayload is the payload of message i of a numbered stream.
