@@ -40,7 +40,7 @@ type writer struct {
 	// subscriber (holdWire, letGo): packets queued meanwhile wait too.
 	held   bool
 	closed bool
-	err        error
+	err    error
 	// onError is called once, from the flusher, when a write fails.
 	onError func(error)
 	// sent counts bytes written, for $SYS.
