@@ -494,13 +494,30 @@ func TestBridgeAddedByReload(t *testing.T) {
 	}
 	before.waitFor(t, "a local message", func(_ []received, c map[string]int) bool { return c["before the reload"] == 1 })
 
-	m.reload(append(base,
+	added := append(base,
 		"connection added",
 		"address "+mosqAddr,
 		"remote_clientid interop-added",
 		"restart_timeout 1",
-		"topic t/# both 1 l/ r/")...)
+		"topic t/# both 1 l/ r/")
+	m.reload(added...)
 	waitLog(t, "midge", m.log, "Connecting bridge added", 1)
+	relayBothWays(t, midgeAddr, mosqAddr, 100)
+
+	// A broken bridge block on the next reload: the error names the file
+	// and line, and the bridges from before stay as they were.
+	broken := append(append([]string(nil), added...), "connection broken", "address "+mosqAddr, "topic x in 7")
+	m.reload(broken...)
+	// reload writes "user root" first: the bad topic line is line
+	// len(broken)+1.
+	waitLog(t, "midge", m.log, fmt.Sprintf("Unable to reload config: %s:%d:", m.conf, len(broken)+1), 1)
+	waitLog(t, "midge", m.log, "keeping the previous configuration", 1)
+	if strings.Contains(m.log(), "bridge broken") {
+		t.Errorf("the broken bridge was started")
+	}
+	if n := strings.Count(m.log(), "Connecting bridge added"); n != 1 {
+		t.Errorf("bridge added connected %d times, want once: the failed reload touched it", n)
+	}
 	relayBothWays(t, midgeAddr, mosqAddr, 100)
 
 	// The clients from before: still connected, and the subscriber gets

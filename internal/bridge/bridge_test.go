@@ -745,3 +745,57 @@ func TestBridgeQueuedWhileRemoteDown(t *testing.T) {
 		t.Fatalf("the bridge's local session: %+v, %v", info, ok)
 	}
 }
+
+// TestBridgeBadRemote: a remote that refuses the bridge, answers with
+// garbage, breaks the protocol after accepting or hangs up costs the
+// bridge a reconnect and nothing else: local clients go on, and the QoS 1
+// message that waited for the remote reaches it on the next good
+// connection.
+func TestBridgeBadRemote(t *testing.T) {
+	cases := []struct {
+		name  string
+		first func(nc net.Conn) // what the remote does with the first connection
+	}{
+		{"refuses", func(nc net.Conn) { nc.Write([]byte{0x20, 2, 0, 5}) }},  // CONNACK: not authorised
+		{"garbage", func(nc net.Conn) { nc.Write([]byte{0x00, 0x00}) }},     // packet type 0 is reserved
+		{"garbage after accepting", func(nc net.Conn) {
+			nc.Write([]byte{0x20, 2, 0, 0})
+			nc.Write([]byte{0x36, 4, 0, 1, 'x', 0}) // a PUBLISH at QoS 3
+		}},
+		{"hangs up", func(nc net.Conn) { nc.Close() }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln := remoteListener(t)
+			local := startBroker(t, "")
+			startBridges(t, local, bridgeConfig(t, ln.Addr().String(),
+				"topic x out 1", "notifications false", "restart_timeout 1"))
+			first := acceptBridge(t, ln)
+			waitLocalSubscription(t, local)
+			// Meanwhile local clients are served as ever.
+			sub := subscribe(t, local.addr, "sub", client.MQTT311, client.Subscription{Filter: "x", QoS: 1})
+			pub := publisher(t, local.addr, "pub")
+			publish(t, pub, "x", "waiting", 1, false)
+			sub.wait(t, 1)
+			tc.first(first)
+
+			second := acceptBridge(t, ln)
+			if _, err := second.Write([]byte{0x20, 2, 0, 0}); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				p, err := packet.ReadPacket(second, packet.V311, 0)
+				if err != nil {
+					t.Fatalf("reading the second connection: %v", err)
+				}
+				if m, ok := p.(*packet.Publish); ok {
+					if m.Topic != "x" || string(m.Payload) != "waiting" || m.QoS != 1 {
+						t.Fatalf("got %s %q at QoS %d", m.Topic, m.Payload, m.QoS)
+					}
+					break
+				}
+			}
+		})
+	}
+}
