@@ -38,7 +38,7 @@ import (
 // gateWait bounds how long a packet waits for an earlier one of another
 // connection; settleWait how long a takeover waits for the old connection.
 const (
-	gateWait   = 50 * time.Millisecond
+	gateWait   = 200 * time.Millisecond
 	settleWait = 100 * time.Millisecond
 )
 

@@ -449,7 +449,7 @@ func TestRetainedPublishDuringSubscribe(t *testing.T) {
 	sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "r/#", QoS: 1}}})
 	// The subscription waits for the publish; give it time to overtake
 	// it if it could (past the order gate's bounded wait, order.go).
-	sub.expectNothing(100 * time.Millisecond)
+	sub.expectNothing(300 * time.Millisecond)
 	letGo()
 	pub.expectAck(packet.PUBACK, 1)
 	if p, ok := sub.recv().(*packet.Suback); !ok || p.PacketID != 1 {
