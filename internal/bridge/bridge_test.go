@@ -756,8 +756,8 @@ func TestBridgeBadRemote(t *testing.T) {
 		name  string
 		first func(nc net.Conn) // what the remote does with the first connection
 	}{
-		{"refuses", func(nc net.Conn) { nc.Write([]byte{0x20, 2, 0, 5}) }},  // CONNACK: not authorised
-		{"garbage", func(nc net.Conn) { nc.Write([]byte{0x00, 0x00}) }},     // packet type 0 is reserved
+		{"refuses", func(nc net.Conn) { nc.Write([]byte{0x20, 2, 0, 5}) }}, // CONNACK: not authorised
+		{"garbage", func(nc net.Conn) { nc.Write([]byte{0x00, 0x00}) }},    // packet type 0 is reserved
 		{"garbage after accepting", func(nc net.Conn) {
 			nc.Write([]byte{0x20, 2, 0, 0})
 			nc.Write([]byte{0x36, 4, 0, 1, 'x', 0}) // a PUBLISH at QoS 3

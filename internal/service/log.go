@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"log/syslog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -80,7 +79,7 @@ type logSink struct {
 	streams  []io.Writer
 	filePath string
 	file     *os.File
-	syslog   *syslog.Writer
+	syslog   sysLogger
 	// lines, when set, feeds log lines to the goroutine that publishes
 	// them to $SYS/broker/log/...
 	lines atomic.Pointer[chan topicLine]
@@ -108,13 +107,9 @@ func newLogSink(cfg *config.Config, verbose bool, stdout, stderr io.Writer) (*lo
 				return nil, err
 			}
 		case "syslog":
-			facility := syslog.LOG_DAEMON
-			if cfg.LogFacility >= 0 && cfg.LogFacility <= 7 {
-				facility = syslog.LOG_LOCAL0 + syslog.Priority(cfg.LogFacility)<<3
-			}
-			w, err := syslog.New(facility|syslog.LOG_INFO, "midge")
+			w, err := openSysLog(cfg.LogFacility)
 			if err != nil {
-				return nil, fmt.Errorf("unable to open syslog: %w", err)
+				return nil, err
 			}
 			s.syslog = w
 		}
@@ -179,7 +174,7 @@ func (s *logSink) close() {
 	if s.file != nil {
 		s.file.Close()
 	}
-	if s.syslog != nil {
+	if s.syslog.open() {
 		s.syslog.Close()
 	}
 }
@@ -231,8 +226,8 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 			err = werr
 		}
 	}
-	if s.syslog != nil {
-		writeSyslog(s.syslog, r.Level, string(line[msgStart:len(line)-1]))
+	if s.syslog.open() {
+		s.syslog.write(r.Level, string(line[msgStart:len(line)-1]))
 	}
 	// Debug lines never go to topics, as in Mosquitto: delivering them
 	// would log more debug lines.
@@ -263,21 +258,6 @@ func logTopic(l slog.Level) string {
 		return "$SYS/broker/log/WS"
 	}
 	return "$SYS/broker/log/I"
-}
-
-func writeSyslog(w *syslog.Writer, l slog.Level, msg string) {
-	switch l {
-	case broker.LevelError:
-		_ = w.Err(msg)
-	case broker.LevelWarning:
-		_ = w.Warning(msg)
-	case broker.LevelNotice:
-		_ = w.Notice(msg)
-	case broker.LevelDebug:
-		_ = w.Debug(msg)
-	default:
-		_ = w.Info(msg)
-	}
 }
 
 func (s *logSink) WithAttrs(attrs []slog.Attr) slog.Handler {

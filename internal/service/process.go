@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/user"
 	"strconv"
-	"syscall"
 )
 
 // writePidFile writes the process id to path, as pid_file asks. Mosquitto
@@ -55,16 +54,5 @@ func dropPrivileges(name string, log *slog.Logger) error {
 			gids = append(gids, n)
 		}
 	}
-	// Groups first: after setuid we could no longer change them. Go
-	// applies these to every thread of the process.
-	if err := syscall.Setgroups(gids); err != nil {
-		return fmt.Errorf("error setting groups whilst dropping privileges: %w", err)
-	}
-	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("error setting gid whilst dropping privileges: %w", err)
-	}
-	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("error setting uid whilst dropping privileges: %w", err)
-	}
-	return nil
+	return setIDs(uid, gid, gids)
 }

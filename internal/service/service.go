@@ -123,7 +123,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// Take the signals before anything is announced: a SIGHUP sent as soon as
 	// "running" is logged must not kill the broker with the default action.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}, userSignals...)...)
 	barrier := &signalBarrier{sig: barrierSignal}
 	if barrier.sig != nil {
 		// On the same channel, so that it comes after the signals sent
@@ -297,7 +297,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case syscall.SIGHUP:
 			r.reload()
 			continue
-		case syscall.SIGUSR1, syscall.SIGUSR2:
+		}
+		if isUserSignal(sig) {
 			notice(log, fmt.Sprintf("Received %v: nothing to do.", sig))
 			continue
 		}
@@ -392,7 +393,7 @@ func daemonize(stderr io.Writer) int {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), daemonEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(stderr, "Error: unable to daemonise: %v\n", err)
 		return 1

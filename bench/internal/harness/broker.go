@@ -63,8 +63,8 @@ func Start(ctx context.Context, spec Spec, dir string, config func(port int) str
 	b.cmd.Stdout = b.stderr
 	b.cmd.Stderr = b.stderr
 	// The broker dies with us even if we are killed without a chance to
-	// clean up.
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// clean up (where the system can promise that).
+	b.cmd.SysProcAttr = dieWithParent()
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
@@ -203,21 +203,6 @@ func (s Spec) Version() string {
 		return BinaryVersion(s.Path, "-h")
 	}
 	return BinaryVersion(s.Path, "version")
-}
-
-// RaiseFileLimit lifts this process's open-file limit to the hard limit
-// and returns it. Setting it explicitly makes broker children inherit the
-// raised limit too.
-func RaiseFileLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("read open-file limit: %w", err)
-	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("raise open-file limit: %w", err)
-	}
-	return lim.Cur, nil
 }
 
 // tailBuffer keeps the last max bytes written to it, for error messages.

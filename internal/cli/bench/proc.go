@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -18,15 +17,6 @@ import (
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times. It is 100 on
 // every Linux architecture Go supports.
 const clockTicks = 100
-
-// SelfCPU returns the user plus system CPU time of this process.
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // ProcCPU returns the user plus system CPU time process pid has used.
 func ProcCPU(pid int) (time.Duration, error) {

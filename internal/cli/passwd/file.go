@@ -210,9 +210,7 @@ func writeAtomic(path string, data []byte) (err error) {
 		if err = tmp.Chmod(mode); err != nil { // the umask may have narrowed it
 			return err
 		}
-		if st, ok := old.Sys().(*syscall.Stat_t); ok {
-			_ = tmp.Chown(int(st.Uid), int(st.Gid)) // only root may give a file away
-		}
+		keepOwner(tmp, old)
 	}
 	if _, err = tmp.Write(data); err != nil {
 		return err
