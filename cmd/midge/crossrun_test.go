@@ -1,0 +1,141 @@
+//go:build linux && amd64
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/testtool"
+)
+
+// Builds for other platforms, run on this machine: the Windows build
+// under Wine, the Linux arm64 and arm builds under QEMU's user mode. Each
+// starts, takes a subscription and a QoS 1 publish from Debian's
+// mosquitto_sub and mosquitto_pub, delivers the message and is stopped.
+
+// crossBuild builds midge for goos/goarch (and GOARM=7) into dir.
+func crossBuild(ctx context.Context, t *testing.T, dir, goos, goarch string) string {
+	t.Helper()
+	exe := filepath.Join(dir, "midge-"+goos+"-"+goarch)
+	if goos == "windows" {
+		exe += ".exe"
+	}
+	runTool(ctx, t, []string{"GOOS=" + goos, "GOARCH=" + goarch, "GOARM=7", "CGO_ENABLED=0"}, "go", "build", "-o", exe, ".")
+	return exe
+}
+
+// runTool runs a command to completion, failing the test if it fails.
+func runTool(ctx context.Context, t *testing.T, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// smokeRoundTrip starts broker (a midge started with `-p port -v`),
+// checks a mosquitto_sub / mosquitto_pub round trip through it, then
+// calls stop, waits for the broker to exit and returns how it exited.
+func smokeRoundTrip(ctx context.Context, t *testing.T, broker *exec.Cmd, port int, stop func()) (exit error) {
+	t.Helper()
+	pub := testtool.Need(t, "mosquitto_pub")
+	sub := testtool.Need(t, "mosquitto_sub")
+	log := &syncBuffer{}
+	broker.Stdout, broker.Stderr = log, log
+	if err := broker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- broker.Wait() }()
+	defer func() {
+		if t.Failed() {
+			_ = broker.Process.Kill()
+			t.Logf("broker log:\n%s", log.String())
+		}
+	}()
+	waitLog(t, broker.Path, log.String, " running", 1)
+
+	subCmd := exec.CommandContext(ctx, sub, "-p", fmt.Sprint(port), "-t", "smoke/#", "-v", "-C", "1", "-W", "30", "-q", "1")
+	var got bytes.Buffer
+	subCmd.Stdout = &got
+	if err := subCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, broker.Path, log.String, "Sending SUBACK", 1)
+	runTool(ctx, t, nil, pub, "-p", fmt.Sprint(port), "-t", "smoke/test", "-m", "hello", "-q", "1")
+	if err := subCmd.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v", err)
+	}
+	if want := "smoke/test hello\n"; got.String() != want {
+		t.Fatalf("mosquitto_sub printed %q, want %q", got.String(), want)
+	}
+	stop()
+	select {
+	case exit = <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the broker did not stop")
+	}
+	for _, want := range []string{"midge version", "Received PUBLISH", "Sending PUBLISH"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log has no %q", want)
+		}
+	}
+	return exit
+}
+
+// TestWindowsBuildUnderWine runs the windows/amd64 build under Wine.
+func TestWindowsBuildUnderWine(t *testing.T) {
+	wine := testtool.Need(t, "wine")
+	wineboot := testtool.Need(t, "wineboot")
+	wineserver := testtool.Need(t, "wineserver")
+	gcc := testtool.Need(t, "x86_64-w64-mingw32-gcc")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	exe := crossBuild(ctx, t, dir, "windows", "amd64")
+
+	prefix := filepath.Join(dir, "wine")
+	wineEnv := []string{"WINEPREFIX=" + prefix, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml="}
+	runTool(ctx, t, wineEnv, wineboot, "-i")
+	runTool(ctx, t, nil, gcc, "-O2", "-shared", "-o", filepath.Join(prefix, "drive_c", "windows", "system32", "bcryptprimitives.dll"),
+		filepath.Join("testdata", "wine", "prng.c"), "-ladvapi32")
+
+	port := listenPort(t)
+	broker := exec.CommandContext(ctx, wine, exe, "-p", fmt.Sprint(port), "-v")
+	broker.Env = append(os.Environ(), wineEnv...)
+	// Wine gives the Windows process no console to send Ctrl-C to: the
+	// broker is stopped with the Wine server.
+	smokeRoundTrip(ctx, t, broker, port, func() { runTool(ctx, t, wineEnv, wineserver, "-k") })
+}
+
+// TestLinuxArmBuildsUnderQEMU runs the linux/arm64 and linux/arm (v7)
+// builds under QEMU's user mode; SIGTERM stops them as on real hardware.
+func TestLinuxArmBuildsUnderQEMU(t *testing.T) {
+	for _, arch := range []struct{ goarch, qemu string }{{"arm64", "qemu-aarch64"}, {"arm", "qemu-arm"}} {
+		t.Run(arch.goarch, func(t *testing.T) {
+			qemu := testtool.Need(t, arch.qemu)
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			exe := crossBuild(ctx, t, t.TempDir(), "linux", arch.goarch)
+			port := listenPort(t)
+			broker := exec.CommandContext(ctx, qemu, exe, "-p", fmt.Sprint(port), "-v")
+			exit := smokeRoundTrip(ctx, t, broker, port, func() {
+				if err := broker.Process.Signal(os.Interrupt); err != nil {
+					t.Error(err)
+				}
+			})
+			if exit != nil {
+				t.Errorf("stopped with SIGINT: %v, want exit status 0", exit)
+			}
+		})
+	}
+}
