@@ -37,6 +37,8 @@ func (r *reloader) reload() {
 	// configuration is in place (see broker.Server.Pause).
 	resume := r.srv.Pause()
 	defer resume()
+	sdNotify(sdReloading())
+	defer sdNotify("READY=1")
 	notice(r.log, "Reloading config.")
 	cfg := r.current
 	if r.flags.configFile != "" {

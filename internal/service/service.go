@@ -258,6 +258,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer bridges.Close() // before the broker closes
 	bridges.Start(cfg.Bridges)
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
+	sdNotify("READY=1")
 
 	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
 	var pending os.Signal // taken while settling a barrier, handled next
@@ -302,6 +303,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			notice(log, fmt.Sprintf("Received %v: nothing to do.", sig))
 			continue
 		}
+		sdNotify("STOPPING=1")
 		notice(log, fmt.Sprintf("midge version %s terminating", broker.Version))
 		return 0
 	}
