@@ -62,18 +62,31 @@ func smokeRoundTrip(ctx context.Context, t *testing.T, broker *exec.Cmd, port in
 			t.Logf("broker log:\n%s", log.String())
 		}
 	}()
-	waitLog(t, broker.Path, log.String, " running", 1)
+	// " running\n", not " running": the local-only notice speaks of
+	// "clients running on this machine".
+	waitLog(t, broker.Path, log.String, " running\n", 1)
 
-	subCmd := exec.CommandContext(ctx, sub, "-p", fmt.Sprint(port), "-t", "smoke/#", "-v", "-C", "1", "-W", "30", "-q", "1")
-	var got bytes.Buffer
-	subCmd.Stdout = &got
+	subCmd := exec.CommandContext(ctx, sub, "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-t", "smoke/#", "-v", "-C", "1", "-W", "30", "-q", "1")
+	var got, subErr bytes.Buffer
+	subCmd.Stdout, subCmd.Stderr = &got, &subErr
 	if err := subCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, broker.Path, log.String, "Sending SUBACK", 1)
-	runTool(ctx, t, nil, pub, "-p", fmt.Sprint(port), "-t", "smoke/test", "-m", "hello", "-q", "1")
-	if err := subCmd.Wait(); err != nil {
-		t.Fatalf("mosquitto_sub: %v", err)
+	subDone := make(chan error, 1)
+	go func() { subDone <- subCmd.Wait() }()
+	deadline := time.After(time.Minute)
+	for !strings.Contains(log.String(), "Sending SUBACK") {
+		select {
+		case err := <-subDone:
+			t.Fatalf("mosquitto_sub ended before it subscribed: %v %s", err, subErr.String())
+		case <-deadline:
+			t.Fatal("no SUBACK within a minute")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	runTool(ctx, t, nil, pub, "-h", "127.0.0.1", "-p", fmt.Sprint(port), "-t", "smoke/test", "-m", "hello", "-q", "1")
+	if err := <-subDone; err != nil {
+		t.Fatalf("mosquitto_sub: %v %s", err, subErr.String())
 	}
 	if want := "smoke/test hello\n"; got.String() != want {
 		t.Fatalf("mosquitto_sub printed %q, want %q", got.String(), want)
