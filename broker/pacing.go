@@ -18,10 +18,24 @@ import "time"
 // So when a publish leaves the queue of every connected receiver more than
 // half full, the publisher's reader waits, at most reliefWait, until one
 // of those queues is down to three eighths: the publisher is paced to its
-// subscribers. Nobody waits if any receiver of the message keeps up (a
-// QoS 0 receiver always does): one slow subscriber does not slow the
-// publisher for the others, and gets Mosquitto's behaviour (drops at the
-// limit). Shared groups' members never hold a publisher back.
+// subscribers. Nobody waits if any receiver of the message keeps up: one
+// slow subscriber does not slow the publisher for the others, and gets
+// Mosquitto's behaviour (drops at the limit). Shared groups' members never
+// hold a publisher back.
+//
+// QoS 0 messages have no session queue: they wait for the socket in the
+// connection's writer, up to max_queued_messages of them, and beyond
+// that are dropped. A QoS 0 receiver with more than half of that waiting
+// counts as one that lags, and a publisher that waits for it goes on when
+// the writer next takes its queue to the socket (when every receiver
+// lags, a publisher waits for such a one rather than for a session queue:
+// it drains first). Such a receiver is stalled only if its socket took
+// nothing during a whole wait: one that reads slowly paces its
+// publishers, one that stopped reading does not. So a publisher of QoS 0
+// messages is paced to the socket of its subscriber instead of flooding
+// it (nats-server stops reading a fast producer in the same way), while
+// a subscriber that stops reading is stalled after one wait and has its
+// messages dropped, as in Mosquitto.
 //
 // A subscriber whose queue does not drain that far within a whole wait is
 // marked stalled for stallFor: it holds nobody back and counts as no
@@ -101,15 +115,30 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 	defer c.pacing.Store(false)
 	sess.mu.Lock()
 	other := sess.conn
-	if !s.congestedLocked(sess) || other.pacing.Load() {
-		sess.mu.Unlock()
+	var relief <-chan struct{}
+	writerWait, progress := false, uint64(0)
+	switch {
+	case other == nil || sess.ended || sess.stalledLocked():
+	case s.congestedLocked(sess):
+		if other.pacing.Load() {
+			break // it could not handle its client's acknowledgements
+		}
+		if sess.relief == nil {
+			sess.relief = make(chan struct{})
+		}
+		relief = sess.relief
+	default:
+		// QoS 0 messages waiting for the socket: they drain whatever
+		// the subscriber's reader does.
+		if congested, shrunk := other.w.qos0Congested(s.opts.MaxQueuedMessages); congested {
+			relief, writerWait = shrunk, true
+			progress = other.w.progress.Load()
+		}
+	}
+	sess.mu.Unlock()
+	if relief == nil {
 		return false
 	}
-	if sess.relief == nil {
-		sess.relief = make(chan struct{})
-	}
-	relief := sess.relief
-	sess.mu.Unlock()
 	s.stats.paced.Add(1)
 
 	t := time.NewTimer(reliefWait)
@@ -127,7 +156,15 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 		// now (relief was closed and reset), the connection changed, or
 		// its own reader started waiting meanwhile (then it could not
 		// handle its client's acknowledgements).
-		if sess.relief == relief && sess.conn == other && !sess.ended && !other.pacing.Load() {
+		still := sess.relief == relief && !other.pacing.Load()
+		if writerWait {
+			// A socket that took some of the queue meanwhile belongs
+			// to a slow reader, which paces; one that took nothing to
+			// a reader that stopped.
+			still, _ = other.w.qos0Congested(s.opts.MaxQueuedMessages)
+			still = still && other.w.progress.Load() == progress
+		}
+		if still && sess.conn == other && !sess.ended {
 			sess.stalledUntil = monotime() + int64(stallFor)
 			s.stats.stalled.Add(1)
 		}

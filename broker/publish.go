@@ -552,7 +552,14 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 			if r != nil {
 				forms = &r.forms
 			}
-			return result(c.sendQoS0(d, now, forms))
+			ok, congested := c.sendQoS0(d, now, forms)
+			if congested && r != nil && d.group == nil && !sess.stalledLocked() {
+				// Its socket does not take QoS 0 messages as fast as
+				// they come (pacing.go).
+				r.congestedN++
+				r.congested, r.congestedQoS0 = sess, true
+			}
+			return result(ok)
 		}
 		if !s.opts.QueueQoS0Messages || !sess.persistent() {
 			return deliverDrop
@@ -565,7 +572,9 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 			// (A shared group's member that lags does not hold the
 			// publisher back: the group has others to share the load.)
 			r.congestedN++
-			r.congested = sess
+			if !r.congestedQoS0 {
+				r.congested = sess
+			}
 		}
 		return result(ok)
 	}
@@ -618,8 +627,10 @@ func (c *conn) windowOpen(sess *session, m *message) bool {
 }
 
 // sendQoS0 encodes (or takes from forms, when not nil) and queues a QoS 0
-// PUBLISH. Called with sess.mu held.
-func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) bool {
+// PUBLISH, and reports whether it was queued and whether the connection's
+// QoS 0 packets waiting for the socket are more than half the limit.
+// Called with sess.mu held.
+func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, congested bool) {
 	s := c.srv
 	var wb *wireBuf
 	var err error
@@ -633,24 +644,24 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) bool {
 	}
 	if err != nil {
 		s.log.Error("encoding PUBLISH failed", "client", c.clientID, "error", err)
-		return false
+		return false, false
 	}
 	if c.tooLarge(wb.b) {
 		// [MQTT-3.1.2-25] too large for the client: discard.
 		wb.release()
 		c.unaliasNew(d.msg.topic, alias, sendTopic)
 		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(wb.b)))
-		return false
+		return false, false
 	}
-	if !c.w.writeQoS0(wb, s.opts.MaxQueuedMessages) {
+	if ok, congested = c.w.writeQoS0(wb, s.opts.MaxQueuedMessages); !ok {
 		s.stats.pubDropped.Add(1)
-		return false
+		return false, congested
 	}
 	s.countSent(d)
 	if s.log.debugEnabled() {
 		c.logPublishSent(d, 0, false)
 	}
-	return true
+	return true, congested
 }
 
 // logPublishSent writes Mosquitto's debug line for a PUBLISH sent.

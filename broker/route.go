@@ -17,6 +17,10 @@ type router struct {
 	// half full, congested one of them (see pacing.go).
 	live, congestedN int
 	congested        *session
+	// congestedQoS0 is set when congested lags only in taking QoS 0
+	// messages to its socket: the quickest to drain, so the one to wait
+	// for when several lag.
+	congestedQoS0 bool
 }
 
 func (s *Server) getRouter() *router {
@@ -28,7 +32,7 @@ func (s *Server) getRouter() *router {
 
 func (s *Server) putRouter(r *router) {
 	r.forms.release()
-	r.congested, r.live, r.congestedN = nil, 0, 0
+	r.congested, r.live, r.congestedN, r.congestedQoS0 = nil, 0, 0, false
 	r.m.Reset()
 	clear(r.targets)
 	r.targets = r.targets[:0]

@@ -3,6 +3,7 @@ package broker
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type writer struct {
 	sent func(n int)
 	// writeTimeout bounds one write so a dead peer cannot pin the flusher.
 	writeTimeout time.Duration
+	// progress counts the writes done, for a publisher waiting for this
+	// connection to tell a slow reader from one that stopped (pacing.go).
+	progress atomic.Uint64
 }
 
 // highWater is the queued byte count above which the connection's own
@@ -168,18 +172,33 @@ func (w *writer) startLocked() {
 }
 
 // writeQoS0 is writeWire for a QoS 0 PUBLISH, refused when max QoS 0
-// packets are already waiting for the socket.
-func (w *writer) writeQoS0(wb *wireBuf, max int) bool {
+// packets are already waiting for the socket. congested reports that more
+// than half of max wait (see pacing.go), whether or not this one was
+// queued.
+func (w *writer) writeQoS0(wb *wireBuf, max int) (ok, congested bool) {
 	w.mu.Lock()
-	ok := (max <= 0 || w.qos0 < max) && w.enqueueLocked(wb.b, wb)
+	ok = (max <= 0 || w.qos0 < max) && w.enqueueLocked(wb.b, wb)
 	if ok {
 		w.qos0++
 	}
+	congested = max > 0 && w.qos0 > max/2 && !w.closed
 	w.mu.Unlock()
 	if !ok {
 		wb.release()
 	}
-	return ok
+	return ok, congested
+}
+
+// qos0Congested reports whether more than half of max QoS 0 packets wait
+// for the socket, and if so returns a channel closed when the queue next
+// shrinks (the flusher takes it, or the writer closes).
+func (w *writer) qos0Congested(max int) (bool, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if max <= 0 || w.closed || w.qos0 <= max/2 {
+		return false, nil
+	}
+	return true, w.waitChanLocked()
 }
 
 // enqueueLocked queues b; wb, when not nil, is the wire buffer holding b,
@@ -230,10 +249,9 @@ func (w *writer) flush() {
 			// A plain write: writev would make the socket cache an iovec
 			// array for the rest of its life.
 			_, err = w.nc.Write(batch.s[0])
+			w.progress.Add(1)
 		} else {
-			batch.bufs = batch.s
-			_, err = batch.bufs.WriteTo(w.nc)
-			batch.bufs = nil
+			err = w.writeChunks(batch)
 		}
 		if w.sent != nil {
 			w.sent(n)
@@ -260,6 +278,31 @@ func (w *writer) flush() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// chunkBytes bounds one system call of the flusher, so that a slow
+// reader's progress shows (writer.progress) while a long batch goes out.
+const chunkBytes = 64 << 10
+
+// writeChunks writes batch's packets in writes of about chunkBytes,
+// counting each in progress.
+func (w *writer) writeChunks(batch *packetList) error {
+	for rest := batch.s; len(rest) > 0; {
+		n, size := 0, 0
+		for n < len(rest) && (n == 0 || size+len(rest[n]) <= chunkBytes) {
+			size += len(rest[n])
+			n++
+		}
+		batch.bufs = rest[:n:n]
+		_, err := batch.bufs.WriteTo(w.nc)
+		batch.bufs = nil
+		if err != nil {
+			return err
+		}
+		w.progress.Add(1)
+		rest = rest[n:]
+	}
+	return nil
 }
 
 // waitBelowHighWater blocks the caller (the connection's reader) while the
