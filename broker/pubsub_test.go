@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -422,6 +423,76 @@ func TestAckAfterDelivery(t *testing.T) {
 				t.Fatalf("got %q", m.Topic)
 			}
 		})
+	}
+}
+
+// TestAckAfterDeliveryWhileReceiving is TestAckAfterDelivery for a
+// publisher that is also receiving a stream of messages, so that its
+// connection's writer is busy when the PUBACK is queued: the PUBACK must
+// still wait for the delivery.
+func TestAckAfterDeliveryWhileReceiving(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	a := &slowReader{topic: "slow", entered: make(chan struct{}), release: make(chan struct{})}
+	b.SetAuthorizer(a)
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(a.release) }) }
+	t.Cleanup(letGo)
+
+	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "slow", QoS: 1})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.subscribe(1, packet.Subscription{Filter: "stream", QoS: 0})
+	streamer := mustConnect(t, b.addr, packet.V311, "streamer", true)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		one, _ := packet.Append(nil, &packet.Publish{Topic: "stream", Payload: []byte("x")}, packet.V311)
+		burst := bytes.Repeat(one, 50)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := streamer.nc.Write(burst); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	// Wait for the stream to reach the publisher.
+	if _, ok := pub.recv().(*packet.Publish); !ok {
+		t.Fatal("the stream does not arrive")
+	}
+	pub.send(&packet.Publish{Topic: "slow", Payload: []byte("m"), QoS: 1, PacketID: 7})
+	select {
+	case <-a.entered:
+	case <-time.After(waitTime):
+		t.Fatal("the delivery never started")
+	}
+	// While the delivery is held up, the stream goes on; no PUBACK.
+	for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); {
+		p, err := pub.tryRecv(time.Until(end))
+		if err != nil {
+			break
+		}
+		if a, ok := p.(*packet.Ack); ok {
+			t.Fatalf("%s %d before the delivery was done", a.Kind, a.PacketID)
+		}
+	}
+	letGo()
+	for {
+		switch p := pub.recv().(type) {
+		case *packet.Publish:
+		case *packet.Ack:
+			if p.Kind != packet.PUBACK || p.PacketID != 7 {
+				t.Fatalf("got %s %d", p.Kind, p.PacketID)
+			}
+			return
+		default:
+			t.Fatalf("unexpected %s", p.Type())
+		}
 	}
 }
 

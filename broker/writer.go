@@ -223,6 +223,13 @@ func (w *writer) enqueueLocked(b []byte, wb *wireBuf) bool {
 func (w *writer) flush() {
 	for {
 		w.mu.Lock()
+		if w.held && !w.closed {
+			// An acknowledgement is being held back (holdWire): letGo
+			// starts a flusher again. What is queued stays queued.
+			w.flushing = false
+			w.mu.Unlock()
+			return
+		}
 		if w.closed || w.queue == nil || len(w.queue.s) == 0 {
 			w.flushing = false
 			// Give the lists back: idle connections hold none.
