@@ -201,24 +201,7 @@ func brokerSpecs(ctx context.Context, links []link, dir, midgeBin, mosqBin strin
 			if _, ok := specs[name]; ok {
 				continue
 			}
-			var path string
-			var err error
-			switch name {
-			case "midge":
-				path = midgeBin
-				if path == "" {
-					var root string
-					if root, err = harness.ModuleRoot(ctx); err == nil {
-						fmt.Println("building midge from ./cmd/midge")
-						path, err = harness.BuildMidge(ctx, root, dir)
-					}
-				}
-			case "mosquitto":
-				path = mosqBin
-				if path == "" {
-					path, err = harness.FindMosquitto()
-				}
-			}
+			path, err := harness.BrokerPath(ctx, name, dir, midgeBin, mosqBin)
 			if err != nil {
 				return nil, err
 			}

@@ -211,24 +211,7 @@ func raiseFileLimit(s settings, scens []string) error {
 func brokerSpecs(ctx context.Context, names []string, dir, midgeBin, mosqBin string) ([]harness.Spec, error) {
 	var specs []harness.Spec
 	for _, name := range names {
-		var path string
-		var err error
-		switch name {
-		case "midge":
-			path = midgeBin
-			if path == "" {
-				var root string
-				if root, err = harness.ModuleRoot(ctx); err == nil {
-					fmt.Println("building midge from ./cmd/midge")
-					path, err = harness.BuildMidge(ctx, root, dir)
-				}
-			}
-		case "mosquitto":
-			path = mosqBin
-			if path == "" {
-				path, err = harness.FindMosquitto()
-			}
-		}
+		path, err := harness.BrokerPath(ctx, name, dir, midgeBin, mosqBin)
 		if err != nil {
 			return nil, err
 		}

@@ -231,3 +231,27 @@ func (t *tailBuffer) String() string {
 	}
 	return s
 }
+
+// BrokerPath is the binary to run for the broker name ("midge" or
+// "mosquitto"): bin for that broker if not empty, else midge built from
+// ./cmd/midge into dir, or Debian's mosquitto found on the system.
+func BrokerPath(ctx context.Context, name, dir, midgeBin, mosqBin string) (string, error) {
+	switch name {
+	case "midge":
+		if midgeBin != "" {
+			return midgeBin, nil
+		}
+		root, err := ModuleRoot(ctx)
+		if err != nil {
+			return "", err
+		}
+		fmt.Println("building midge from ./cmd/midge")
+		return BuildMidge(ctx, root, dir)
+	case "mosquitto":
+		if mosqBin != "" {
+			return mosqBin, nil
+		}
+		return FindMosquitto()
+	}
+	return "", fmt.Errorf("unknown broker %q", name)
+}
