@@ -69,6 +69,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if args[1] == "import-mosquitto-db" {
 			return service.ImportMain(args[2:], stdout, stderr)
 		}
+		if code, ok := service.WindowsCommand(args[1:], stdout, stderr); ok {
+			return code
+		}
 	}
 	return service.Main(args[1:], stdout, stderr)
 }

@@ -1,8 +1,8 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package service
 
-// sdNotify: systemd is Linux only.
+// sdNotify: systemd is Linux only (Windows: winsvc_windows.go).
 func sdNotify(string) {}
 
 func sdReloading() string { return "" }

@@ -131,6 +131,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		signal.Notify(sigs, barrier.sig)
 	}
 	defer signal.Stop(sigs)
+	attachService(sigs)
 
 	sink, err := newLogSink(cfg, flags.verbose, stdout, stderr)
 	if err != nil {
