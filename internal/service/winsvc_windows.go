@@ -192,4 +192,3 @@ func (h *handler) Execute(_ []string, requests <-chan svc.ChangeRequest, status 
 }
 
 var _ svc.Handler = (*handler)(nil)
-
