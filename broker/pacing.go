@@ -37,10 +37,12 @@ import "time"
 // a subscriber that stops reading is stalled after one wait and has its
 // messages dropped, as in Mosquitto.
 //
-// A subscriber whose queue does not drain that far within a whole wait is
-// marked stalled for stallFor: it holds nobody back and counts as no
-// receiver, until its queue has drained or the time is up (or its
-// connection goes). So a subscriber that stopped reading, or reads far
+// A subscriber whose queue does not drain that far within a whole wait,
+// and whose client acknowledged less than an eighth of the limit
+// meanwhile (a queue that several publishers fill again as it drains is
+// not stalled), is marked stalled for stallFor: it holds nobody back and
+// counts as no receiver, until its queue has drained or the time is up
+// (or its connection goes). So a subscriber that stopped reading, or reads far
 // slower than it is sent to, costs its publishers at most one wait in
 // stallFor, and a healthy one that hiccupped is paced again soon.
 //
@@ -117,6 +119,7 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 	other := sess.conn
 	var relief <-chan struct{}
 	writerWait, progress := false, uint64(0)
+	var acked, ackedBytes int64 // sess's acknowledgements so far
 	switch {
 	case other == nil || sess.ended || sess.stalledLocked():
 	case s.congestedLocked(sess):
@@ -127,6 +130,7 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 			sess.relief = make(chan struct{})
 		}
 		relief = sess.relief
+		acked, ackedBytes = sess.acked, sess.ackedBytes
 	default:
 		// QoS 0 messages waiting for the socket: they drain whatever
 		// the subscriber's reader does.
@@ -156,7 +160,10 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 		// now (relief was closed and reset), the connection changed, or
 		// its own reader started waiting meanwhile (then it could not
 		// handle its client's acknowledgements).
-		still := sess.relief == relief && !other.pacing.Load()
+		// A queue that took an eighth of its limit meanwhile drains,
+		// though others filled it again (several publishers): not
+		// stalled.
+		still := sess.relief == relief && !other.pacing.Load() && !s.drainedSince(sess, acked, ackedBytes)
 		if writerWait {
 			// A socket that took some of the queue meanwhile belongs
 			// to a slow reader, which paces; one that took nothing to
@@ -171,4 +178,14 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 		sess.mu.Unlock()
 	}
 	return true
+}
+
+// drainedSince reports whether sess's client acknowledged an eighth of the
+// queue limits since it had acked messages of ackedBytes bytes. Called
+// with sess.mu held.
+func (s *Server) drainedSince(sess *session, acked, ackedBytes int64) bool {
+	maxMsgs, maxBytes := s.opts.MaxQueuedMessages, s.opts.MaxQueuedBytes
+	msgs := maxMsgs <= 0 || sess.acked-acked >= int64(maxMsgs/8)
+	bytes := maxBytes <= 0 || sess.ackedBytes-ackedBytes >= int64(maxBytes/8)
+	return msgs && bytes
 }

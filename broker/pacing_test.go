@@ -429,3 +429,64 @@ func TestPacingQoS0ToTheSocket(t *testing.T) {
 		t.Fatalf("dropped %d, publisher waits %d, stalled %d; want 0, some, 0", st.Dropped, st.PublisherWaits, st.StalledSubscribers)
 	}
 }
+
+// TestPacingSteadySubscriberIsNotStalled: a subscriber that keeps
+// acknowledging, though another publisher keeps its queue above the
+// relief mark, is not taken for a stuck one when a publisher's wait for
+// it runs out: it acknowledged more than an eighth of the limit during the
+// wait. (Bridges see this: several publishers fill the bridge's queue
+// while it drains.)
+func TestPacingSteadySubscriberIsNotStalled(t *testing.T) {
+	b := pacingBroker(t)
+	steady := mustConnect(t, b.addr, packet.V311, "steady", true)
+	steady.subscribe(1, packet.Subscription{Filter: "a", QoS: 1}, packet.Subscription{Filter: "b", QoS: 1})
+	fast := mustConnect(t, b.addr, packet.V311, "fast", true)
+	fast.subscribe(1, packet.Subscription{Filter: "b", QoS: 0}) // so that b's publisher is never held back
+	filler := mustConnect(t, b.addr, packet.V311, "filler", true)
+	waiter := mustConnect(t, b.addr, packet.V311, "waiter", true)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // acknowledges one message every 10 ms: 25 in a wait
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p, err := steady.tryRecv(time.Second)
+			if err != nil {
+				return
+			}
+			if m, ok := p.(*packet.Publish); ok && m.QoS == 1 {
+				time.Sleep(10 * time.Millisecond)
+				if _, err := steady.nc.Write([]byte{0x40, 2, byte(m.PacketID >> 8), byte(m.PacketID)}); err != nil {
+					return
+				}
+			}
+		}
+	})
+	wg.Go(func() { // one message every 2 ms: faster than steady takes them
+		for i := range 400 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b, _ := packet.Append(nil, &packet.Publish{Topic: "b", QoS: 1, PacketID: uint16(i + 1), Payload: fmt.Appendf(nil, "%d", i)}, packet.V311)
+			if _, err := filler.nc.Write(b); err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(200 * time.Millisecond) // steady's queue is full of b
+	for i := range 3 {
+		waiter.publish("a", fmt.Sprint(i), 1, false, uint16(i+1))
+	}
+	waiter.ping() // past the waits
+	if st := b.Stats(); st.PublisherWaits == 0 || st.StalledSubscribers != 0 {
+		t.Fatalf("publisher waits %d, stalled %d; want some, 0", st.PublisherWaits, st.StalledSubscribers)
+	}
+}

@@ -422,6 +422,8 @@ func (s *session) drainQueue(now time.Time) {
 func (s *Server) complete(sess *session, f *inflight) {
 	delete(sess.inflight, f.id)
 	sess.inflightLen -= f.msg.size()
+	sess.acked++
+	sess.ackedBytes += int64(f.msg.size())
 	s.forget(sess, &f.delivery)
 }
 

@@ -68,6 +68,9 @@ type session struct {
 	// not stalled) is set when a publisher waited for the session in vain.
 	relief       chan struct{}
 	stalledUntil int64
+	// acked and ackedBytes count the messages (and their bytes) the
+	// client has acknowledged, for telling a slow queue from a stuck one.
+	acked, ackedBytes int64
 
 	// reserved are the packet ids of queued QoS 1/2 messages: they get
 	// their id when they are queued (enqueue), or, for QoS 2 messages the
