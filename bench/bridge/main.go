@@ -127,7 +127,7 @@ func run() error {
 		}
 	}
 
-	rep := report{machine: machine, command: commandLine(), tables: res.tables(s.rounds), lossCheck: res.lossCheck()}
+	rep := report{machine: machine, command: harness.CommandLine("go run ./bench/bridge"), tables: res.tables(s.rounds), lossCheck: res.lossCheck()}
 	fmt.Println()
 	fmt.Print(rep.text())
 	if *out != "" {
@@ -248,23 +248,6 @@ func describe(specs map[string]harness.Spec, s *settings) []string {
 	return lines
 }
 
-// commandLine is how this run was started, for the report, without the
-// flags that name files on this machine.
-func commandLine() string {
-	args := []string{"go run ./bench/bridge"}
-	for i := 1; i < len(os.Args); i++ {
-		a := os.Args[i]
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "midge" || name == "mosquitto" || name == "out") {
-			if !hasValue {
-				i++ // the value is the next argument
-			}
-			continue
-		}
-		args = append(args, a)
-	}
-	return strings.Join(args, " ")
-}
 
 func splitList(s string) []string {
 	var out []string

@@ -116,7 +116,7 @@ func run() error {
 		}
 	}
 
-	rep := report{machine: machine, command: commandLine(), summary: res.summary(*rounds), full: res.table(*rounds), lossCheck: lossCheck}
+	rep := report{machine: machine, command: harness.CommandLine("go run ./bench/compare"), summary: res.summary(*rounds), full: res.table(*rounds), lossCheck: lossCheck}
 	fmt.Println()
 	fmt.Print(rep.text())
 	var paths []string
@@ -139,24 +139,6 @@ func run() error {
 	return nil
 }
 
-// commandLine is how this run was started, for the report. The flags that
-// name files on this machine (-midge, -mosquitto, -out) are left out: they
-// do not change the figures, and the report may be committed.
-func commandLine() string {
-	args := []string{"go run ./bench/compare"}
-	for i := 1; i < len(os.Args); i++ {
-		a := os.Args[i]
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "midge" || name == "mosquitto" || name == "out") {
-			if !hasValue {
-				i++ // the value is the next argument
-			}
-			continue
-		}
-		args = append(args, a)
-	}
-	return strings.Join(args, " ")
-}
 
 func validate(s settings, brokers, scens []string, qos, rounds int) error {
 	if len(brokers) == 0 || len(scens) == 0 {
