@@ -248,7 +248,6 @@ func describe(specs map[string]harness.Spec, s *settings) []string {
 	return lines
 }
 
-
 func splitList(s string) []string {
 	var out []string
 	for f := range strings.SplitSeq(s, ",") {

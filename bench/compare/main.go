@@ -139,7 +139,6 @@ func run() error {
 	return nil
 }
 
-
 func validate(s settings, brokers, scens []string, qos, rounds int) error {
 	if len(brokers) == 0 || len(scens) == 0 {
 		return errors.New("-brokers and -scenarios must name at least one each")
