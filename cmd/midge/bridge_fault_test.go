@@ -65,6 +65,25 @@ func durableSubscriber(t *testing.T, addr, id string, subs ...client.Subscriptio
 		AutoReconnect: true, ReconnectDelay: 50 * time.Millisecond, MaxReconnectDelay: 200 * time.Millisecond}, subs...)
 }
 
+// faultBrokers is the start of every fault test: a mosquitto that keeps
+// its sessions on disk (its log shown if the test fails), and the port
+// and address midge is to listen on.
+func faultBrokers(t *testing.T) (mosq *testtool.MosquittoProcess, mosqAddr string, midgePort int, midgeAddr string) {
+	t.Helper()
+	testtool.Need(t, "mosquitto")
+	checkDropinLeaks(t)
+	mosqPort := listenPort(t)
+	midgePort = listenPort(t)
+	mosqAddr, midgeAddr = fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
+	mosq = testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", mosq.Log())
+		}
+	})
+	return mosq, mosqAddr, midgePort, midgeAddr
+}
+
 // reportFault waits for the stream at rec and logs and checks its loss
 // and duplicate counts. "Lost" means not arrived within bridgeWait; on
 // failure figures, if not nil, says what midge's bridge reports (a
@@ -93,16 +112,7 @@ func reportFault(t *testing.T, name string, rec *recorder, stream string, acked 
 // acknowledged, and the messages published meanwhile; the subscriber on
 // mosquitto gets every message.
 func TestBridgeRemoteKilledMidStream(t *testing.T) {
-	testtool.Need(t, "mosquitto")
-	checkDropinLeaks(t)
-	mosqPort, midgePort := listenPort(t), listenPort(t)
-	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
-	mosq := testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
-	defer func() {
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", mosq.Log())
-		}
-	}()
+	mosq, mosqAddr, midgePort, midgeAddr := faultBrokers(t)
 	saveSession(t, mosq, mosqAddr, "far-sub", "ro/#")
 	mosq.Start()
 	sub := durableSubscriber(t, mosqAddr, "far-sub")
@@ -135,16 +145,7 @@ func TestBridgeRemoteKilledMidStream(t *testing.T) {
 // right after acknowledging the last one, and restarted on the same
 // files; once mosquitto is up every message reaches its subscriber.
 func TestBridgeQueueSurvivesMidgeKill(t *testing.T) {
-	testtool.Need(t, "mosquitto")
-	checkDropinLeaks(t)
-	mosqPort, midgePort := listenPort(t), listenPort(t)
-	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
-	mosq := testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
-	defer func() {
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", mosq.Log())
-		}
-	}()
+	mosq, mosqAddr, midgePort, midgeAddr := faultBrokers(t)
 	saveSession(t, mosq, mosqAddr, "far-sub", "ro/#") // and mosquitto stays down
 
 	m := runMidge(t, fmt.Sprintf("listener %d 127.0.0.1", midgePort), "allow_anonymous true", "max_queued_messages 0", "sys_interval 1",
