@@ -617,6 +617,7 @@ func (c *conn) finish(err error) {
 			// code 1, in the 3.x form whatever the level asked for, as
 			// Mosquitto does. An unknown protocol name gets no answer.
 			c.w.write([]byte{byte(packet.CONNACK) << 4, 2, 0, byte(packet.V3UnacceptableProtocolVersion)})
+			s.stats.refused[packet.UnsupportedProtocolVersion].Add(1)
 		}
 		if answersWithDisconnect(c.inType, perr.Reason) {
 			c.disconnect(perr.Reason)

@@ -23,6 +23,7 @@ func (c *conn) refuse(reason packet.ReasonCode, why string) error {
 		c.setMaximumQoS(ack)
 	}
 	c.send(ack)
+	c.srv.stats.refused[reason].Add(1)
 	c.srv.log.Notice(fmt.Sprintf("Client %s from %s refused: %s.", c.displayID(), c.remote, why))
 	c.kickReason.Store(0x100)
 	c.close(true)
@@ -315,6 +316,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 	sess.version = c.version
 	sess.expiry = expiry
 	sess.info = c.info
+	sess.connectedAt = time.Now().UnixNano()
 	sess.generation++
 	s.storeSession(sess)
 	c.sess = sess

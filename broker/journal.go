@@ -30,6 +30,8 @@ type journal struct {
 	closed bool
 	wake   chan struct{}
 	done   chan struct{}
+	// latency, if set, times each commit.
+	latency *latencyHist
 }
 
 // commit is one applied batch: done is closed once it is durable (or
@@ -50,8 +52,8 @@ var closedCommit = func() *commit {
 	return c
 }()
 
-func newJournal(st store.Store, log logger) *journal {
-	j := &journal{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newJournal(st store.Store, log logger, latency *latencyHist) *journal {
+	j := &journal{st: st, log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), latency: latency}
 	go j.run()
 	return j
 }
@@ -93,7 +95,9 @@ func (j *journal) run() {
 			j.ops, j.cur = spare[:0], nil
 			j.mu.Unlock()
 			// Not cancelled at shutdown: Close flushes what is queued.
+			t0 := monotime()
 			c.err = j.st.Apply(context.Background(), ops...)
+			j.latency.observe(monotime() - t0)
 			if c.err != nil {
 				j.log.Error(fmt.Sprintf("Error: persistence: writing %d changes failed: %v.", len(ops), c.err))
 			}

@@ -13,7 +13,7 @@ import (
 // are being applied all arrive, in each goroutine's order.
 func TestJournalConcurrentAdds(t *testing.T) {
 	st := store.NewMemory()
-	j := newJournal(st, logger{slog.New(slog.DiscardHandler)})
+	j := newJournal(st, logger{slog.New(slog.DiscardHandler)}, new(latencyHist))
 	const writers, each = 8, 300
 	var wg sync.WaitGroup
 	for w := range writers {

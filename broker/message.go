@@ -26,6 +26,9 @@ type message struct {
 	// rseq numbers a retained publish (Server.retainSeq); 0 for other
 	// messages and for retained messages restored from the store.
 	rseq uint64
+	// recvAt (monotime) is set on one received PUBLISH in deliverSample,
+	// for the delivery latency histogram; 0 for the others.
+	recvAt int64
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that

@@ -16,7 +16,7 @@ import (
 // handlePublish handles a PUBLISH from the client.
 func (c *conn) handlePublish(p *packet.Publish) error {
 	s := c.srv
-	s.stats.pubRecv.Add(1)
+	nth := s.stats.pubRecv[min(p.QoS, 2)].Add(1)
 	s.stats.pubBytesRecv.Add(int64(len(p.Payload)))
 
 	if p.QoS > c.l.MaxQoS {
@@ -87,6 +87,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.NotAuthorized
+		s.stats.denied.Add(1)
+	case s.controlFor(p.Topic) != nil:
+		// A request to a control API, answered on its response topic and
+		// not routed. Handled on receipt, QoS 2 included.
+		c.handleControl(s.controlFor(p.Topic), p.Topic, p.Payload)
 	default:
 		if s.log.debugEnabled() {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
@@ -94,6 +99,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		m = newMessage(p, c.clientID, time.Now())
 		m.source = c.info
+		if nth%deliverSample == 0 {
+			m.recvAt = monotime()
+		}
 		if p.QoS == 2 {
 			// Held until PUBREL releases it, as Mosquitto delivers QoS 2
 			// messages: a message sent again under the same id before
@@ -596,6 +604,7 @@ func (s *Server) enqueue(sess *session, d delivery) bool {
 	if max := s.opts.MaxQueuedMessages; max > 0 && len(sess.queue) >= max ||
 		s.opts.MaxQueuedBytes > 0 && sess.queuedBytes+d.msg.size() > s.opts.MaxQueuedBytes {
 		s.stats.pubDropped.Add(1)
+		s.stats.dropQueue.Add(1)
 		return false
 	}
 	if d.qos > 0 && d.pid == 0 {
@@ -652,11 +661,13 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, conges
 		// [MQTT-3.1.2-25] too large for the client: discard.
 		wb.release()
 		c.unaliasNew(d.msg.topic, alias, sendTopic)
+		s.stats.dropTooLarge.Add(1)
 		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(wb.b)))
 		return false, false
 	}
 	if ok, congested = c.w.writeQoS0(wb, s.opts.MaxQueuedMessages); !ok {
 		s.stats.pubDropped.Add(1)
+		s.stats.dropBuffer.Add(1)
 		return false, congested
 	}
 	s.countSent(d)
@@ -677,7 +688,10 @@ func (c *conn) logPublishSent(d delivery, id uint16, dup bool) {
 }
 
 func (s *Server) countSent(d delivery) {
-	s.stats.pubSent.Add(1)
+	if t := d.msg.recvAt; t != 0 {
+		s.stats.deliverLatency.observe(monotime() - t)
+	}
+	s.stats.pubSent[min(d.qos, 2)].Add(1)
 	s.stats.msgsSent.Add(1)
 	s.stats.pubBytesSent.Add(int64(len(d.msg.payload)))
 }
@@ -720,6 +734,7 @@ func (c *conn) writeInflight(sess *session, f *inflight, dup bool, now time.Time
 		// [MQTT-3.1.2-25] discard, and behave as if it had been delivered.
 		wb.release()
 		c.unaliasNew(f.msg.topic, alias, sendTopic)
+		c.srv.stats.dropTooLarge.Add(1)
 		c.srv.complete(sess, f)
 		return
 	}
@@ -785,6 +800,7 @@ func (c *conn) drainQueue(sess *session, now time.Time) {
 			sess.queue = nil
 		}
 		if d.msg.expired(now) {
+			c.srv.stats.dropExpired.Add(1)
 			c.srv.forget(sess, &d)
 			continue // [MQTT-3.3.2-5]
 		}

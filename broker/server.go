@@ -64,6 +64,11 @@ type Server struct {
 	// connections wait for it before handling their next packets.
 	paused atomic.Pointer[chan struct{}]
 
+	// controls are the handlers of $CONTROL topics (control.go), replaced
+	// whole under controlMu.
+	controls  atomic.Pointer[map[string]ControlHandler]
+	controlMu sync.Mutex
+
 	stats     stats
 	started   time.Time
 	ctx       context.Context
@@ -97,8 +102,9 @@ func New(opts Options) *Server {
 		cancel:    cancel,
 	}
 	s.auth.Store(&authHolder{opts.Auth})
+	s.controls.Store(new(map[string]ControlHandler))
 	if opts.Store != nil {
-		s.journal = newJournal(opts.Store, s.log)
+		s.journal = newJournal(opts.Store, s.log, &s.stats.commitLatency)
 	}
 	if opts.SysInterval > 0 {
 		s.wg.Go(s.sysLoop)

@@ -49,6 +49,8 @@ type session struct {
 	ended bool
 	// version is the protocol level of the latest connection.
 	version byte
+	// connectedAt is when the latest connection attached (Unix ns).
+	connectedAt int64
 	// expiry is the Session Expiry Interval in seconds (neverExpires: never).
 	expiry uint32
 	// subs are the session's subscriptions by filter, as subscribed

@@ -81,8 +81,8 @@ func (s *Server) publishSys(st *sysState, now time.Time) {
 	}{
 		{"$SYS/broker/messages/received", "messages/received", c.msgsRecv.Load()},
 		{"$SYS/broker/messages/sent", "messages/sent", c.msgsSent.Load()},
-		{"$SYS/broker/publish/messages/received", "publish/received", c.pubRecv.Load()},
-		{"$SYS/broker/publish/messages/sent", "publish/sent", c.pubSent.Load()},
+		{"$SYS/broker/publish/messages/received", "publish/received", sum3(&c.pubRecv)},
+		{"$SYS/broker/publish/messages/sent", "publish/sent", sum3(&c.pubSent)},
 		{"$SYS/broker/publish/messages/dropped", "publish/dropped", c.pubDropped.Load()},
 		{"$SYS/broker/publish/bytes/received", "", c.pubBytesRecv.Load()},
 		{"$SYS/broker/publish/bytes/sent", "", c.pubBytesSent.Load()},

@@ -1,0 +1,239 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/store"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// This file is the broker's introspection API, for admin tools: what
+// clients and sessions there are, what they subscribed to, the retained
+// messages, and the few actions an operator takes on them. Every call
+// takes a snapshot under the usual locks and returns copies.
+
+// Subscription is one subscription of a session.
+type Subscription struct {
+	// Filter is the topic filter as subscribed, "$share/group/..." for
+	// a shared subscription.
+	Filter            string
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubscriptionID    uint32
+}
+
+// SessionDetail describes one session and, while one is connected, its
+// client.
+type SessionDetail struct {
+	ClientID string
+	// Connected reports whether a client is connected now; the fields
+	// from Username to ConnectedAt describe the latest connection.
+	Connected       bool
+	Username        string
+	RemoteAddr      string
+	Listener        string
+	ProtocolVersion byte
+	KeepAlive       time.Duration
+	ConnectedAt     time.Time
+	// Expiry is the Session Expiry Interval: how long the session
+	// outlives its connection (-1: forever).
+	Expiry time.Duration
+	// Queued messages waiting behind the in-flight window (QueuedBytes
+	// their payload bytes); Inflight the QoS 1 and 2 messages sent and not
+	// acknowledged yet.
+	Queued, QueuedBytes, Inflight int
+	Subscriptions                 []Subscription
+}
+
+// sessionList returns the sessions, in no order.
+func (s *Server) sessionList() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, ss)
+	}
+	return out
+}
+
+// Sessions returns a snapshot of every session, sorted by client id.
+func (s *Server) Sessions() []SessionDetail {
+	list := s.sessionList()
+	out := make([]SessionDetail, 0, len(list))
+	for _, ss := range list {
+		if d, ok := ss.detail(); ok {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
+	return out
+}
+
+// SessionDetail returns a snapshot of the session of client id id, and
+// false if there is none.
+func (s *Server) SessionDetail(id string) (SessionDetail, bool) {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return SessionDetail{}, false
+	}
+	return ss.detail()
+}
+
+func (ss *session) detail() (SessionDetail, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return SessionDetail{}, false
+	}
+	d := SessionDetail{
+		ClientID:        ss.id,
+		Connected:       ss.conn != nil,
+		ProtocolVersion: ss.version,
+		Expiry:          -1,
+		Queued:          len(ss.queue),
+		QueuedBytes:     ss.queuedBytes,
+		Inflight:        len(ss.inflight),
+		Subscriptions:   make([]Subscription, 0, len(ss.subs)),
+	}
+	if ss.expiry != neverExpires {
+		d.Expiry = time.Duration(ss.expiry) * time.Second
+	}
+	if ss.connectedAt != 0 {
+		d.ConnectedAt = time.Unix(0, ss.connectedAt)
+	}
+	if info := ss.info; info != nil {
+		d.Username = info.Username
+		if info.RemoteAddr != nil {
+			d.RemoteAddr = info.RemoteAddr.String()
+		}
+		if info.Listener != nil {
+			d.Listener = info.Listener.Name
+		}
+	}
+	if c := ss.conn; c != nil {
+		// Set before the connection was attached, under ss.mu.
+		d.KeepAlive = c.keepAlive
+		if d.RemoteAddr == "" {
+			d.RemoteAddr = c.remote
+		}
+	}
+	for f, o := range ss.subs {
+		d.Subscriptions = append(d.Subscriptions, Subscription{
+			Filter: f, QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
+			RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID,
+		})
+	}
+	sort.Slice(d.Subscriptions, func(i, j int) bool { return d.Subscriptions[i].Filter < d.Subscriptions[j].Filter })
+	return d, true
+}
+
+// Disconnect closes the connection of client id, as if the broker had
+// decided to: a 5.0 client gets DISCONNECT with reason 0x98
+// (Administrative action), its will is published and its session is kept
+// as its expiry interval says. It reports whether the client was
+// connected.
+func (s *Server) Disconnect(id string) bool {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	ss.mu.Lock()
+	c := ss.conn
+	ss.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s.log.Notice(fmt.Sprintf("Client %s has been disconnected by an administrator.", id))
+	c.kick(packet.AdministrativeAction)
+	return true
+}
+
+// RetainedMessage is a retained message as the broker holds it.
+type RetainedMessage struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	// Expires is when the message expires (zero: never).
+	Expires time.Time
+	// Publisher is the client id of its publisher ("" for the broker's
+	// own, or unknown after a restart).
+	Publisher string
+}
+
+// Retained calls fn for every retained message whose topic matches the
+// filter, in topic order, until fn returns false. As for a subscription,
+// a filter starting with a wildcard does not match topics starting with
+// '$'. The payload passed to fn must not be modified.
+func (s *Server) Retained(filter string, fn func(RetainedMessage) bool) error {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return fmt.Errorf("topic filter %q: %w", filter, err)
+	}
+	now := time.Now()
+	s.retained.Match(filter, func(name string, m *message) bool {
+		if m.expired(now) {
+			return true
+		}
+		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin})
+	})
+	return nil
+}
+
+// ErrNoRetained is returned by DeleteRetained for a topic with no
+// retained message.
+var ErrNoRetained = errors.New("broker: no retained message on the topic")
+
+// DeleteRetained removes the retained message of a topic without
+// publishing anything: unlike an empty retained PUBLISH, no subscriber
+// hears of it. With a store, the removal is durable when it returns nil.
+func (s *Server) DeleteRetained(name string) error {
+	if err := topic.ValidateName(name); err != nil {
+		return fmt.Errorf("topic %q: %w", name, err)
+	}
+	// Exclusive: no retained publish may come between the store and the
+	// memory (retained publishes hold retainMu for reading meanwhile).
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	if _, ok := s.retained.Get(name); !ok {
+		return ErrNoRetained
+	}
+	if s.journal != nil {
+		if err := s.journal.add(store.DeleteRetained(name)).wait(); err != nil {
+			return fmt.Errorf("removing the retained message of %q: %w", name, err)
+		}
+	}
+	s.retained.Delete(name)
+	return nil
+}
+
+// ListenerDetail describes a listener Serve is accepting on.
+type ListenerDetail struct {
+	Name    string
+	Address string
+	Port    int
+	// Network is "tcp" or "unix"; TLS and WebSocket are not known to
+	// the broker: the embedding program wraps them around the sockets.
+	Network string
+}
+
+// Listeners returns the listeners being served, sorted by address.
+func (s *Server) Listeners() []ListenerDetail {
+	s.mu.Lock()
+	out := make([]ListenerDetail, 0, len(s.listeners))
+	for ln, l := range s.listeners {
+		a := ln.Addr()
+		out = append(out, ListenerDetail{Name: l.Name, Address: a.String(), Port: l.Port, Network: a.Network()})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}

@@ -1,0 +1,136 @@
+package broker_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+func TestIntrospection(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	sub := mustConnect(t, b.addr, packet.V5, "watcher", true)
+	sub.subscribe(1, packet.Subscription{Filter: "a/#", QoS: 1}, packet.Subscription{Filter: "$share/g/b/+", QoS: 0})
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	pub.publish("a/x", "hello", 1, true, 7)
+	sub.expectPublish()
+	pub.publish("b/y", "world", 0, true, 0)
+	pub.ping() // the QoS 0 publish was handled
+	sub.expectPublish()
+
+	sessions := b.Sessions()
+	if len(sessions) != 2 || sessions[0].ClientID != "pub" || sessions[1].ClientID != "watcher" {
+		t.Fatalf("sessions %+v", sessions)
+	}
+	w := sessions[1]
+	if !w.Connected || w.ProtocolVersion != packet.V5 || w.RemoteAddr == "" || w.ConnectedAt.IsZero() || w.KeepAlive != 60*time.Second {
+		t.Errorf("watcher %+v", w)
+	}
+	if len(w.Subscriptions) != 2 || w.Subscriptions[0].Filter != "$share/g/b/+" || w.Subscriptions[1].Filter != "a/#" || w.Subscriptions[1].QoS != 1 {
+		t.Errorf("subscriptions %+v", w.Subscriptions)
+	}
+	if _, ok := b.SessionDetail("nobody"); ok {
+		t.Error("a session for an unknown client")
+	}
+
+	var topics []string
+	if err := b.Retained("#", func(m broker.RetainedMessage) bool {
+		topics = append(topics, m.Topic+"="+string(m.Payload))
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(topics) != 2 || topics[0] != "a/x=hello" || topics[1] != "b/y=world" {
+		t.Errorf("retained %v", topics)
+	}
+	if err := b.Retained("a/#/b", func(broker.RetainedMessage) bool { return true }); err == nil {
+		t.Error("a bad filter was accepted")
+	}
+	if err := b.DeleteRetained("a/x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteRetained("a/x"); !errors.Is(err, broker.ErrNoRetained) {
+		t.Errorf("second delete: %v", err)
+	}
+	sub.expectNothing(100 * time.Millisecond) // deleting publishes nothing
+	late := mustConnect(t, b.addr, packet.V311, "late", true)
+	late.subscribe(1, packet.Subscription{Filter: "a/x", QoS: 0})
+	late.expectNothing(100 * time.Millisecond)
+
+	st := b.Stats()
+	if st.PublishReceivedQoS != [3]int64{1, 1, 0} || st.PublishSentQoS[1] != 1 || st.Sessions != 3 {
+		t.Errorf("stats %+v", st)
+	}
+
+	if !b.Disconnect("watcher") {
+		t.Fatal("Disconnect found no client")
+	}
+	if d := sub.expectClosed(); d == nil || d.ReasonCode != packet.AdministrativeAction {
+		t.Errorf("disconnect %+v, want reason 0x98", d)
+	}
+	if b.Disconnect("watcher") || b.Disconnect("nobody") {
+		t.Error("Disconnect of a client not connected reported true")
+	}
+	if len(b.Listeners()) != 1 {
+		t.Errorf("listeners %+v", b.Listeners())
+	}
+}
+
+func TestRefusedAndDeniedCounted(t *testing.T) {
+	l := broker.DefaultListener(0)
+	l.AllowAnonymous = false
+	b := startBroker(t, testOptions(), l)
+	c := dialRaw(t, b.addr, packet.V5)
+	if ack := c.connect(&packet.Connect{ClientID: "x", CleanStart: true}); ack.ReasonCode == packet.Success {
+		t.Fatal("anonymous client accepted")
+	}
+	c3 := dialRaw(t, b.addr, packet.V311)
+	c3.connect(&packet.Connect{ClientID: "y", CleanStart: true})
+	st := b.Stats()
+	if st.Refused[byte(packet.NotAuthorized)] != 2 || len(st.Refused) != 1 {
+		t.Errorf("refused %v, want 2 under 0x87", st.Refused)
+	}
+}
+
+func TestControlHandler(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	got := make(chan string, 4)
+	b.HandleControl("$CONTROL/test/v1", func(ci *broker.ClientInfo, topic string, payload []byte) {
+		got <- ci.ClientID + " " + topic + " " + string(payload)
+		_, _ = b.Publish(broker.Message{Topic: "$CONTROL/test/v1/response", Payload: []byte("ok")})
+	})
+	c := mustConnect(t, b.addr, packet.V311, "ctl", true)
+	c.subscribe(1, packet.Subscription{Filter: "$CONTROL/#", QoS: 0})
+	c.send(&packet.Publish{Topic: "$CONTROL/test/v1", Payload: []byte("req"), QoS: 1, PacketID: 3})
+	// The response (published before the PUBACK, as Mosquitto's
+	// plugins do) and the PUBACK; the request itself is not routed.
+	for range 2 {
+		switch p := c.recv().(type) {
+		case *packet.Publish:
+			if p.Topic != "$CONTROL/test/v1/response" {
+				t.Errorf("received %q", p.Topic)
+			}
+		case *packet.Ack:
+			if p.Kind != packet.PUBACK || p.PacketID != 3 {
+				t.Errorf("ack %+v", p)
+			}
+		default:
+			t.Errorf("received %s", p.Type())
+		}
+	}
+	if s := <-got; s != "ctl $CONTROL/test/v1 req" {
+		t.Errorf("handler got %q", s)
+	}
+	// Another $CONTROL topic is an ordinary one.
+	c.publish("$CONTROL/other", "x", 0, false, 0)
+	if p := c.expectPublish(); p.Topic != "$CONTROL/other" {
+		t.Errorf("received %q", p.Topic)
+	}
+	b.HandleControl("$CONTROL/test/v1", nil)
+	c.publish("$CONTROL/test/v1", "routed", 0, false, 0)
+	if p := c.expectPublish(); string(p.Payload) != "routed" {
+		t.Errorf("received %q", p.Payload)
+	}
+}
