@@ -237,3 +237,22 @@ func (s *Server) Listeners() []ListenerDetail {
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out
 }
+
+// QueueTotals adds up, over every session, the messages queued behind the
+// in-flight windows (and their payload bytes) and the messages in flight.
+// It locks each session in turn, copying nothing.
+func (s *Server) QueueTotals() (queued, queuedBytes, inflight int) {
+	for _, ss := range s.sessionList() {
+		ss.mu.Lock()
+		if !ss.ended {
+			queued += len(ss.queue)
+			queuedBytes += ss.queuedBytes
+			inflight += len(ss.inflight)
+		}
+		ss.mu.Unlock()
+	}
+	return queued, queuedBytes, inflight
+}
+
+// Uptime is the time since the broker was created.
+func (s *Server) Uptime() time.Duration { return time.Since(s.started) }

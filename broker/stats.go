@@ -79,7 +79,7 @@ type Stats struct {
 	// Refused counts the refused CONNECTs by v5 reason code (3.x refusals
 	// are counted under the v5 code they were translated from).
 	Refused map[byte]int64
-	// DeliveryLatency is sampled: one PUBLISH in 64 is timed from being
+	// DeliveryLatency is sampled: one PUBLISH in 64 of each QoS is timed from being
 	// read to being handed to each subscriber's connection.
 	// CommitLatency times the store's group commits.
 	DeliveryLatency, CommitLatency Histogram

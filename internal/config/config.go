@@ -33,6 +33,9 @@ type Config struct {
 	// Bridges are the `connection` blocks in file order.
 	Bridges []*Bridge
 
+	// Admin is the admin listener (off unless admin_listener is set).
+	Admin Admin
+
 	PerListenerSettings bool
 	Security            Security // global security (used when PerListenerSettings is false)
 

@@ -146,6 +146,14 @@ func optionTable() map[string]option {
 		"log_timestamp_format": supported(globalString(func(c *Config) *string { return &c.LogTimestampFormat })),
 		"log_facility":         supported(applyLogFacility),
 
+		// --- admin listener (midge's own) ---
+		"admin_listener":        supported(applyAdminListener),
+		"admin_certfile":        supported(adminString(func(a *Admin) *string { return &a.CertFile })),
+		"admin_keyfile":         supported(adminString(func(a *Admin) *string { return &a.KeyFile })),
+		"admin_password_file":   supported(adminString(func(a *Admin) *string { return &a.PasswordFile })),
+		"admin_token_file":      supported(adminString(func(a *Admin) *string { return &a.TokenFile })),
+		"admin_allow_anonymous": supported(applyAdminAllowAnonymous),
+
 		// --- bridges ---
 		"connection":                     bridgeOpt(applyConnection),
 		"address":                        bridgeOpt(applyAddress),

@@ -190,6 +190,12 @@ var optionRows = []struct {
 	{inBridge, "bridge_max_topic_alias 12", func(c *Config) any { return brg(c).MaxTopicAlias }, 12, 0},
 	{inBridge, "bridge_session_expiry_interval 3600", func(c *Config) any { return brg(c).SessionExpiryInterval }, 3600, 0},
 	{inBridge, "bridge_tcp_user_timeout 5000", func(c *Config) any { return brg(c).TCPUserTimeout }, 5000, -1},
+
+	// admin listener
+	{global, "admin_listener 127.0.0.1:9883\nadmin_allow_anonymous true", func(c *Config) any { return c.Admin.Listen }, "127.0.0.1:9883", ""},
+	{global, "admin_listener 10.0.0.1:9883\nadmin_password_file a.passwd", func(c *Config) any { return c.Admin.PasswordFile }, "a.passwd", ""},
+	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file tokens", func(c *Config) any { return c.Admin.TokenFile }, "tokens", ""},
+	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file t\nadmin_certfile c.pem\nadmin_keyfile k.pem", func(c *Config) any { return c.Admin.CertFile + " " + c.Admin.KeyFile }, "c.pem k.pem", " "},
 }
 
 func TestOptions(t *testing.T) {

@@ -182,5 +182,8 @@ func (p *parser) finish() error {
 			return err
 		}
 	}
-	return checkListeners(c)
+	if err := checkListeners(c); err != nil {
+		return err
+	}
+	return checkAdmin(c)
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/admin"
 	"github.com/midge-mqtt/midge/internal/bridge"
 	"github.com/midge-mqtt/midge/internal/config"
 )
@@ -27,9 +28,17 @@ type reloader struct {
 	// inputs are the files the reload reads, as last read (see
 	// connectBarrier).
 	inputs *atomic.Pointer[reloadInputs]
+	// live is current for other goroutines (the admin API).
+	live atomic.Pointer[config.Config]
+	// admin, if running, takes the reloaded admin credentials.
+	admin *admin.Server
 }
 
-func (r *reloader) reload() {
+// reload reloads the configuration. It returns an error when the file
+// could not be read, and everything stays as it was; a part that fails
+// after that (a password file, a certificate) is logged and keeps its
+// previous state while the rest is applied.
+func (r *reloader) reload() error {
 	// Bridges change once the broker runs again: stopping one and
 	// starting one talk to the broker.
 	defer func() { r.bridges.Reload(r.current.Bridges) }()
@@ -52,14 +61,14 @@ func (r *reloader) reload() {
 		}
 		if err != nil {
 			r.log.Error(fmt.Sprintf("Error: Unable to reload config: %v; keeping the previous configuration.", err))
-			return
+			return err
 		}
 		if len(r.flags.ports) > 0 {
 			next.ApplyPorts(r.flags.ports)
 		}
 		if err := checkSupported(next); err != nil {
 			r.log.Error(fmt.Sprintf("Error: Unable to reload config: %v; keeping the previous configuration.", err))
-			return
+			return err
 		}
 		cfg = next
 	}
@@ -89,7 +98,10 @@ func (r *reloader) reload() {
 			r.log.Error(fmt.Sprintf("Error: Unable to reload TLS certificates of %s: %v; keeping the previous ones.", o.bl.Name, err))
 		}
 	}
+	reloadAdmin(r.admin, r.current, cfg, r.log)
 	r.current = cfg
+	r.live.Store(cfg)
+	return nil
 }
 
 // sameListener finds the listener of cfg at the address of old, or old

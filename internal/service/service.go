@@ -189,6 +189,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	admPrep, err := prepareAdmin(cfg)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
+	defer func() {
+		if !served && admPrep != nil {
+			admPrep.ln.Close()
+		}
+	}()
 	if err := dropPrivileges(cfg.User, log); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1
@@ -258,10 +268,45 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages, SysInterval: opts.SysInterval})
 	defer bridges.Close() // before the broker closes
 	bridges.Start(cfg.Bridges)
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
+	r.live.Store(cfg)
+	// The admin API's reload goes through this loop, as SIGHUP does.
+	reloads := make(chan chan error)
+	quit := make(chan struct{})
+	adm, err := startAdmin(admPrep, cfg, r.live.Load, srv, lns, log, func() error {
+		done := make(chan error, 1)
+		select {
+		case reloads <- done:
+			return <-done
+		case <-quit:
+			return errors.New("the broker is shutting down")
+		}
+	})
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
+	if adm != nil {
+		admDone := make(chan struct{})
+		go func() {
+			defer close(admDone)
+			if err := adm.Serve(); err != nil {
+				log.Error(fmt.Sprintf("Error: admin listener failed: %v", err))
+			}
+		}()
+		defer func() {
+			adm.SetReady(false)
+			_ = adm.Close()
+			<-admDone
+		}()
+		r.admin = adm
+	}
+	defer close(quit) // first: no reload is waited for once the loop is gone
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 	sdNotify("READY=1")
-
-	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
+	if adm != nil {
+		adm.SetReady(true)
+	}
 	var pending os.Signal // taken while settling a barrier, handled next
 	for {
 		sig := pending
@@ -269,6 +314,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if sig == nil {
 			select {
 			case sig = <-sigs:
+			case done := <-reloads:
+				done <- r.reload()
+				continue
 			case err := <-errc:
 				if !errors.Is(err, broker.ErrServerClosed) {
 					log.Error(fmt.Sprintf("Error: listener failed: %v", err))
@@ -287,7 +335,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			select {
 			case s := <-sigs:
 				if s == syscall.SIGHUP {
-					r.reload()
+					_ = r.reload()
 				} else {
 					pending = s
 				}
@@ -297,7 +345,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			barrier.release()
 			continue
 		case syscall.SIGHUP:
-			r.reload()
+			_ = r.reload()
 			continue
 		}
 		if isUserSignal(sig) {

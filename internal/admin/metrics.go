@@ -1,0 +1,141 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// metricsHandler serves /metrics from a registry of this listener's own:
+// the broker's figures, read from one Stats snapshot per scrape, and the
+// Go runtime and process collectors.
+func (s *Server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&brokerCollector{s: s},
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("midge_"+name, help, labels, nil)
+}
+
+var (
+	descBuildInfo       = desc("build_info", "midge's version, always 1.", "version")
+	descUptime          = desc("uptime_seconds", "Seconds since the broker started.")
+	descClients         = desc("clients_connected", "Clients connected now.")
+	descSessions        = desc("sessions", "Sessions, connected or not.")
+	descSubscriptions   = desc("subscriptions", "Subscriptions, shared ones included.")
+	descShared          = desc("shared_subscriptions", "Shared subscriptions.")
+	descRetained        = desc("retained_messages", "Retained messages.")
+	descQueued          = desc("queued_messages", "Messages queued behind the sessions' in-flight windows.")
+	descQueuedBytes     = desc("queued_bytes", "Payload bytes of the queued messages.")
+	descInflight        = desc("inflight_messages", "QoS 1 and 2 messages sent and not yet acknowledged.")
+	descSockets         = desc("sockets_accepted_total", "Network connections accepted.")
+	descConnections     = desc("connections_total", "CONNECTs accepted.")
+	descRefused         = desc("connections_refused_total", "CONNECTs refused, by MQTT 5 reason.", "reason")
+	descExpired         = desc("sessions_expired_total", "Sessions removed because their expiry interval passed.")
+	descPacketsIn       = desc("packets_received_total", "MQTT packets received.")
+	descPacketsOut      = desc("packets_sent_total", "MQTT packets sent.")
+	descBytesIn         = desc("received_bytes_total", "Bytes received from clients.")
+	descBytesOut        = desc("sent_bytes_total", "Bytes sent to clients.")
+	descPublishIn       = desc("publish_received_total", "PUBLISH packets received, by QoS.", "qos")
+	descPublishOut      = desc("publish_sent_total", "PUBLISH packets sent, by QoS.", "qos")
+	descPayloadIn       = desc("publish_received_bytes_total", "Payload bytes of the PUBLISH packets received.")
+	descPayloadOut      = desc("publish_sent_bytes_total", "Payload bytes of the PUBLISH packets sent.")
+	descDropped         = desc("dropped_messages_total", "Messages not delivered to a subscriber, by cause.", "cause")
+	descDenied          = desc("publish_denied_total", "PUBLISH packets refused by the access rules.")
+	descWaits           = desc("publisher_waits_total", "Times a publisher was held back for a subscriber whose queue was filling up.")
+	descStalled         = desc("stalled_subscribers_total", "Publisher waits that ended with the subscriber found stalled.")
+	descDeliveryLatency = desc("delivery_latency_seconds", "Sampled time from reading a PUBLISH to handing it to a subscriber's connection (one PUBLISH in 64 of each QoS).")
+	descCommitLatency   = desc("store_commit_duration_seconds", "Time of each group commit to the persistent store.")
+	allDescs            = []*prometheus.Desc{descBuildInfo, descUptime, descClients, descSessions, descSubscriptions, descShared, descRetained, descQueued, descQueuedBytes, descInflight, descSockets, descConnections, descRefused, descExpired, descPacketsIn, descPacketsOut, descBytesIn, descBytesOut, descPublishIn, descPublishOut, descPayloadIn, descPayloadOut, descDropped, descDenied, descWaits, descStalled, descDeliveryLatency, descCommitLatency}
+	qosLabels           = [3]string{"0", "1", "2"}
+)
+
+// brokerCollector turns one broker.Stats snapshot into metrics per scrape.
+type brokerCollector struct{ s *Server }
+
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	b := c.s.b
+	st := b.Stats()
+	queued, queuedBytes, inflight := b.QueueTotals()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descBuildInfo, 1, c.s.cfg.Version)
+	gauge(descUptime, b.Uptime().Seconds())
+	gauge(descClients, float64(st.Connected))
+	gauge(descSessions, float64(st.Sessions))
+	gauge(descSubscriptions, float64(st.Subscriptions))
+	gauge(descShared, float64(st.SharedSubscribers))
+	gauge(descRetained, float64(st.Retained))
+	gauge(descQueued, float64(queued))
+	gauge(descQueuedBytes, float64(queuedBytes))
+	gauge(descInflight, float64(inflight))
+	counter(descSockets, st.Sockets)
+	counter(descConnections, st.Connections)
+	for code, n := range st.Refused {
+		counter(descRefused, n, reasonLabel(code))
+	}
+	counter(descExpired, st.Expired)
+	counter(descPacketsIn, st.MessagesReceived)
+	counter(descPacketsOut, st.MessagesSent)
+	counter(descBytesIn, st.BytesReceived)
+	counter(descBytesOut, st.BytesSent)
+	for q := range qosLabels {
+		counter(descPublishIn, st.PublishReceivedQoS[q], qosLabels[q])
+		counter(descPublishOut, st.PublishSentQoS[q], qosLabels[q])
+	}
+	counter(descPayloadIn, st.PublishBytesReceived)
+	counter(descPayloadOut, st.PublishBytesSent)
+	counter(descDropped, st.DroppedQueueFull, "queue_full")
+	counter(descDropped, st.DroppedBufferFull, "buffer_full")
+	counter(descDropped, st.DroppedTooLarge, "too_large")
+	counter(descDropped, st.DroppedExpired, "expired")
+	counter(descDenied, st.Denied)
+	counter(descWaits, st.PublisherWaits)
+	counter(descStalled, st.StalledSubscribers)
+	ch <- constHistogram(descDeliveryLatency, st.DeliveryLatency)
+	ch <- constHistogram(descCommitLatency, st.CommitLatency)
+}
+
+// constHistogram converts the broker's bucket counts to Prometheus'
+// cumulative ones.
+func constHistogram(d *prometheus.Desc, h broker.Histogram) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, le := range h.Bounds {
+		cum += h.Counts[i]
+		buckets[le] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets)
+}
+
+// reasonLabel is a reason code as a label value: "not_authorized".
+func reasonLabel(code byte) string {
+	name := packet.ReasonCode(code).String()
+	if name == "" || strings.HasPrefix(name, "0x") || strings.HasPrefix(name, "reason") {
+		return "0x" + strconv.FormatUint(uint64(code), 16)
+	}
+	return strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(name))
+}
