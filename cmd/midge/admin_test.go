@@ -84,6 +84,9 @@ func TestAdminListener(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "midge_clients_connected 2\n") /* and the bridge's local side */ || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics %d:\n%.2000s", code, body)
 	}
+	if !strings.Contains(body, `midge_bridge_connected{bridge="nowhere"} 0`) || !strings.Contains(body, `midge_bridge_queued_messages{bridge="nowhere"}`) {
+		t.Errorf("no figures of bridge nowhere in /metrics:\n%s", body)
+	}
 	if code, body := adminDo(t, "GET", base+"/api/v1/clients/watched", tok1); code != 200 || !strings.Contains(body, `"keep_alive": 60`) {
 		t.Errorf("client %d %s", code, body)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/bridge"
 )
 
 // Listener describes a broker listener to the API and the dashboard,
@@ -61,6 +62,8 @@ type Config struct {
 	Settings func() any
 	// Reload reloads the configuration, as SIGHUP does.
 	Reload func() error
+	// Bridges, if set, returns the running bridges' figures.
+	Bridges func() []bridge.Figures
 	// Log receives the listener's own messages.
 	Log *slog.Logger
 }

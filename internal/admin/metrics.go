@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/bridge"
 	"github.com/midge-mqtt/midge/internal/packet"
 )
 
@@ -23,6 +24,9 @@ func (s *Server) metricsHandler() http.Handler {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&brokerCollector{s: s},
 	)
+	if s.cfg.Bridges != nil {
+		reg.MustRegister(&bridgeCollector{figures: s.cfg.Bridges})
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
@@ -138,4 +142,47 @@ func reasonLabel(code byte) string {
 		return "0x" + strconv.FormatUint(uint64(code), 16)
 	}
 	return strings.NewReplacer(" ", "_", "-", "_").Replace(strings.ToLower(name))
+}
+
+var (
+	descBridgeConnected  = desc("bridge_connected", "1 while the bridge is connected to its remote, else 0.", "bridge")
+	descBridgeSent       = desc("bridge_messages_sent_total", "Messages the bridge passed to its remote.", "bridge")
+	descBridgeReceived   = desc("bridge_messages_received_total", "Messages the bridge received from its remote.", "bridge")
+	descBridgeDropped    = desc("bridge_messages_dropped_total", "Messages the bridge could not pass on (refused or not kept).", "bridge")
+	descBridgeInflight   = desc("bridge_inflight_messages", "Messages being passed on or awaiting the remote's acknowledgement.", "bridge")
+	descBridgeQueued     = desc("bridge_queued_messages", "Messages for the remote not sent yet.", "bridge")
+	descBridgeBytesOut   = desc("bridge_sent_bytes_total", "Payload bytes the bridge sent to its remote.", "bridge")
+	descBridgeBytesIn    = desc("bridge_received_bytes_total", "Payload bytes the bridge received from its remote.", "bridge")
+	descBridgeReconnects = desc("bridge_reconnects_total", "Connections to the remote that were lost.", "bridge")
+	bridgeDescs          = []*prometheus.Desc{descBridgeConnected, descBridgeSent, descBridgeReceived, descBridgeDropped, descBridgeInflight, descBridgeQueued, descBridgeBytesOut, descBridgeBytesIn, descBridgeReconnects}
+)
+
+// bridgeCollector reports each running bridge's figures.
+type bridgeCollector struct{ figures func() []bridge.Figures }
+
+func (c *bridgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range bridgeDescs {
+		ch <- d
+	}
+}
+
+func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.figures() {
+		m := func(d *prometheus.Desc, t prometheus.ValueType, v int64) {
+			ch <- prometheus.MustNewConstMetric(d, t, float64(v), f.Name)
+		}
+		up := int64(0)
+		if f.Connected {
+			up = 1
+		}
+		m(descBridgeConnected, prometheus.GaugeValue, up)
+		m(descBridgeSent, prometheus.CounterValue, f.Sent)
+		m(descBridgeReceived, prometheus.CounterValue, f.Received)
+		m(descBridgeDropped, prometheus.CounterValue, f.Dropped)
+		m(descBridgeInflight, prometheus.GaugeValue, f.Inflight)
+		m(descBridgeQueued, prometheus.GaugeValue, f.Queued)
+		m(descBridgeBytesOut, prometheus.CounterValue, f.BytesSent)
+		m(descBridgeBytesIn, prometheus.CounterValue, f.BytesReceived)
+		m(descBridgeReconnects, prometheus.CounterValue, f.Reconnects)
+	}
 }

@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/midge-mqtt/midge/broker"
@@ -37,26 +39,53 @@ func (m *Manager) sysLoop(interval time.Duration) {
 	}
 }
 
+// Figures are one bridge's counters, as $SYS publishes them.
+type Figures struct {
+	Name                     string
+	Connected                bool
+	Sent, Received, Dropped  int64 // messages
+	Inflight, Queued         int64 // messages now
+	BytesSent, BytesReceived int64 // payload bytes
+	Reconnects               int64 // connections to the remote lost
+}
+
+// Figures returns the running bridges' figures, sorted by name.
+func (m *Manager) Figures() []Figures {
+	m.mu.Lock()
+	out := make([]Figures, 0, len(m.bridges))
+	for name, b := range m.bridges {
+		out = append(out, Figures{
+			Name: name, Connected: b.Connected(),
+			Sent: b.sent.Load(), Received: b.received.Load(), Dropped: b.dropped.Load(),
+			Inflight: max(b.busy.Load()-b.waiting.Load(), 0), Queued: int64(b.queued()),
+			BytesSent: b.bytesSent.Load(), BytesReceived: b.bytesReceived.Load(),
+			Reconnects: b.reconnects.Load(),
+		})
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Figures) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 func (m *Manager) publishSys(last map[string]string) {
 	now := make(map[string]string)
-	m.mu.Lock()
-	for name, b := range m.bridges {
-		p := "$SYS/broker/bridge/" + name + "/"
+	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
+	for _, f := range m.Figures() {
+		p := "$SYS/broker/bridge/" + f.Name + "/"
 		state := "0"
-		if b.Connected() {
+		if f.Connected {
 			state = "1"
 		}
 		now[p+"state"] = state
-		now[p+"messages/sent"] = strconv.FormatInt(b.sent.Load(), 10)
-		now[p+"messages/received"] = strconv.FormatInt(b.received.Load(), 10)
-		now[p+"messages/dropped"] = strconv.FormatInt(b.dropped.Load(), 10)
-		now[p+"messages/inflight"] = strconv.FormatInt(max(b.busy.Load()-b.waiting.Load(), 0), 10)
-		now[p+"messages/queued"] = strconv.Itoa(b.queued())
-		now[p+"bytes/sent"] = strconv.FormatInt(b.bytesSent.Load(), 10)
-		now[p+"bytes/received"] = strconv.FormatInt(b.bytesReceived.Load(), 10)
-		now[p+"reconnects"] = strconv.FormatInt(b.reconnects.Load(), 10)
+		now[p+"messages/sent"] = itoa(f.Sent)
+		now[p+"messages/received"] = itoa(f.Received)
+		now[p+"messages/dropped"] = itoa(f.Dropped)
+		now[p+"messages/inflight"] = itoa(f.Inflight)
+		now[p+"messages/queued"] = itoa(f.Queued)
+		now[p+"bytes/sent"] = itoa(f.BytesSent)
+		now[p+"bytes/received"] = itoa(f.BytesReceived)
+		now[p+"reconnects"] = itoa(f.Reconnects)
 	}
-	m.mu.Unlock()
 	for topic, v := range now {
 		if last[topic] != v {
 			last[topic] = v

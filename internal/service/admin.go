@@ -14,6 +14,7 @@ import (
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/admin"
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/bridge"
 	"github.com/midge-mqtt/midge/internal/config"
 )
 
@@ -56,7 +57,7 @@ func prepareAdmin(cfg *config.Config) (*adminPrep, error) {
 // startAdmin starts the admin listener prepared by prepareAdmin (nil, nil
 // for none). live returns the configuration in effect; reload asks the
 // signal loop for a reload, as SIGHUP does.
-func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, log *slog.Logger, reload func() error) (*admin.Server, error) {
+func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, bridges *bridge.Manager, log *slog.Logger, reload func() error) (*admin.Server, error) {
 	if p == nil {
 		return nil, nil
 	}
@@ -69,6 +70,7 @@ func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, sr
 		Listeners:   func() []admin.Listener { return adminListeners(lns) },
 		Settings:    func() any { return redacted(live()) },
 		Reload:      reload,
+		Bridges:     bridges.Figures,
 		Log:         log,
 	})
 	if err != nil {
