@@ -15,6 +15,9 @@ const (
 	AccessRead      Access = 1 // receive a message on a topic
 	AccessWrite     Access = 2 // publish to a topic
 	AccessSubscribe Access = 4 // subscribe to a filter
+	// AccessUnsubscribe: remove a subscription. Mosquitto's ACL files
+	// always allow it; the dynamic security rules may not.
+	AccessUnsubscribe Access = 8
 )
 
 // ClientInfo describes a connected (or connecting) client to an Authorizer.

@@ -20,7 +20,9 @@ type tableAuth struct {
 	read      map[string][]string
 	write     map[string][]string
 	subscribe map[string][]string
-	seen      []string // usernames passed to Authorize
+	// unsubscribe, when set, limits unsubscribing as the others do.
+	unsubscribe map[string][]string
+	seen        []string // usernames passed to Authorize
 }
 
 func (a *tableAuth) Authenticate(c *broker.ClientInfo) byte {
@@ -38,7 +40,7 @@ func (a *tableAuth) Authorize(c *broker.ClientInfo, t string, access broker.Acce
 	a.mu.Lock()
 	a.seen = append(a.seen, c.Username)
 	a.mu.Unlock()
-	rules := map[broker.Access]map[string][]string{broker.AccessRead: a.read, broker.AccessWrite: a.write, broker.AccessSubscribe: a.subscribe}[access]
+	rules := map[broker.Access]map[string][]string{broker.AccessRead: a.read, broker.AccessWrite: a.write, broker.AccessSubscribe: a.subscribe, broker.AccessUnsubscribe: a.unsubscribe}[access]
 	if rules == nil {
 		return true
 	}
@@ -262,4 +264,30 @@ func TestWillCannotWriteSys(t *testing.T) {
 	waitFor(t, "the will's connection to end", func() bool { return b.ClientCount() == 1 })
 	s.subscribe(1, packet.Subscription{Filter: "$SYS/#", QoS: 0})
 	s.expectNothing(200 * time.Millisecond)
+}
+
+func TestUnsubscribeDenied(t *testing.T) {
+	opts := testOptions()
+	opts.Auth = &tableAuth{unsubscribe: map[string][]string{"": {"free/"}}}
+	b := startBroker(t, opts, nil)
+	for _, v := range []byte{packet.V5, packet.V311} {
+		c := mustConnect(t, b.addr, v, "u", true)
+		c.subscribe(1, packet.Subscription{Filter: "kept/#"}, packet.Subscription{Filter: "free/#"})
+		c.send(&packet.Unsubscribe{PacketID: 2, Filters: []string{"kept/#", "free/#"}})
+		ack, ok := c.recv().(*packet.Unsuback)
+		if !ok {
+			t.Fatal("no UNSUBACK")
+		}
+		if v == packet.V5 && (len(ack.ReasonCodes) != 2 || ack.ReasonCodes[0] != packet.NotAuthorized || ack.ReasonCodes[1] != packet.Success) {
+			t.Errorf("v5 UNSUBACK codes %v", ack.ReasonCodes)
+		}
+		// The refused unsubscribe left its subscription in place.
+		p := mustConnect(t, b.addr, packet.V311, "p", true)
+		p.publish("kept/x", "1", 0, false, 0)
+		p.publish("free/x", "2", 0, false, 0)
+		if m := c.expectPublish(); m.Topic != "kept/x" {
+			t.Errorf("received %q", m.Topic)
+		}
+		c.expectNothing(100 * time.Millisecond)
+	}
 }

@@ -221,6 +221,12 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 		f = c.mountFilter(f)
 		s.log.Debug("\t" + f)
 		s.log.log(LevelUnsubscribe, fmt.Sprintf("%s %s", c.clientID, f))
+		if !s.authorize(c.info, f, AccessUnsubscribe) {
+			// The subscription stays; 3.x clients get an UNSUBACK all the
+			// same, as from Mosquitto.
+			codes[i] = packet.NotAuthorized
+			continue
+		}
 		existed := s.subs.Unsubscribe(c.sess, f)
 		c.sess.mu.Lock()
 		delete(c.sess.subs, f)

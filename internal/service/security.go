@@ -119,6 +119,9 @@ func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 // Authorize implements broker.Authorizer: Mosquitto's built-in rules for
 // $SYS and $share first, then the ACL file if there is one.
 func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Access) bool {
+	if access == broker.AccessUnsubscribe {
+		return true // the ACL file has no unsubscribe rules
+	}
 	a := toAuthAccess(access)
 	if !auth.CheckReserved(topic, a) {
 		return false
