@@ -18,10 +18,10 @@ const ControlPrefix = "$CONTROL/"
 type ControlHandler func(client *ClientInfo, topic string, payload []byte)
 
 // HandleControl makes h the handler of the control topic t, which must
-// start with ControlPrefix (nil h removes it). A PUBLISH to a handled
-// topic that the client may publish to goes to the handler and is never
-// routed to subscribers, as in Mosquitto; publishes to other $CONTROL
-// topics are routed as usual.
+// start with ControlPrefix (nil h removes it). As in Mosquitto, a PUBLISH
+// to a $CONTROL topic that the client may publish to is never routed to
+// subscribers: it goes to the topic's handler, or nowhere when there is
+// none (it is acknowledged all the same).
 func (s *Server) HandleControl(t string, h ControlHandler) {
 	if !strings.HasPrefix(t, ControlPrefix) {
 		panic("broker: control topic " + t + " does not start with " + ControlPrefix)
@@ -40,15 +40,12 @@ func (s *Server) HandleControl(t string, h ControlHandler) {
 	s.controls.Store(&next)
 }
 
-// controlFor returns the handler of a topic, nil for an ordinary topic.
-func (s *Server) controlFor(t string) ControlHandler {
-	if !strings.HasPrefix(t, ControlPrefix) {
-		return nil
-	}
-	return (*s.controls.Load())[t]
-}
+// isControl reports whether a topic is a control topic.
+func isControl(t string) bool { return strings.HasPrefix(t, ControlPrefix) }
 
-// handleControl passes a control request to its handler.
-func (c *conn) handleControl(h ControlHandler, t string, payload []byte) {
-	h(c.info, t, bytes.Clone(payload))
+// handleControl passes a control request to its topic's handler, if any.
+func (c *conn) handleControl(t string, payload []byte) {
+	if h := (*c.srv.controls.Load())[t]; h != nil {
+		h(c.info, t, bytes.Clone(payload))
+	}
 }

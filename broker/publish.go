@@ -88,10 +88,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.NotAuthorized
 		s.stats.denied.Add(1)
-	case s.controlFor(p.Topic) != nil:
+	case isControl(p.Topic):
 		// A request to a control API, answered on its response topic and
-		// not routed. Handled on receipt, QoS 2 included.
-		c.handleControl(s.controlFor(p.Topic), p.Topic, p.Payload)
+		// never routed. Handled on receipt, QoS 2 included, as Mosquitto.
+		c.handleControl(p.Topic, p.Payload)
 	default:
 		if s.log.debugEnabled() {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",

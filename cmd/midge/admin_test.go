@@ -154,3 +154,106 @@ func TestAdminListenerRefusesToStartOpen(t *testing.T) {
 		}
 	}
 }
+
+// rawMQTT is a 3.1.1 connection for the tests of this file.
+type rawMQTT struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func dialMQTT(t *testing.T, port int, id string) *rawMQTT {
+	t.Helper()
+	nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawMQTT{t: t, nc: nc}
+	c.send(&packet.Connect{ProtocolName: "MQTT", ProtocolVersion: packet.V311, ClientID: id, CleanStart: true, KeepAlive: 60})
+	if _, ok := c.recv().(*packet.Connack); !ok {
+		t.Fatal("no CONNACK")
+	}
+	return c
+}
+
+func (c *rawMQTT) send(p packet.Packet) {
+	c.t.Helper()
+	b, err := packet.Append(nil, p, packet.V311)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawMQTT) recv() packet.Packet {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := packet.ReadPacket(c.nc, packet.V311, 0)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// controlRequest publishes a request to $CONTROL/broker/v1 and returns
+// what reached the client before a marker message: the response, if any.
+func (c *rawMQTT) controlRequest(req string) []string {
+	c.t.Helper()
+	c.send(&packet.Publish{Topic: "$CONTROL/broker/v1", Payload: []byte(req)})
+	c.send(&packet.Publish{Topic: "marker", Payload: []byte("m")})
+	var out []string
+	for {
+		p, ok := c.recv().(*packet.Publish)
+		if !ok {
+			continue
+		}
+		if p.Topic == "marker" {
+			return out
+		}
+		out = append(out, p.Topic+" "+string(p.Payload))
+	}
+}
+
+func TestControlAPI(t *testing.T) {
+	port, ws := freePort(t), freePort(t)
+	lines := []string{
+		"user root",
+		fmt.Sprintf("listener %d 127.0.0.1", port),
+		fmt.Sprintf("listener %d", ws),
+		"protocol websockets",
+		"allow_anonymous true",
+		"enable_control_api true",
+	}
+	conf := writeConf(t, lines...)
+	cmd, log := startMidge(t, "midge", "-c", conf)
+	c := dialMQTT(t, port, "ctl")
+	c.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$CONTROL/#"}, {Filter: "marker"}}})
+	if _, ok := c.recv().(*packet.Suback); !ok {
+		t.Fatal("no SUBACK")
+	}
+	got := c.controlRequest(`{"commands":[{"command":"listListeners","correlationData":"42"}]}`)
+	want := fmt.Sprintf(`$CONTROL/broker/v1/response {"responses":[{"command":"listListeners","data":{"listeners":[{"port":%d,"protocol":"mqtt","bind-address":"127.0.0.1","tls":false},{"port":%d,"protocol":"mqtt+websockets","tls":false}]},"correlationData":"42"}]}`, port, ws)
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if !strings.Contains(log.String(), "Broker: ctl/(null) | listListeners") {
+		t.Errorf("no log line for the command:\n%s", log)
+	}
+	// Turned off by a reload: requests go unanswered (and are not routed).
+	os.WriteFile(conf, []byte(strings.Join(lines[:len(lines)-1], "\n")+"\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, log, "Reloading config.")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = c.controlRequest(`{"commands":[{"command":"listPlugins"}]}`)
+		if len(got) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still answered after the reload: %q", got)
+		}
+	}
+	stopMidge(t, cmd.Process.Pid, cmd.Wait)
+}

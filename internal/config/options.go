@@ -125,7 +125,7 @@ func optionTable() map[string]option {
 		"memory_limit":                 unsupported(applyMemoryLimit),
 		"global_max_clients":           unsupported(globalInt(func(c *Config) *int { return &c.GlobalMaxClients })),
 		"global_max_connections":       unsupported(globalInt(func(c *Config) *int { return &c.GlobalMaxConnections })),
-		"enable_control_api":           partly(globalBool(func(c *Config) *bool { return &c.EnableControlAPI }), isFalse),
+		"enable_control_api":           supported(globalBool(func(c *Config) *bool { return &c.EnableControlAPI })),
 		"websockets_log_level":         unsupported(globalInt(func(c *Config) *int { return &c.WebsocketsLogLevel })),
 		"websockets_headers_size":      unsupported(globalIntIn(func(c *Config) *int { return &c.WebsocketsHeadersSize }, 0, 65535)),
 

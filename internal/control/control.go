@@ -70,7 +70,7 @@ type Info struct {
 
 // Register makes srv answer the broker control API with info until
 // unregister is called. Mosquitto serves it only with
-// enable_control_api true; without it the topic is an ordinary one.
+// enable_control_api true; without it requests go unanswered.
 func Register(srv *broker.Server, info Info) (unregister func()) {
 	h := &handler{info: info, publish: func(payload []byte) {
 		// QoS 0, not retained, to every subscriber of the response

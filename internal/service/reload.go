@@ -32,6 +32,8 @@ type reloader struct {
 	live atomic.Pointer[config.Config]
 	// admin, if running, takes the reloaded admin credentials.
 	admin *admin.Server
+	// unregisterControl stops $CONTROL/broker/v1; nil while it is off.
+	unregisterControl func()
 }
 
 // reload reloads the configuration. It returns an error when the file
@@ -99,6 +101,7 @@ func (r *reloader) reload() error {
 		}
 	}
 	reloadAdmin(r.admin, r.current, cfg, r.log)
+	r.applyControlAPI(cfg.EnableControlAPI)
 	r.current = cfg
 	r.live.Store(cfg)
 	return nil

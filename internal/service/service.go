@@ -270,6 +270,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bridges.Start(cfg.Bridges)
 	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
 	r.live.Store(cfg)
+	r.applyControlAPI(cfg.EnableControlAPI)
 	// The admin API's reload goes through this loop, as SIGHUP does.
 	reloads := make(chan chan error)
 	quit := make(chan struct{})
