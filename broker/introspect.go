@@ -256,3 +256,30 @@ func (s *Server) QueueTotals() (queued, queuedBytes, inflight int) {
 
 // Uptime is the time since the broker was created.
 func (s *Server) Uptime() time.Duration { return time.Since(s.started) }
+
+// DisconnectUsername closes every connection of clients that logged in
+// with the username (hasUsername false: those that gave none), without
+// waiting for them to close, as
+// Mosquitto's plugins kick clients whose rights changed: a 5.0 client gets
+// DISCONNECT 0x98 (administrative action), and its will is published only
+// if withWill. It returns how many were disconnected.
+func (s *Server) DisconnectUsername(username string, hasUsername, withWill bool) int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, 4)
+	for c := range s.conns {
+		info := c.authInfo.Load()
+		if info != nil && info.HasUsername == hasUsername && (!hasUsername || info.Username == username) {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		if !withWill {
+			c.will.Store(nil)
+		}
+		// kick may wait for the writer to drain: not on the caller's
+		// goroutine, which may be a connection's reader.
+		s.wg.Go(func() { c.kick(packet.AdministrativeAction) })
+	}
+	return len(conns)
+}

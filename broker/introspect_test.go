@@ -135,3 +135,36 @@ func TestControlHandler(t *testing.T) {
 		t.Errorf("handler called after removal: %q", <-got)
 	}
 }
+
+func TestDisconnectUsername(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	connectUser := func(id, user string, v byte) *rawClient {
+		c := dialRaw(t, b.addr, v)
+		p := &packet.Connect{ClientID: id, CleanStart: true}
+		if user != "" {
+			p.Username, p.UsernameFlag = user, true
+		}
+		if ack := c.connect(p); ack.ReasonCode != 0 {
+			t.Fatalf("%s refused", id)
+		}
+		return c
+	}
+	a1 := connectUser("a1", "alice", packet.V5)
+	a2 := connectUser("a2", "alice", packet.V311)
+	bob := connectUser("b", "bob", packet.V5)
+	anon := connectUser("n", "", packet.V311)
+	if n := b.DisconnectUsername("alice", true, false); n != 2 {
+		t.Errorf("disconnected %d of alice's, want 2", n)
+	}
+	if d := a1.expectClosed(); d == nil || d.ReasonCode != packet.AdministrativeAction {
+		t.Errorf("v5 client got %+v, want DISCONNECT 0x98", d)
+	}
+	a2.expectClosed()
+	bob.ping()
+	anon.ping()
+	if n := b.DisconnectUsername("", false, false); n != 1 {
+		t.Errorf("disconnected %d without username, want 1", n)
+	}
+	anon.expectClosed()
+	bob.ping()
+}
