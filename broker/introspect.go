@@ -78,13 +78,18 @@ func (s *Server) Sessions() []SessionDetail {
 // SessionDetail returns a snapshot of the session of client id id, and
 // false if there is none.
 func (s *Server) SessionDetail(id string) (SessionDetail, bool) {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := s.lookupSession(id)
 	if ss == nil {
 		return SessionDetail{}, false
 	}
 	return ss.detail()
+}
+
+// lookupSession returns the session of client id id, nil if none.
+func (s *Server) lookupSession(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
 }
 
 func (ss *session) detail() (SessionDetail, bool) {
@@ -141,9 +146,7 @@ func (ss *session) detail() (SessionDetail, bool) {
 // as its expiry interval says. It reports whether the client was
 // connected.
 func (s *Server) Disconnect(id string) bool {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := s.lookupSession(id)
 	if ss == nil {
 		return false
 	}

@@ -144,9 +144,7 @@ type SessionInfo struct {
 // Session returns a snapshot of the session of client id id, and false if
 // there is none.
 func (s *Server) Session(id string) (SessionInfo, bool) {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
+	ss := s.lookupSession(id)
 	if ss == nil {
 		return SessionInfo{}, false
 	}

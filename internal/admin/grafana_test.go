@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"sort"
@@ -15,10 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
-	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/client"
 	"github.com/midge-mqtt/midge/internal/bridge"
 )
@@ -157,42 +152,16 @@ func describedNames(t *testing.T) map[string]bool {
 // CONNECT, so that midge_connections_refused_total has a series.
 func servedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	opts := broker.DefaultOptions()
-	opts.SysInterval = 0
-	b := broker.New(opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := broker.DefaultListener(ln.Addr().(*net.TCPAddr).Port)
-	l.AllowAnonymous = true
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ln, l) }()
-	defer func() {
-		b.Close()
-		<-served
-	}()
+	r := startRig(t, func(c *Config) {
+		c.Bridges = func() []bridge.Figures { return []bridge.Figures{{Name: "remote"}} }
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// A 3.1.1 client without a client id asking to keep its session.
-	if _, err := client.Connect(ctx, client.Options{Address: ln.Addr().String(), ProtocolVersion: client.MQTT311, KeepSession: true}); err == nil {
+	if _, err := client.Connect(ctx, client.Options{Address: r.mqtt, ProtocolVersion: client.MQTT311, KeepSession: true}); err == nil {
 		t.Fatal("a client without id and with a persistent session was accepted")
 	}
-	s := &Server{b: b, cfg: Config{
-		Version: "0.0.0-test",
-		Bridges: func() []bridge.Figures { return []bridge.Figures{{Name: "remote"}} },
-	}}
-	rec := httptest.NewRecorder()
-	s.metricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 200 {
-		t.Fatalf("/metrics: %d %s", rec.Code, rec.Body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(rec.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
+	return r.scrape()
 }
 
 // metricCatalog is what a dashboard expression may refer to.
