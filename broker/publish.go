@@ -17,7 +17,7 @@ import (
 func (c *conn) handlePublish(p *packet.Publish) error {
 	s := c.srv
 	nth := s.stats.pubRecv[min(p.QoS, 2)].Add(1)
-	s.stats.pubBytesRecv.Add(int64(len(p.Payload)))
+	s.stats.pubBytesRecv[min(p.QoS, 2)].Add(int64(len(p.Payload)))
 
 	if p.QoS > c.l.MaxQoS {
 		// [MQTT-3.2.2-11] a QoS above Maximum QoS.
@@ -693,7 +693,7 @@ func (s *Server) countSent(d delivery) {
 	}
 	s.stats.pubSent[min(d.qos, 2)].Add(1)
 	s.stats.msgsSent.Add(1)
-	s.stats.pubBytesSent.Add(int64(len(d.msg.payload)))
+	s.stats.pubBytesSent[min(d.qos, 2)].Add(int64(len(d.msg.payload)))
 }
 
 // sendInflight assigns a packet id and sends a QoS 1/2 delivery. Called

@@ -27,8 +27,8 @@ type stats struct {
 	dropTooLarge atomic.Int64    // over the receiver's Maximum Packet Size
 	dropExpired  atomic.Int64    // expired while queued
 	denied       atomic.Int64    // PUBLISH refused by the ACLs (or to $SYS)
-	pubBytesRecv atomic.Int64    // PUBLISH payload bytes received
-	pubBytesSent atomic.Int64    // PUBLISH payload bytes sent
+	pubBytesRecv [3]atomic.Int64 // PUBLISH payload bytes received, by QoS
+	pubBytesSent [3]atomic.Int64 // PUBLISH payload bytes sent, by QoS
 	bytesRecv    atomic.Int64    // all bytes received
 	bytesSent    atomic.Int64    // all bytes sent
 	storedMsgs   atomic.Int64    // retained + queued messages
@@ -69,8 +69,11 @@ type Stats struct {
 	// the start.
 	Sessions             int
 	Sockets, Connections int64
-	// PublishReceivedQoS and PublishSentQoS split the PUBLISH counts by QoS.
-	PublishReceivedQoS, PublishSentQoS [3]int64
+	// PublishReceivedQoS and PublishSentQoS split the PUBLISH counts by
+	// QoS, PublishBytesReceivedQoS and PublishBytesSentQoS their payload
+	// bytes.
+	PublishReceivedQoS, PublishSentQoS           [3]int64
+	PublishBytesReceivedQoS, PublishBytesSentQoS [3]int64
 	// Drops by cause: queue limits (max_queued_messages/bytes), QoS 0
 	// packets over the limit waiting for a socket, messages over the
 	// receiver's Maximum Packet Size, messages expired while queued; and
@@ -96,8 +99,8 @@ func (s *Server) Stats() Stats {
 		PublishReceived:      sum3(&st.pubRecv),
 		PublishSent:          sum3(&st.pubSent),
 		Dropped:              st.pubDropped.Load(),
-		PublishBytesReceived: st.pubBytesRecv.Load(),
-		PublishBytesSent:     st.pubBytesSent.Load(),
+		PublishBytesReceived: sum3(&st.pubBytesRecv),
+		PublishBytesSent:     sum3(&st.pubBytesSent),
 		BytesReceived:        st.bytesRecv.Load(),
 		BytesSent:            st.bytesSent.Load(),
 		Retained:             s.retained.Len(),
@@ -120,6 +123,8 @@ func (s *Server) Stats() Stats {
 	for i := range out.PublishReceivedQoS {
 		out.PublishReceivedQoS[i] = st.pubRecv[i].Load()
 		out.PublishSentQoS[i] = st.pubSent[i].Load()
+		out.PublishBytesReceivedQoS[i] = st.pubBytesRecv[i].Load()
+		out.PublishBytesSentQoS[i] = st.pubBytesSent[i].Load()
 	}
 	for i := range st.refused {
 		if n := st.refused[i].Load(); n != 0 {

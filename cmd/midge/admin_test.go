@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/testpki"
 )
 
 // adminGet sends a request with a bearer token and returns status and body.
@@ -253,6 +255,42 @@ func TestControlAPI(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("still answered after the reload: %q", got)
+		}
+	}
+	stopMidge(t, cmd.Process.Pid, cmd.Wait)
+}
+
+func TestAdminListenerTLS(t *testing.T) {
+	ca := testpki.NewCA(t, "midge admin test CA")
+	server := ca.Issue("admin", nil)
+	port, aport := freePort(t), freePort(t)
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	const tok = "tls-token-0123456789abcdef"
+	os.WriteFile(tokens, []byte(tok+"\n"), 0o600)
+	conf := writeConf(t, "user root", fmt.Sprintf("listener %d 127.0.0.1", port), "allow_anonymous true",
+		fmt.Sprintf("admin_listener 127.0.0.1:%d", aport), "admin_token_file "+tokens,
+		"admin_certfile "+server.CertFile, "admin_keyfile "+server.KeyFile)
+	cmd, log := startMidge(t, "midge", "-c", conf)
+	if !strings.Contains(log.String(), "Admin listener on https://") {
+		t.Errorf("no https line in\n%s", log)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/api/v1/overview", aport), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("over TLS: %d", resp.StatusCode)
+	}
+	// Plain HTTP to the TLS port gets nothing useful.
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", aport)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered on the TLS admin listener")
 		}
 	}
 	stopMidge(t, cmd.Process.Pid, cmd.Wait)

@@ -255,7 +255,13 @@ func TestAPI(t *testing.T) {
 	if code := r.do("GET", "/api/v1/clients/sub-1", &one); code != 200 || one.ClientID != "sub-1" {
 		t.Errorf("client lookup %d %+v", code, one)
 	}
+	if code := r.do("GET", "/api/v1/sessions/pub-1", &one); code != 200 || one.ClientID != "pub-1" || one.ProtocolVersion != 4 {
+		t.Errorf("session lookup %d %+v", code, one)
+	}
 	var e struct{ Error string }
+	if code := r.do("GET", "/api/v1/sessions/nobody", &e); code != 404 || e.Error == "" {
+		t.Errorf("unknown session %d %+v", code, e)
+	}
 	if code := r.do("GET", "/api/v1/clients/nobody", &e); code != 404 || e.Error == "" {
 		t.Errorf("unknown client %d %+v", code, e)
 	}
@@ -476,7 +482,9 @@ func TestMetrics(t *testing.T) {
 		{"midge_publish_sent_total", []string{"qos", "0"}, n0},
 		{"midge_publish_sent_total", []string{"qos", "1"}, n1 + 1},
 		{"midge_publish_sent_total", []string{"qos", "2"}, n2},
-		{"midge_publish_received_bytes_total", nil, 5*(n0+n1+n2) + 1},
+		{"midge_publish_received_bytes_total", []string{"qos", "0"}, 5 * n0},
+		{"midge_publish_received_bytes_total", []string{"qos", "1"}, 5*n1 + 1},
+		{"midge_publish_sent_bytes_total", []string{"qos", "2"}, 5 * n2},
 		{"midge_connections_total", nil, 2},
 		{"midge_connections_refused_total", []string{"reason", "client_identifier_not_valid"}, 1},
 		{"midge_dropped_messages_total", []string{"cause", "queue_full"}, 0},

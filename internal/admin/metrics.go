@@ -55,8 +55,8 @@ var (
 	descBytesOut        = desc("sent_bytes_total", "Bytes sent to clients.")
 	descPublishIn       = desc("publish_received_total", "PUBLISH packets received, by QoS.", "qos")
 	descPublishOut      = desc("publish_sent_total", "PUBLISH packets sent, by QoS.", "qos")
-	descPayloadIn       = desc("publish_received_bytes_total", "Payload bytes of the PUBLISH packets received.")
-	descPayloadOut      = desc("publish_sent_bytes_total", "Payload bytes of the PUBLISH packets sent.")
+	descPayloadIn       = desc("publish_received_bytes_total", "Payload bytes of the PUBLISH packets received, by QoS.", "qos")
+	descPayloadOut      = desc("publish_sent_bytes_total", "Payload bytes of the PUBLISH packets sent, by QoS.", "qos")
 	descDropped         = desc("dropped_messages_total", "Messages not delivered to a subscriber, by cause.", "cause")
 	descDenied          = desc("publish_denied_total", "PUBLISH packets refused by the access rules.")
 	descWaits           = desc("publisher_waits_total", "Times a publisher was held back for a subscriber whose queue was filling up.")
@@ -109,9 +109,9 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	for q := range qosLabels {
 		counter(descPublishIn, st.PublishReceivedQoS[q], qosLabels[q])
 		counter(descPublishOut, st.PublishSentQoS[q], qosLabels[q])
+		counter(descPayloadIn, st.PublishBytesReceivedQoS[q], qosLabels[q])
+		counter(descPayloadOut, st.PublishBytesSentQoS[q], qosLabels[q])
 	}
-	counter(descPayloadIn, st.PublishBytesReceived)
-	counter(descPayloadOut, st.PublishBytesSent)
 	counter(descDropped, st.DroppedQueueFull, "queue_full")
 	counter(descDropped, st.DroppedBufferFull, "buffer_full")
 	counter(descDropped, st.DroppedTooLarge, "too_large")
