@@ -70,8 +70,8 @@ type Security struct {
 	log  *slog.Logger
 	view atomic.Pointer[view]
 
-	mu    sync.Mutex // serialises Handle
-	model *model
+	mu      sync.Mutex // serialises Handle
+	model   *model
 	unsaved bool // the last save failed
 }
 
