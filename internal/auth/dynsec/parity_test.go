@@ -2,12 +2,15 @@ package dynsec
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "write mosquitto's responses into testdata/scripts")
 
 // TestScriptsAgainstMosquitto runs every script against Debian's mosquitto
 // with its plugin and against Handle, each on its own copy of the same
@@ -18,8 +21,12 @@ import (
 func TestScriptsAgainstMosquitto(t *testing.T) {
 	pluginPath(t)
 	for _, file := range scripts(t) {
+		if strings.HasPrefix(filepath.Base(file), "midge-") {
+			continue // where midge departs from Mosquitto 2.0.11 on purpose
+		}
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
 			steps := readScript(t, file)
+			var recorded [][]byte
 			ours := newInitFile(t)
 			theirs := filepath.Join(t.TempDir(), "dynamic-security.json")
 			copyFile(t, ours, theirs)
@@ -38,6 +45,7 @@ func TestScriptsAgainstMosquitto(t *testing.T) {
 					continue
 				}
 				want := a.request(st.request)
+				recorded = append(recorded, want)
 				got, _ := s.Handle("ctrl-test", "admin", []byte(st.request))
 				if !bytes.Equal(got, want) {
 					t.Errorf("%s:%d: %s\nmidge     %s\nmosquitto %s", file, st.line, st.request, got, want)
@@ -48,7 +56,34 @@ func TestScriptsAgainstMosquitto(t *testing.T) {
 			if g, w := withoutSecrets(t, ours), withoutSecrets(t, theirs); g != w {
 				t.Errorf("the files differ:\nmidge:\n%s\nmosquitto:\n%s", g, w)
 			}
+			if *update && strings.HasPrefix(file, "testdata/scripts/") {
+				writeResponses(t, file, recorded)
+			}
 		})
+	}
+}
+
+// writeResponses puts the responses after the requests of a script,
+// replacing those it had.
+func writeResponses(t *testing.T, file string, responses [][]byte) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if strings.HasPrefix(line, "< ") {
+			continue
+		}
+		out = append(out, line)
+		if strings.HasPrefix(line, "> ") {
+			out = append(out, "< "+string(responses[0]))
+			responses = responses[1:]
+		}
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
