@@ -126,7 +126,6 @@ func (s *Security) Authenticate(clientID, username string, hasUsername bool, pas
 // never checked, nobody writes to $SYS (except bridge status topics) or
 // publishes to $share, and a check that every plugin defers is refused.
 func (s *Security) Authorize(clientID, username string, hasUsername bool, topic string, access Access) Result {
-	_ = clientID
 	return s.view.Load().authorize(cString(username), hasUsername && username != "", cString(topic), access)
 }
 
