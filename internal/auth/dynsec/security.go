@@ -51,10 +51,12 @@ func (r Result) String() string {
 	return "Result(?)"
 }
 
-// Kick names connected clients that Mosquitto disconnects after a change,
-// without their wills and with DISCONNECT 0x98 (administrative action) for
-// MQTT 5 clients: those logged in as Username, or, when Anonymous is set,
-// every client connected without a username.
+// Kick names connected clients that Mosquitto disconnects after a change
+// (mosquitto_kick_client_by_username), without their wills and with
+// DISCONNECT 0x98 (administrative action) for MQTT 5 clients: those logged
+// in as Username, or, when Anonymous is set, every client connected without
+// a username. Mosquitto also drops the subscriptions of a persistent
+// session that its ACLs no longer allow (check_subscription_acls).
 type Kick struct {
 	Username  string
 	Anonymous bool
@@ -131,12 +133,15 @@ func (s *Security) Authorize(clientID, username string, hasUsername bool, topic 
 
 // Handle serves one request published to Topic by a client (whose id and
 // username it logs) and returns the response to publish on ResponseTopic,
-// and the clients to disconnect because their rights changed. The broker
-// publishes the response, QoS 0 and not retained, to every subscriber of
-// ResponseTopic whose ACL allows it, as mosquitto_broker_publish does.
-// Changes are in force when Handle returns and are saved to the file
-// before, once per request (Mosquitto 2.0.11 saves after every command of
-// a request; the file ends the same). If saving fails, the change stays in
+// and the clients to disconnect because their rights changed. Mosquitto
+// disconnects them first, then publishes the response, QoS 0 and not
+// retained, to every subscriber of ResponseTopic whose ACL allows it
+// (mosquitto_broker_publish). The request's PUBLISH is acknowledged as a
+// success and routed to nobody.
+//
+// When Handle returns, the changes are in force and saved to the file,
+// once per request (Mosquitto 2.0.11 saves after every command of a
+// request; the file ends the same). If saving fails, the changes stay in
 // force, as in Mosquitto, the error is logged, and saving is tried again
 // at the next request.
 func (s *Security) Handle(clientID, username string, payload []byte) (response []byte, kick []Kick) {
