@@ -280,9 +280,50 @@ func (s *Server) DisconnectUsername(username string, hasUsername, withWill bool)
 		if !withWill {
 			c.will.Store(nil)
 		}
+		s.dropDeniedSubscriptions(c)
 		// kick may wait for the writer to drain: not on the caller's
 		// goroutine, which may be a connection's reader.
 		s.wg.Go(func() { c.kick(packet.AdministrativeAction) })
 	}
 	return len(conns)
+}
+
+// dropDeniedSubscriptions removes, from the session that outlives the
+// connection c (an expiry interval above 0), the subscriptions the
+// Authorizer no longer allows, as Mosquitto does when a plugin kicks a
+// client: the session would otherwise go on receiving what its user may
+// no longer subscribe to.
+func (s *Server) dropDeniedSubscriptions(c *conn) {
+	info := c.authInfo.Load()
+	sess := s.lookupSession(info.ClientID)
+	if sess == nil {
+		return
+	}
+	sess.mu.Lock()
+	if sess.conn != c || sess.expiry == 0 {
+		sess.mu.Unlock()
+		return
+	}
+	filters := make([]string, 0, len(sess.subs))
+	for f := range sess.subs {
+		filters = append(filters, f)
+	}
+	sess.mu.Unlock()
+	removed := false
+	for _, f := range filters {
+		if s.authorize(info, f, AccessSubscribe) {
+			continue
+		}
+		s.subs.Unsubscribe(sess, f)
+		sess.mu.Lock()
+		delete(sess.subs, f)
+		sess.mu.Unlock()
+		removed = true
+		s.log.Info(fmt.Sprintf("Removed subscription %s of %s: no longer allowed.", f, info.ClientID))
+	}
+	if removed {
+		if err := s.storeSubscriptionsOf(sess); err != nil {
+			s.log.Error(fmt.Sprintf("Error: persistence: storing the subscriptions of %s: %v.", info.ClientID, err))
+		}
+	}
 }

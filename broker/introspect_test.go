@@ -2,6 +2,8 @@ package broker_test
 
 import (
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,4 +169,39 @@ func TestDisconnectUsername(t *testing.T) {
 	}
 	anon.expectClosed()
 	bob.ping()
+}
+
+// revokingAuth allows every subscription until revoked, then none under
+// "secret/".
+type revokingAuth struct{ revoked atomic.Bool }
+
+func (*revokingAuth) Authenticate(*broker.ClientInfo) byte { return 0 }
+func (a *revokingAuth) Authorize(_ *broker.ClientInfo, t string, access broker.Access) bool {
+	return access != broker.AccessSubscribe || !a.revoked.Load() || !strings.HasPrefix(t, "secret/")
+}
+
+func TestDisconnectUsernameDropsRevokedSubscriptions(t *testing.T) {
+	opts := testOptions()
+	a := &revokingAuth{}
+	opts.Auth = a
+	b := startBroker(t, opts, nil)
+	for _, expiry := range []uint32{3600, 0} {
+		c := dialRaw(t, b.addr, packet.V5)
+		p := &packet.Connect{ClientID: "kept", CleanStart: true, Username: "u", UsernameFlag: true}
+		if expiry > 0 {
+			p.Properties.SessionExpiry = expiry
+			p.Properties.Set(packet.PropSessionExpiry)
+		}
+		c.connect(p)
+		c.subscribe(1, packet.Subscription{Filter: "secret/#", QoS: 1}, packet.Subscription{Filter: "open/#", QoS: 1})
+		a.revoked.Store(true)
+		b.DisconnectUsername("u", true, false)
+		c.expectClosed()
+		if expiry == 0 {
+			waitFor(t, "the session without expiry to end", func() bool { _, ok := b.SessionDetail("kept"); return !ok })
+		} else if d, ok := b.SessionDetail("kept"); !ok || len(d.Subscriptions) != 1 || d.Subscriptions[0].Filter != "open/#" {
+			t.Errorf("persistent session after the kick: %+v", d)
+		}
+		a.revoked.Store(false)
+	}
 }

@@ -82,22 +82,27 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 // before SUBACK or UNSUBACK. If the store fails the connection is closed
 // unanswered: the client subscribes again when it reconnects.
 func (c *conn) storeSubscriptions() error {
-	if c.srv.journal == nil {
-		return nil
-	}
-	c.sess.mu.Lock()
-	var stored *commit
-	if c.sess.stored {
-		stored = c.srv.storeSession(c.sess)
-	}
-	c.sess.mu.Unlock()
-	if stored == nil {
-		return nil
-	}
-	if err := stored.wait(); err != nil {
+	if err := c.srv.storeSubscriptionsOf(c.sess); err != nil {
 		return &packet.Error{Reason: packet.UnspecifiedError, Msg: fmt.Sprintf("the store could not keep the subscriptions: %v", err)}
 	}
 	return nil
+}
+
+// storeSubscriptionsOf makes a stored session's subscriptions durable.
+func (s *Server) storeSubscriptionsOf(sess *session) error {
+	if s.journal == nil {
+		return nil
+	}
+	sess.mu.Lock()
+	var stored *commit
+	if sess.stored {
+		stored = s.storeSession(sess)
+	}
+	sess.mu.Unlock()
+	if stored == nil {
+		return nil
+	}
+	return stored.wait()
 }
 
 func refusedSubscription(version byte) packet.ReasonCode {

@@ -39,3 +39,25 @@ func TestAdminOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDynsecPluginLine(t *testing.T) {
+	c := parse(t, "listener 1883\nplugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\nplugin_opt_config_file /etc/mosquitto/dynsec.json\nplugin other.so\n")
+	ps := c.Security.Plugins
+	if len(ps) != 2 || !ps[0].IsDynsec() || ps[1].IsDynsec() {
+		t.Fatalf("plugins %+v", ps)
+	}
+	if v, ok := ps[0].Option("CONFIG_FILE"); !ok || v != "/etc/mosquitto/dynsec.json" {
+		t.Errorf("config_file %q %v", v, ok)
+	}
+	for path, want := range map[string]bool{
+		"../../plugins/dynamic-security/mosquitto_dynamic_security.so": true,
+		`C:\mosquitto\mosquitto_dynamic_security.dll`:                  true,
+		"mosquitto_dynamic_security.dylib":                             true,
+		"mosquitto_dynamic_security.so.bak":                            false,
+		"evil_mosquitto_dynamic_security.so":                           false,
+	} {
+		if got := (&Plugin{Path: path}).IsDynsec(); got != want {
+			t.Errorf("IsDynsec(%q) = %v", path, got)
+		}
+	}
+}

@@ -102,7 +102,7 @@ type Security struct {
 	PasswordFile            string
 	ACLFile                 string
 	PSKFile                 string
-	Plugins                 []Plugin // accepted, not supported yet
+	Plugins                 []Plugin // only the dynamic security plugin is supported (built in)
 }
 
 // Plugin is a `plugin`/`auth_plugin` (or 2.1 `global_plugin`/`plugin_load`) line with its options.

@@ -95,12 +95,12 @@ func optionTable() map[string]option {
 		"password_file":                  supported(securityString(func(s *Security) *string { return &s.PasswordFile })),
 		"acl_file":                       supported(securityString(func(s *Security) *string { return &s.ACLFile })),
 		"psk_file":                       supported(securityString(func(s *Security) *string { return &s.PSKFile })),
-		"plugin":                         unsupported(applyPlugin),
-		"auth_plugin":                    unsupported(applyPlugin),
+		"plugin":                         supported(applyPlugin),
+		"auth_plugin":                    supported(applyPlugin),
 		"global_plugin":                  unsupported(applyGlobalPlugin),
 		"plugin_load":                    unsupported(applyPluginLoad),
-		"plugin_opt_*":                   unsupported(applyPluginOption),
-		"auth_opt_*":                     unsupported(applyPluginOption),
+		"plugin_opt_*":                   supported(applyPluginOption),
+		"auth_opt_*":                     supported(applyPluginOption),
 		"auth_plugin_deny_special_chars": unsupported(applyDenySpecialChars),
 
 		// --- limits and behaviour ---

@@ -34,6 +34,9 @@ type reloader struct {
 	admin *admin.Server
 	// unregisterControl stops $CONTROL/broker/v1; nil while it is off.
 	unregisterControl func()
+	// dynsecs are the dynamic security plugins opened at the start, which
+	// a reload keeps.
+	dynsecs *dynsecs
 }
 
 // reload reloads the configuration. It returns an error when the file
@@ -85,7 +88,15 @@ func (r *reloader) reload() error {
 	for _, o := range r.opened {
 		bls[o.bl] = sameListener(cfg, o.cfg)
 	}
-	pol, err := loadPolicy(cfg, bls, r.log)
+	// Plugins are loaded at the start only, as in Mosquitto. A reload
+	// that changes them would mix the new files with the old plugin, so
+	// it keeps the previous security as a whole.
+	pol, err := (*policy)(nil), r.dynsecs.changedBy(cfg, bls)
+	if err != nil {
+		err = fmt.Errorf("%v, and plugins are loaded at the start only (restart to change them)", err)
+	} else {
+		pol, err = loadPolicy(cfg, bls, r.dynsecs, r.log)
+	}
 	if err != nil {
 		r.log.Error(fmt.Sprintf("Error: %s; keeping the previous password and ACL files.", upperFirst(err.Error())))
 	} else {

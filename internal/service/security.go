@@ -5,6 +5,7 @@ import (
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/auth/dynsec"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/packet"
 )
@@ -15,6 +16,8 @@ type rules struct {
 	anonymous bool
 	passwords *auth.Passwords // nil: no password_file
 	acl       *auth.ACL       // nil: no acl_file, every topic allowed
+	// dynsec is the dynamic security plugin, asked before the files.
+	dynsec *dynsec.Security
 }
 
 // policy is the broker.Authorizer made of mosquitto.conf's security
@@ -29,7 +32,7 @@ type policy struct {
 // each broker listener to its configuration, for per_listener_settings.
 // Any unreadable or malformed file is an error naming it: the broker
 // never runs with less security than configured.
-func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, log *slog.Logger) (*policy, error) {
+func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, ds *dynsecs, log *slog.Logger) (*policy, error) {
 	p := &policy{}
 	var err error
 	if cfg.PerListenerSettings {
@@ -39,6 +42,7 @@ func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Liste
 			if err != nil {
 				return nil, err
 			}
+			r.dynsec = ds.forListener(bl)
 			p.byListener[bl] = r
 		}
 		return p, nil
@@ -47,6 +51,7 @@ func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Liste
 	if err != nil {
 		return nil, err
 	}
+	r.dynsec = ds.forListener(nil)
 	p.global = *r
 	return p, nil
 }
@@ -94,8 +99,26 @@ func (p *policy) rulesFor(l *broker.Listener) *rules {
 // needs a matching entry in the password file, and without a password
 // file it gets in only where anonymous clients do. Every refusal is
 // "not authorised" (3.x code 5, v5 0x87), as Mosquitto answers.
+//
+// The dynamic security plugin, when configured, is asked first, as
+// Mosquitto asks its plugins before the password file: its yes or no is
+// final. When it has no opinion (no username or password, a username it
+// does not know), the password file decides; without one, a client with a
+// username is refused (every check deferred), and one without needs
+// allow_anonymous.
 func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 	r := p.rulesFor(c.Listener)
+	if r.dynsec != nil {
+		switch r.dynsec.Authenticate(c.ClientID, c.Username, c.HasUsername, c.Password, c.HasPassword) {
+		case dynsec.Allow:
+			return 0
+		case dynsec.Deny:
+			return byte(packet.NotAuthorized)
+		}
+		if c.HasUsername && c.Username != "" && r.passwords == nil {
+			return byte(packet.NotAuthorized)
+		}
+	}
 	if !c.HasUsername || c.Username == "" {
 		if r.anonymous {
 			return 0
@@ -117,13 +140,11 @@ func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 }
 
 // Authorize implements broker.Authorizer: Mosquitto's built-in rules for
-// $SYS and $share first, then the ACL file if there is one.
+// $SYS and $share first, then the dynamic security plugin if there is one
+// (its yes or no is final), then the ACL file if there is one. With the
+// plugin and no ACL file, what the plugin has no opinion on is refused.
 func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Access) bool {
-	if access == broker.AccessUnsubscribe {
-		return true // the ACL file has no unsubscribe rules
-	}
-	a := toAuthAccess(access)
-	if !auth.CheckReserved(topic, a) {
+	if access != broker.AccessUnsubscribe && !auth.CheckReserved(topic, toAuthAccess(access)) {
 		return false
 	}
 	if p.byListener != nil && p.byListener[c.Listener] == nil {
@@ -133,10 +154,24 @@ func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Acc
 		return false
 	}
 	r := p.rulesFor(c.Listener)
-	if r.acl == nil {
+	if r.dynsec != nil {
+		switch r.dynsec.Authorize(c.ClientID, c.Username, c.HasUsername, topic, dynsec.Access(access)) {
+		case dynsec.Allow:
+			return true
+		case dynsec.Deny:
+			return false
+		}
+		if r.acl == nil {
+			return false // every check deferred
+		}
+	}
+	switch {
+	case access == broker.AccessUnsubscribe:
+		return true // the ACL file has no unsubscribe rules
+	case r.acl == nil:
 		return true
 	}
-	return r.acl.Check(c.ClientID, c.Username, c.HasUsername, topic, a)
+	return r.acl.Check(c.ClientID, c.Username, c.HasUsername, topic, toAuthAccess(access))
 }
 
 func toAuthAccess(a broker.Access) auth.Access {

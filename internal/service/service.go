@@ -168,7 +168,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	for _, l := range cfg.Listeners {
 		bls[brokerListener(cfg, l)] = l
 	}
-	pol, err := loadPolicy(cfg, bls, log)
+	ds, err := openDynsecs(cfg, bls, log)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return securityExit(err)
+	}
+	pol, err := loadPolicy(cfg, bls, ds, log)
 	if err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return securityExit(err)
@@ -247,6 +252,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	srv := broker.New(opts)
 	defer srv.Close()
+	ds.serveControl(srv)
 	if err := srv.Restore(); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1
@@ -268,7 +274,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages, SysInterval: opts.SysInterval})
 	defer bridges.Close() // before the broker closes
 	bridges.Start(cfg.Bridges)
-	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs}
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs, dynsecs: ds}
 	r.live.Store(cfg)
 	r.applyControlAPI(cfg.EnableControlAPI)
 	// The admin API's reload goes through this loop, as SIGHUP does.
@@ -392,8 +398,9 @@ func checkSupported(cfg *config.Config) error {
 		switch {
 		case s.PSKFile != "":
 			return errors.New("psk_file is not supported: Go's TLS has no TLS-PSK; use certificates")
-		case len(s.Plugins) > 0:
-			return fmt.Errorf("%s:%d: plugins are not supported; refusing to start without them", s.Plugins[0].File, s.Plugins[0].Line)
+		}
+		if err := checkPlugins(s); err != nil {
+			return err
 		}
 	}
 	for _, b := range cfg.Bridges {
