@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/ascii"
 )
 
 // The error strings of Mosquitto's control_common, which its broker
@@ -101,10 +102,10 @@ func (h *handler) respond(client *broker.ClientInfo, payload []byte) []byte {
 // run answers one command.
 func (h *handler) run(client *broker.ClientInfo, name string, corr *string) reply {
 	switch {
-	case equalFoldASCII(name, cmdListListeners):
+	case ascii.EqualFold(name, cmdListListeners):
 		h.logCommand(client, cmdListListeners)
 		return reply{Command: cmdListListeners, Data: h.listeners(), CorrelationData: corr}
-	case equalFoldASCII(name, cmdListPlugins):
+	case ascii.EqualFold(name, cmdListPlugins):
 		h.logCommand(client, cmdListPlugins)
 		return reply{Command: cmdListPlugins, Data: h.plugins(), CorrelationData: corr}
 	}
@@ -197,27 +198,6 @@ func jsonString(v json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// equalFoldASCII is strcasecmp's equality: ASCII letters only, so that
-// no other Unicode folding ("ſ" for "s") matches a command.
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // encode writes the response as cJSON_PrintUnformatted does: compact, and

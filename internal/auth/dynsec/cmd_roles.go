@@ -1,5 +1,7 @@
 package dynsec
 
+import "github.com/midge-mqtt/midge/internal/ascii"
+
 // The role commands (plugins/dynamic-security/roles.c).
 
 // loadACLs reads the "acls" of createRole and modifyRole as the plugin
@@ -10,7 +12,7 @@ func (r *request) loadACLs(ro *role, list *jsonValue) {
 	for t := range numACLTypes {
 		for _, item := range list.items {
 			at := item.get("acltype")
-			if !at.isString() || !asciiEqualFold(at.str, aclTypeNames[t]) {
+			if !at.isString() || !ascii.EqualFold(at.str, aclTypeNames[t]) {
 				continue
 			}
 			topic := item.get("topic")

@@ -3,6 +3,8 @@ package dynsec
 import (
 	"log/slog"
 	"slices"
+
+	"github.com/midge-mqtt/midge/internal/ascii"
 )
 
 // request is one control request being served: the model it edits, the
@@ -309,7 +311,7 @@ func (r *request) setDefaultACLAccess(cmd *jsonValue, corr optString) {
 			continue
 		}
 		for k, name := range defaultNames {
-			if asciiEqualFold(t.str, name) {
+			if ascii.EqualFold(t.str, name) {
 				r.m.defaults[k] = allow.kind == jsonTrue
 			}
 		}

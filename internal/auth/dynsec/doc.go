@@ -19,5 +19,5 @@
 // silently loosen security, midge does what later Mosquitto versions do or
 // what is safe, and says so where it does it.
 //
-// The package imports only the standard library.
+// The package imports only the standard library and internal/ascii.
 package dynsec

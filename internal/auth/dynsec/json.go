@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/midge-mqtt/midge/internal/ascii"
 )
 
 // The JSON here is read and written the way Mosquitto's cJSON (1.7.x) does
@@ -58,7 +60,7 @@ func (v *jsonValue) get(name string) *jsonValue {
 		return nil
 	}
 	for _, m := range v.items {
-		if asciiEqualFold(m.key, name) {
+		if ascii.EqualFold(m.key, name) {
 			return m
 		}
 	}
@@ -87,26 +89,6 @@ func saturateInt(f float64) int {
 		return 0
 	}
 	return int(f)
-}
-
-// asciiEqualFold compares like C's strcasecmp in the C locale.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // cString cuts s at its first NUL, as every string the C plugin keeps ends

@@ -3,6 +3,8 @@ package dynsec
 import (
 	"slices"
 	"strings"
+
+	"github.com/midge-mqtt/midge/internal/ascii"
 )
 
 // The model is the plugin's configuration as the control commands edit
@@ -51,7 +53,7 @@ var aclTypeNames = [numACLTypes]string{
 // parseACLType matches an acltype as the plugin does, ignoring case.
 func parseACLType(s string) (aclType, bool) {
 	for t, name := range aclTypeNames {
-		if asciiEqualFold(s, name) {
+		if ascii.EqualFold(s, name) {
 			return aclType(t), true
 		}
 	}

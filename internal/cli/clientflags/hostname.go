@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/midge-mqtt/midge/internal/ascii"
 )
 
 // oidCommonName is the X.520 commonName attribute type.
@@ -90,29 +92,7 @@ func dnsNameMatches(name, host string) bool {
 			host = host[i+1:]
 		}
 	}
-	return equalFoldASCII(name, host)
-}
-
-// equalFoldASCII is strcasecmp in the C locale the tools run in: only
-// A-Z and a-z are folded (strings.EqualFold would also fold, say, the
-// Kelvin sign to k).
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
+	return ascii.EqualFold(name, host)
 }
 
 // firstCommonName returns the raw value of the first commonName attribute
