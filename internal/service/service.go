@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -375,8 +376,14 @@ func notice(log *slog.Logger, msg string) {
 	log.Log(context.Background(), broker.LevelNotice, msg)
 }
 
+// upperFirst capitalises a message, unless it starts with a file name
+// (a first word with a dot, a slash or a colon), which must stay as it is.
 func upperFirst(s string) string {
 	if s == "" {
+		return s
+	}
+	first, _, _ := strings.Cut(s, " ")
+	if strings.ContainsAny(first, "./\\:") {
 		return s
 	}
 	if c := s[0]; c >= 'a' && c <= 'z' {
