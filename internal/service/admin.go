@@ -150,7 +150,7 @@ func adminListeners(lns []opened) []admin.Listener {
 		l := o.cfg
 		out = append(out, admin.Listener{
 			Address: l.BindAddress, Port: l.Port, Protocol: l.Protocol,
-			TLS: l.TLS.CertFile != "" || l.TLS.PSKHint != "", Socket: l.UnixSocket,
+			TLS: l.TLS.Enabled(), Socket: l.UnixSocket,
 		})
 	}
 	return out

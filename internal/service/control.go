@@ -16,7 +16,7 @@ func controlInfo(lns []opened, log *slog.Logger) control.Info {
 				l := o.cfg
 				out = append(out, control.Listener{
 					Port: l.Port, Protocol: l.Protocol, BindAddress: l.BindAddress,
-					UnixSocket: l.UnixSocket, TLS: l.TLS.CertFile != "" || l.TLS.PSKHint != "",
+					UnixSocket: l.UnixSocket, TLS: l.TLS.Enabled(),
 				})
 			}
 			return out
