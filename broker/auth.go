@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/midge-mqtt/midge/internal/packet"
 )
@@ -34,6 +35,23 @@ type ClientInfo struct {
 	// client's TLS certificate (use_identity_as_username or
 	// use_subject_as_username); such clients are not authenticated again.
 	FromCertificate bool
+	// AuthMethod and AuthData are an MQTT 5 client's enhanced
+	// authentication (CONNECT, or an AUTH asking to re-authenticate),
+	// offered to the Authorizer only when it implements AuthMethods and
+	// supports the method.
+	AuthMethod string
+	AuthData   []byte
+
+	// Set by Authenticate, on the ClientInfo it is given:
+	//
+	// Expires, if not zero, is when the client's credentials (a token)
+	// stop being valid; the broker then disconnects it (v5 reason 0xA0
+	// Maximum connect time) unless it has re-authenticated. Grant is
+	// whatever the Authorizer wants back in Authorize for this client
+	// (the rights a token carries); the broker only keeps it. Authenticate
+	// may also replace Username (a token's subject) and set HasUsername.
+	Expires time.Time
+	Grant   any
 }
 
 // Authorizer decides who may connect and what they may do. Its methods are
@@ -45,6 +63,18 @@ type Authorizer interface {
 	Authenticate(c *ClientInfo) byte
 	// Authorize reports whether the client may access the topic.
 	Authorize(c *ClientInfo, topic string, access Access) bool
+}
+
+// AuthMethods is implemented by an Authorizer that accepts MQTT 5
+// enhanced authentication. The broker supports single-step methods: the
+// client's CONNECT (or its AUTH with reason 0x19 Re-authenticate) carries
+// everything, and Authenticate accepts or refuses it; continuing an
+// exchange (0x18) is never asked for.
+type AuthMethods interface {
+	// SupportsAuthMethod reports whether clients of the listener may
+	// authenticate with the method. A CONNECT naming another one is
+	// refused with 0x8C Bad authentication method.
+	SupportsAuthMethod(l *Listener, method string) bool
 }
 
 // AllowAll accepts every client that the listener's anonymous rule lets
@@ -99,7 +129,7 @@ func (s *Server) Reauthenticate() int {
 	n := 0
 	for _, c := range conns {
 		info := c.authInfo.Load()
-		if info == nil || info.FromCertificate || (info.Listener != nil && info.Listener.Trusted) || a.Authenticate(info) == 0 {
+		if info == nil || info.FromCertificate || (info.Listener != nil && info.Listener.Trusted) || authenticateCopy(a, info) == 0 {
 			continue
 		}
 		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: not authorised after reload.", info.ClientID))
@@ -107,4 +137,19 @@ func (s *Server) Reauthenticate() int {
 		s.wg.Go(func() { c.kick(packet.NotAuthorized) })
 	}
 	return n
+}
+
+// authenticateCopy asks a whether info is still accepted, on a copy:
+// Authenticate may write to the ClientInfo it is given, and info is read
+// by other goroutines.
+func authenticateCopy(a Authorizer, info *ClientInfo) byte {
+	cp := *info
+	return a.Authenticate(&cp)
+}
+
+// supportsAuthMethod reports whether a accepts enhanced authentication
+// with method on listener l.
+func supportsAuthMethod(a Authorizer, l *Listener, method string) bool {
+	m, ok := a.(AuthMethods)
+	return ok && m.SupportsAuthMethod(l, method)
 }

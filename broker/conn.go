@@ -72,7 +72,10 @@ type conn struct {
 	// (takeover, shutdown), which may run while CONNECT is handled.
 	v5 atomic.Bool
 	// authInfo is info once the client is accepted, for Reauthenticate.
-	authInfo  atomic.Pointer[ClientInfo]
+	authInfo atomic.Pointer[ClientInfo]
+	// expiry disconnects the client when its credentials expire
+	// (ClientInfo.Expires); nil when they do not.
+	expiry    *time.Timer
 	closeOnce sync.Once
 	// active, if set, counts the listener's open connections.
 	active *atomic.Int64
@@ -581,6 +584,7 @@ func (c *conn) disconnect(reason packet.ReasonCode) {
 // socket is closed, which ends the reader.
 func (c *conn) close(drain bool) {
 	c.closeOnce.Do(func() {
+		c.stopCredentialExpiry()
 		c.w.close(drain, 2*time.Second)
 		c.nc.Close()
 	})
@@ -730,9 +734,7 @@ func (c *conn) handle(pk packet.Packet) error {
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
 	case *packet.Auth:
-		// No enhanced authentication method is configured, so the client
-		// cannot have started an exchange [MQTT-4.12.0-1].
-		return &packet.Error{Reason: packet.ProtocolError, Msg: "AUTH without authentication method"}
+		return c.handleAuth(p)
 	default:
 		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("unexpected %s from client", pk.Type())}
 	}

@@ -76,9 +76,12 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.clientID = p.ClientID
 	props := &p.Properties
 
+	authMethod := ""
 	if p.Properties.Has(packet.PropAuthMethod) {
-		// No enhanced authentication method is available.
-		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method")
+		authMethod = props.AuthMethod
+		if !supportsAuthMethod(s.authorizer(), c.l, authMethod) {
+			return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method")
+		}
 	}
 
 	// Client identifier rules.
@@ -164,9 +167,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		RemoteAddr:      c.nc.RemoteAddr(),
 		Listener:        c.l,
 		FromCertificate: fromCert,
+		AuthMethod:      authMethod,
+		AuthData:        props.AuthData,
 	}
 	if !fromCert && !c.l.Trusted {
-		if !hasUsername && !c.l.AllowAnonymous {
+		if !hasUsername && authMethod == "" && !c.l.AllowAnonymous {
 			return c.refuse(packet.NotAuthorized, "not authorised")
 		}
 		h := s.auth.Load()
@@ -175,12 +180,14 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		}
 		defer c.recheckAuth(h)
 	}
-	// A copy of the password stays (the original aliases the whole CONNECT
-	// body) so that Reauthenticate can check it against a reloaded password
-	// file, as Mosquitto does.
+	// A copy of the credentials stays (the originals alias the whole
+	// CONNECT body) so that Reauthenticate can check them against a
+	// reloaded password file, as Mosquitto does.
 	info.Password = bytes.Clone(info.Password)
+	info.AuthData = bytes.Clone(info.AuthData)
 	c.info = info
 	c.authInfo.Store(info)
+	c.armCredentialExpiry(info)
 
 	if w := p.Will; w != nil {
 		wm := newMessage(&packet.Publish{Topic: c.mount(w.Topic), Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
@@ -225,6 +232,11 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		if assigned {
 			cp.AssignedClientID = c.clientID
 			cp.Set(packet.PropAssignedClientID)
+		}
+		if authMethod != "" {
+			// The CONNACK names the method the client authenticated with.
+			cp.AuthMethod = authMethod
+			cp.Set(packet.PropAuthMethod)
 		}
 		if !s.opts.RetainAvailable {
 			cp.RetainAvailable = 0
@@ -602,7 +614,7 @@ func (c *conn) recheckAuth(h *authHolder) {
 	if s.auth.Load() == h {
 		return
 	}
-	if info := c.authInfo.Load(); info != nil && s.authorizer().Authenticate(info) != 0 {
+	if info := c.authInfo.Load(); info != nil && authenticateCopy(s.authorizer(), info) != 0 {
 		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: not authorised after reload.", info.ClientID))
 		s.wg.Go(func() { c.kick(packet.NotAuthorized) })
 	}

@@ -240,9 +240,8 @@ func TestControlAPI(t *testing.T) {
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
-	if !strings.Contains(log.String(), "Broker: ctl/(null) | listListeners") {
-		t.Errorf("no log line for the command:\n%s", log)
-	}
+	// The log line is written as the response is sent: wait for it.
+	waitForLog(t, log, "Broker: ctl/(null) | listListeners")
 	// Turned off by a reload: requests go unanswered (and are not routed).
 	os.WriteFile(conf, []byte(strings.Join(lines[:len(lines)-1], "\n")+"\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)

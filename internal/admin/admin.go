@@ -64,6 +64,8 @@ type Config struct {
 	Reload func() error
 	// Bridges, if set, returns the running bridges' figures.
 	Bridges func() []bridge.Figures
+	// Auth, if set, returns the authentication backends' counts.
+	Auth func() []AuthFigures
 	// Log receives the listener's own messages.
 	Log *slog.Logger
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -140,7 +141,7 @@ func descName(t *testing.T, d *prometheus.Desc) string {
 func describedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, d := range append(append([]*prometheus.Desc(nil), allDescs...), bridgeDescs...) {
+	for _, d := range slices.Concat(allDescs, bridgeDescs, authDescs) {
 		names[descName(t, d)] = true
 	}
 	return names
@@ -154,6 +155,7 @@ func servedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	r := startRig(t, func(c *Config) {
 		c.Bridges = func() []bridge.Figures { return []bridge.Figures{{Name: "remote"}} }
+		c.Auth = func() []AuthFigures { return []AuthFigures{{Backend: "http"}} }
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

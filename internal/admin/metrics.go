@@ -27,6 +27,9 @@ func (s *Server) metricsHandler() http.Handler {
 	if s.cfg.Bridges != nil {
 		reg.MustRegister(&bridgeCollector{figures: s.cfg.Bridges})
 	}
+	if s.cfg.Auth != nil {
+		reg.MustRegister(&authCollector{figures: s.cfg.Auth})
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
@@ -184,5 +187,38 @@ func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 		m(descBridgeBytesOut, prometheus.CounterValue, f.BytesSent)
 		m(descBridgeBytesIn, prometheus.CounterValue, f.BytesReceived)
 		m(descBridgeReconnects, prometheus.CounterValue, f.Reconnects)
+	}
+}
+
+var (
+	descAuthChecks    = desc("auth_checks_total", "Answers of the token (jwt) and HTTP service (http) checks, by result: allow, deny, defer (not theirs), error (no answer could be had: refused).", "backend", "result")
+	descAuthCacheHits = desc("auth_cache_hits_total", "Checks answered from the backend's cache.", "backend")
+	authDescs         = []*prometheus.Desc{descAuthChecks, descAuthCacheHits}
+)
+
+// AuthFigures are the counts of one authentication backend.
+type AuthFigures struct {
+	Backend                                   string
+	Allowed, Denied, Deferred, Errors, Cached uint64
+}
+
+// authCollector reports the authentication backends' counts.
+type authCollector struct{ figures func() []AuthFigures }
+
+func (c *authCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range authDescs {
+		ch <- d
+	}
+}
+
+func (c *authCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.figures() {
+		for _, r := range []struct {
+			result string
+			n      uint64
+		}{{"allow", f.Allowed}, {"deny", f.Denied}, {"defer", f.Deferred}, {"error", f.Errors}} {
+			ch <- prometheus.MustNewConstMetric(descAuthChecks, prometheus.CounterValue, float64(r.n), f.Backend, r.result)
+		}
+		ch <- prometheus.MustNewConstMetric(descAuthCacheHits, prometheus.CounterValue, float64(f.Cached), f.Backend)
 	}
 }

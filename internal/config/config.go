@@ -103,6 +103,8 @@ type Security struct {
 	ACLFile                 string
 	PSKFile                 string
 	Plugins                 []Plugin // only the dynamic security plugin is supported (built in)
+	JWT                     JWT
+	HTTPAuth                HTTPAuth
 }
 
 // Plugin is a `plugin`/`auth_plugin` (or 2.1 `global_plugin`/`plugin_load`) line with its options.
@@ -121,7 +123,7 @@ type PluginOption struct {
 }
 
 func defaultSecurity() Security {
-	return Security{AllowZeroLengthClientID: true, AutoIDPrefix: "auto-"}
+	return Security{AllowZeroLengthClientID: true, AutoIDPrefix: "auto-", JWT: defaultJWT(), HTTPAuth: defaultHTTPAuth()}
 }
 
 // newConfig returns a Config holding every Mosquitto default, without listeners.

@@ -93,6 +93,7 @@ func (s Security) clone() Security {
 		v := *s.AllowAnonymous
 		c.AllowAnonymous = &v
 	}
+	c.JWT = s.JWT.clone()
 	c.Plugins = make([]Plugin, len(s.Plugins))
 	for i, p := range s.Plugins {
 		p.Options = slices.Clone(p.Options)

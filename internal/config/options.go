@@ -1,5 +1,7 @@
 package config
 
+import "maps"
+
 // option is one entry of the option table.
 type option struct {
 	apply func(*call) error
@@ -45,7 +47,7 @@ func firstWord(v string) string {
 // current listener with per_listener_settings and to the global settings
 // otherwise; bridge options need a `connection` earlier in the same file.
 func optionTable() map[string]option {
-	return map[string]option{
+	t := map[string]option{
 		// --- include and listeners ---
 		"include_dir":                   supported(applyIncludeDir),
 		"listener":                      supported(applyListener),
@@ -205,4 +207,6 @@ func optionTable() map[string]option {
 		"bridge_session_expiry_interval": bridgeOpt(bridgeIntIn(func(b *Bridge) *int { return &b.SessionExpiryInterval }, 0, 1<<31-1)),
 		"bridge_tcp_user_timeout":        bridgeOpt(bridgeIntIn(func(b *Bridge) *int { return &b.TCPUserTimeout }, 0, 1<<31-1)),
 	}
+	maps.Copy(t, tokenAuthOptions())
+	return t
 }

@@ -196,6 +196,26 @@ var optionRows = []struct {
 	{global, "admin_listener 10.0.0.1:9883\nadmin_password_file a.passwd", func(c *Config) any { return c.Admin.PasswordFile }, "a.passwd", ""},
 	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file tokens", func(c *Config) any { return c.Admin.TokenFile }, "tokens", ""},
 	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file t\nadmin_certfile c.pem\nadmin_keyfile k.pem", func(c *Config) any { return c.Admin.CertFile + " " + c.Admin.KeyFile }, "c.pem k.pem", " "},
+	// token and HTTP authentication
+	{global, "jwt_key a.pem\njwt_key b.json", func(c *Config) any { return c.Security.JWT.Keys }, []string{"a.pem", "b.json"}, []string(nil)},
+	{global, "jwt_jwks_url https://id.example.com/jwks", func(c *Config) any { return c.Security.JWT.JWKSURL }, "https://id.example.com/jwks", ""},
+	{global, "jwt_jwks_refresh 60", func(c *Config) any { return c.Security.JWT.JWKSRefresh }, 60, 300},
+	{global, "jwt_secret_file hs.key", func(c *Config) any { return c.Security.JWT.SecretFile }, "hs.key", ""},
+	{global, "jwt_issuer https://id.example.com/", func(c *Config) any { return c.Security.JWT.Issuer }, "https://id.example.com/", ""},
+	{global, "jwt_audience mqtt", func(c *Config) any { return c.Security.JWT.Audience }, "mqtt", ""},
+	{global, "jwt_username_claim email", func(c *Config) any { return c.Security.JWT.UsernameClaim }, "email", "sub"},
+	{global, "jwt_acl_claim acl", func(c *Config) any { return c.Security.JWT.ACLClaim }, "acl", ""},
+	{global, "jwt_require_exp false", func(c *Config) any { return c.Security.JWT.RequireExpiry }, false, true},
+	{global, "jwt_leeway 5", func(c *Config) any { return c.Security.JWT.Leeway }, 5, 0},
+	{global, "http_auth_user_url http://127.0.0.1:8080/user", func(c *Config) any { return c.Security.HTTPAuth.UserURL }, "http://127.0.0.1:8080/user", ""},
+	{global, "http_auth_acl_url http://127.0.0.1:8080/acl", func(c *Config) any { return c.Security.HTTPAuth.ACLURL }, "http://127.0.0.1:8080/acl", ""},
+	{global, "http_auth_superuser_url http://127.0.0.1:8080/su", func(c *Config) any { return c.Security.HTTPAuth.SuperuserURL }, "http://127.0.0.1:8080/su", ""},
+	{global, "http_auth_params form", func(c *Config) any { return c.Security.HTTPAuth.Params }, "form", "json"},
+	{global, "http_auth_response json", func(c *Config) any { return c.Security.HTTPAuth.Response }, "json", "status"},
+	{global, "http_auth_timeout 2", func(c *Config) any { return c.Security.HTTPAuth.Timeout }, 2, 5},
+	{global, "http_auth_cache_seconds 0", func(c *Config) any { return c.Security.HTTPAuth.CacheSeconds }, 0, 30},
+	{global, "http_auth_cafile ca.pem", func(c *Config) any { return c.Security.HTTPAuth.CAFile }, "ca.pem", ""},
+	{global, "per_listener_settings true\nlistener 1884\njwt_key k.pem", func(c *Config) any { return lst(c).Security.JWT.Keys }, []string{"k.pem"}, nil},
 }
 
 func TestOptions(t *testing.T) {

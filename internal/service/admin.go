@@ -57,9 +57,15 @@ func prepareAdmin(cfg *config.Config) (*adminPrep, error) {
 // startAdmin starts the admin listener prepared by prepareAdmin (nil, nil
 // for none). live returns the configuration in effect; reload asks the
 // signal loop for a reload, as SIGHUP does.
-func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, bridges *bridge.Manager, log *slog.Logger, reload func() error) (*admin.Server, error) {
+func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, bridges *bridge.Manager, t *tallies, log *slog.Logger, reload func() error) (*admin.Server, error) {
 	if p == nil {
 		return nil, nil
+	}
+	authFigures := func() []admin.AuthFigures {
+		fig := func(name string, t *auth.Tally) admin.AuthFigures {
+			return admin.AuthFigures{Backend: name, Allowed: t.Allowed.Load(), Denied: t.Denied.Load(), Deferred: t.Deferred.Load(), Errors: t.Errors.Load(), Cached: t.CacheHits.Load()}
+		}
+		return []admin.AuthFigures{fig("jwt", &t.jwt), fig("http", &t.http)}
 	}
 	s, err := admin.Listen(srv, admin.Config{
 		Addr:        cfg.Admin.Listen,
@@ -71,6 +77,7 @@ func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, sr
 		Settings:    func() any { return redacted(live()) },
 		Reload:      reload,
 		Bridges:     bridges.Figures,
+		Auth:        authFigures,
 		Log:         log,
 	})
 	if err != nil {

@@ -37,6 +37,8 @@ type reloader struct {
 	// dynsecs are the dynamic security plugins opened at the start, which
 	// a reload keeps.
 	dynsecs *dynsecs
+	// tallies count the token and HTTP checks across reloads.
+	tallies *tallies
 }
 
 // reload reloads the configuration. It returns an error when the file
@@ -95,7 +97,7 @@ func (r *reloader) reload() error {
 	if err != nil {
 		err = fmt.Errorf("%v, and plugins are loaded at the start only (restart to change them)", err)
 	} else {
-		pol, err = loadPolicy(cfg, bls, r.dynsecs, r.log)
+		pol, err = loadPolicy(cfg, bls, r.dynsecs, r.tallies, r.log)
 	}
 	if err != nil {
 		r.log.Error(fmt.Sprintf("Error: %s; keeping the previous password and ACL files.", upperFirst(err.Error())))

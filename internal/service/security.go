@@ -1,11 +1,15 @@
 package service
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/auth"
 	"github.com/midge-mqtt/midge/internal/auth/dynsec"
+	"github.com/midge-mqtt/midge/internal/auth/httpauth"
+	"github.com/midge-mqtt/midge/internal/auth/jwtauth"
 	"github.com/midge-mqtt/midge/internal/config"
 	"github.com/midge-mqtt/midge/internal/packet"
 )
@@ -18,6 +22,18 @@ type rules struct {
 	acl       *auth.ACL       // nil: no acl_file, every topic allowed
 	// dynsec is the dynamic security plugin, asked before the files.
 	dynsec *dynsec.Security
+	// jwt verifies tokens (jwt_* options), asked after the plugin.
+	jwt *jwtauth.Verifier
+	// http is the HTTP authentication service (http_auth_*), asked after
+	// tokens and before the files.
+	http *httpauth.Client
+	log  *slog.Logger
+}
+
+// tallies count the answers of the token and HTTP checks across reloads,
+// for the metrics.
+type tallies struct {
+	jwt, http auth.Tally
 }
 
 // policy is the broker.Authorizer made of mosquitto.conf's security
@@ -32,13 +48,13 @@ type policy struct {
 // each broker listener to its configuration, for per_listener_settings.
 // Any unreadable or malformed file is an error naming it: the broker
 // never runs with less security than configured.
-func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, ds *dynsecs, log *slog.Logger) (*policy, error) {
+func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, ds *dynsecs, t *tallies, log *slog.Logger) (*policy, error) {
 	p := &policy{}
 	var err error
 	if cfg.PerListenerSettings {
 		p.byListener = make(map[*broker.Listener]*rules, len(listeners))
 		for bl, l := range listeners {
-			r, err := loadRules(&l.Security, cfg.AnonymousAllowed(l), log)
+			r, err := loadRules(&l.Security, cfg.AnonymousAllowed(l), t, log)
 			if err != nil {
 				return nil, err
 			}
@@ -47,7 +63,7 @@ func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Liste
 		}
 		return p, nil
 	}
-	r, err := loadRules(&cfg.Security, cfg.AnonymousAllowed(nil), log)
+	r, err := loadRules(&cfg.Security, cfg.AnonymousAllowed(nil), t, log)
 	if err != nil {
 		return nil, err
 	}
@@ -56,8 +72,22 @@ func loadPolicy(cfg *config.Config, listeners map[*broker.Listener]*config.Liste
 	return p, nil
 }
 
-func loadRules(sec *config.Security, anonymous bool, log *slog.Logger) (*rules, error) {
-	r := &rules{anonymous: anonymous}
+func loadRules(sec *config.Security, anonymous bool, t *tallies, log *slog.Logger) (*rules, error) {
+	r := &rules{anonymous: anonymous, log: log}
+	if sec.JWT.Enabled() {
+		v, err := jwtauth.New(sec.JWT, nil, &t.jwt, log)
+		if err != nil {
+			return nil, err
+		}
+		r.jwt = v
+	}
+	if sec.HTTPAuth.Enabled() {
+		c, err := httpauth.New(sec.HTTPAuth, &t.http, log)
+		if err != nil {
+			return nil, err
+		}
+		r.http = c
+	}
 	if sec.PasswordFile != "" {
 		pw, err := auth.LoadPasswords(sec.PasswordFile)
 		if err != nil {
@@ -100,14 +130,24 @@ func (p *policy) rulesFor(l *broker.Listener) *rules {
 // file it gets in only where anonymous clients do. Every refusal is
 // "not authorised" (3.x code 5, v5 0x87), as Mosquitto answers.
 //
-// The dynamic security plugin, when configured, is asked first, as
-// Mosquitto asks its plugins before the password file: its yes or no is
-// final. When it has no opinion (no username or password, a username it
-// does not know), the password file decides; without one, a client with a
-// username is refused (every check deferred), and one without needs
-// allow_anonymous.
+// Before the password file come, in this order, the checks that may
+// answer yes, no or "not mine": the dynamic security plugin, as Mosquitto
+// asks its plugins before the password file; a token (a password that is
+// a JWT, or MQTT 5 enhanced authentication with method JWT or OAUTH2),
+// when jwt_* options are set; the HTTP service's user URL. The first yes
+// or no is final. When they all have no opinion, the password file
+// decides; without one, a client with a username is refused (every check
+// deferred), and one without needs allow_anonymous.
 func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 	r := p.rulesFor(c.Listener)
+	if c.AuthMethod != "" {
+		// Enhanced authentication: the token alone decides.
+		if r.jwt != nil && r.authenticateToken(c) == auth.Allow {
+			return 0
+		}
+		return byte(packet.NotAuthorized)
+	}
+	deferred := false
 	if r.dynsec != nil {
 		switch r.dynsec.Authenticate(c.ClientID, c.Username, c.HasUsername, c.Password, c.HasPassword) {
 		case dynsec.Allow:
@@ -115,9 +155,27 @@ func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 		case dynsec.Deny:
 			return byte(packet.NotAuthorized)
 		}
-		if c.HasUsername && c.Username != "" && r.passwords == nil {
+		deferred = true
+	}
+	if r.jwt != nil {
+		switch r.authenticateToken(c) {
+		case auth.Allow:
+			return 0
+		case auth.Deny:
 			return byte(packet.NotAuthorized)
 		}
+	}
+	if r.http != nil && r.http.Authenticates() && c.HasUsername {
+		switch r.http.Authenticate(c.ClientID, c.Username, string(c.Password)) {
+		case auth.Allow:
+			return 0
+		case auth.Deny:
+			return byte(packet.NotAuthorized)
+		}
+		deferred = true
+	}
+	if deferred && c.HasUsername && c.Username != "" && r.passwords == nil {
+		return byte(packet.NotAuthorized)
 	}
 	if !c.HasUsername || c.Username == "" {
 		if r.anonymous {
@@ -139,10 +197,48 @@ func (p *policy) Authenticate(c *broker.ClientInfo) byte {
 	return 0
 }
 
+// authenticateToken checks the client's token, if it has one: with
+// enhanced authentication, the AUTH data; otherwise a password shaped
+// like a JWT. A valid token names the user, and may carry its rights and
+// expiry; an invalid one is refused. Clients without a token are not its
+// business.
+func (r *rules) authenticateToken(c *broker.ClientInfo) auth.Result {
+	var token string
+	switch {
+	case c.AuthMethod != "":
+		token = string(c.AuthData)
+	case c.HasPassword && jwtauth.LooksLikeJWT(string(c.Password)):
+		token = string(c.Password)
+	default:
+		return auth.Defer
+	}
+	id, err := r.jwt.Verify(token)
+	if err != nil {
+		notice(r.log, fmt.Sprintf("Client %s: token refused: %v.", c.ClientID, err))
+		return auth.Deny
+	}
+	c.Username, c.HasUsername = id.Username, true
+	c.Expires = id.Expires
+	if id.Grants != nil {
+		c.Grant = id.Grants
+	}
+	return auth.Allow
+}
+
+// SupportsAuthMethod implements broker.AuthMethods: where tokens are
+// accepted, MQTT 5 clients may send theirs with the methods JWT and
+// OAUTH2 (an OAuth 2.0 access token that is a JWT).
+func (p *policy) SupportsAuthMethod(l *broker.Listener, method string) bool {
+	return p.rulesFor(l).jwt != nil && (strings.EqualFold(method, "JWT") || strings.EqualFold(method, "OAUTH2"))
+}
+
 // Authorize implements broker.Authorizer: Mosquitto's built-in rules for
 // $SYS and $share first, then the dynamic security plugin if there is one
-// (its yes or no is final), then the ACL file if there is one. With the
-// plugin and no ACL file, what the plugin has no opinion on is refused.
+// (its yes or no is final), then the rights of the client's token if
+// jwt_acl_claim is set (final), then the HTTP service's superuser and ACL
+// URLs (a yes or no is final), then the ACL file if there is one. With
+// the plugin or the service and no ACL file, what they have no opinion on
+// is refused.
 func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Access) bool {
 	if access != broker.AccessUnsubscribe && !auth.CheckReserved(topic, toAuthAccess(access)) {
 		return false
@@ -154,6 +250,7 @@ func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Acc
 		return false
 	}
 	r := p.rulesFor(c.Listener)
+	deferred := false
 	if r.dynsec != nil {
 		switch r.dynsec.Authorize(c.ClientID, c.Username, c.HasUsername, topic, dynsec.Access(access)) {
 		case dynsec.Allow:
@@ -161,9 +258,22 @@ func (p *policy) Authorize(c *broker.ClientInfo, topic string, access broker.Acc
 		case dynsec.Deny:
 			return false
 		}
-		if r.acl == nil {
-			return false // every check deferred
+		deferred = true
+	}
+	if g, ok := c.Grant.(*auth.Grants); ok {
+		return g.Check(topic, toAuthAccess(access))
+	}
+	if r.http != nil && r.http.Authorizes() && access != broker.AccessUnsubscribe {
+		switch r.http.Authorize(c.ClientID, c.Username, topic, toAuthAccess(access)) {
+		case auth.Allow:
+			return true
+		case auth.Deny:
+			return false
 		}
+		deferred = true
+	}
+	if deferred && r.acl == nil {
+		return false // every check deferred
 	}
 	switch {
 	case access == broker.AccessUnsubscribe:
@@ -180,6 +290,8 @@ func toAuthAccess(a broker.Access) auth.Access {
 		return auth.Read
 	case broker.AccessWrite:
 		return auth.Write
+	case broker.AccessUnsubscribe:
+		return auth.Unsubscribe
 	default:
 		return auth.Subscribe
 	}

@@ -174,7 +174,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return securityExit(err)
 	}
-	pol, err := loadPolicy(cfg, bls, ds, log)
+	tl := &tallies{}
+	pol, err := loadPolicy(cfg, bls, ds, tl, log)
 	if err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return securityExit(err)
@@ -275,13 +276,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bridges := bridge.NewManager(srv, log, bridge.Options{MaxInflight: cfg.MaxInflightMessages, SysInterval: opts.SysInterval})
 	defer bridges.Close() // before the broker closes
 	bridges.Start(cfg.Bridges)
-	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs, dynsecs: ds}
+	r := &reloader{flags: flags, log: log, sink: sink, srv: srv, opened: lns, current: cfg, bridges: bridges, inputs: &inputs, dynsecs: ds, tallies: tl}
 	r.live.Store(cfg)
 	r.applyControlAPI(cfg.EnableControlAPI)
 	// The admin API's reload goes through this loop, as SIGHUP does.
 	reloads := make(chan chan error)
 	quit := make(chan struct{})
-	adm, err := startAdmin(admPrep, cfg, r.live.Load, srv, lns, bridges, log, func() error {
+	adm, err := startAdmin(admPrep, cfg, r.live.Load, srv, lns, bridges, tl, log, func() error {
 		done := make(chan error, 1)
 		select {
 		case reloads <- done:

@@ -1,6 +1,8 @@
 package dynsec
 
 import (
+	"github.com/midge-mqtt/midge/internal/auth"
+
 	"io"
 	"log/slog"
 	"sync"
@@ -25,31 +27,14 @@ const (
 )
 
 // Result is the plugin's answer to a check.
-type Result int
+type Result = auth.Result
 
+// The plugin's answers.
 const (
-	// Defer is no opinion (MOSQ_ERR_PLUGIN_DEFER): the next check (the
-	// password file, the ACL file) decides, and if every check defers the
-	// broker refuses, except that a client without a username connects
-	// when allow_anonymous is true.
-	Defer Result = iota
-	// Allow grants the request; nothing else is asked.
-	Allow
-	// Deny refuses the request; nothing else is asked.
-	Deny
+	Defer = auth.Defer
+	Allow = auth.Allow
+	Deny  = auth.Deny
 )
-
-func (r Result) String() string {
-	switch r {
-	case Defer:
-		return "defer"
-	case Allow:
-		return "allow"
-	case Deny:
-		return "deny"
-	}
-	return "Result(?)"
-}
 
 // Kick names connected clients that Mosquitto disconnects after a change
 // (mosquitto_kick_client_by_username), without their wills and with

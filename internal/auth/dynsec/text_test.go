@@ -1,6 +1,8 @@
 package dynsec
 
 import (
+	"github.com/midge-mqtt/midge/internal/auth"
+
 	"math"
 	"strings"
 	"testing"
@@ -87,8 +89,8 @@ func TestSubscriptionMatches(t *testing.T) {
 		{"a/+", "a/b/c", false},
 		{"a", "a/#", false},
 	} {
-		if got := subscriptionMatches(tc.acl, tc.sub); got != tc.want {
-			t.Errorf("subscriptionMatches(%q, %q) = %v, want %v", tc.acl, tc.sub, got, tc.want)
+		if got := auth.FilterCovers(tc.acl, tc.sub); got != tc.want {
+			t.Errorf("FilterCovers(%q, %q) = %v, want %v", tc.acl, tc.sub, got, tc.want)
 		}
 	}
 }

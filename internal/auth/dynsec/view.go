@@ -1,6 +1,8 @@
 package dynsec
 
 import (
+	"github.com/midge-mqtt/midge/internal/auth"
+
 	"slices"
 	"strings"
 )
@@ -46,7 +48,7 @@ func (l *literalsAndPatterns) check(filter string) (allow, found bool) {
 		return allow, true
 	}
 	for i := range l.patterns {
-		if subscriptionMatches(l.patterns[i].topic, filter) {
+		if auth.FilterCovers(l.patterns[i].topic, filter) {
 			return l.patterns[i].allow, true
 		}
 	}
