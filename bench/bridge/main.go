@@ -201,7 +201,7 @@ func brokerSpecs(ctx context.Context, links []link, dir, midgeBin, mosqBin strin
 			if _, ok := specs[name]; ok {
 				continue
 			}
-			path, err := harness.BrokerPath(ctx, name, dir, midgeBin, mosqBin)
+			path, err := harness.BrokerPath(ctx, name, dir, map[string]string{"midge": midgeBin, "mosquitto": mosqBin}[name])
 			if err != nil {
 				return nil, err
 			}

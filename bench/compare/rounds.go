@@ -16,7 +16,7 @@ import (
 // offered rate from.
 type round struct {
 	specs    []harness.Spec // in this round's order
-	ref      string         // the broker whose maximum sets the fixed rates: mosquitto
+	ref      string         // the broker whose maximum sets the fixed rates (-ref)
 	dir      string
 	s        settings
 	res      *results
@@ -27,11 +27,7 @@ type round struct {
 	lossCheck *[]string // QoS 1/2 loss lines for the report
 }
 
-func newRound(specs []harness.Spec, dir string, s settings, res *results, lossCheck *[]string) *round {
-	ref := specs[0].Name
-	if slices.ContainsFunc(specs, func(b harness.Spec) bool { return b.Name == "mosquitto" }) {
-		ref = "mosquitto"
-	}
+func newRound(specs []harness.Spec, ref, dir string, s settings, res *results, lossCheck *[]string) *round {
 	return &round{specs: specs, ref: ref, dir: dir, s: s, res: res,
 		maxRates: map[string]map[string]float64{}, fixedRuns: map[string]*bench.Result{}, lossCheck: lossCheck}
 }
@@ -84,6 +80,18 @@ func (rd *round) run(ctx context.Context, name string) error {
 			})
 			if err != nil {
 				return fmt.Errorf("idle on %s: %w", spec.Name, err)
+			}
+		}
+		return nil
+	case name == "connect":
+		for _, spec := range rd.specs {
+			err := rd.withBroker(ctx, spec, func(t target) error {
+				ms, err := runConnect(ctx, t, rd.s)
+				rd.res.add(spec.Name, ms)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("connect on %s: %w", spec.Name, err)
 			}
 		}
 		return nil

@@ -23,6 +23,8 @@ const (
 type settings struct {
 	conns    int           // idle: connections to open
 	parallel int           // connection attempts in flight at once
+	// connect: connections opened, connectParallel at once
+	connectConns, connectParallel int
 	subs     int           // fanout: subscribers
 	qos      byte          // fanout, shared, slow: QoS
 	payload  int           // message size in bytes
@@ -44,6 +46,9 @@ func loadScenarios() map[string]loadScenario {
 	return map[string]loadScenario{
 		"fanout": {"fan-out 1 -> %d, QoS %d", func(s settings) bench.Config {
 			return bench.Config{Scenario: bench.Fanout, Subscribers: s.subs, QoS: s.qos, Rate: s.rate}
+		}},
+		"fanout-qos1": {"fan-out 1 -> %[1]d, QoS 1", func(s settings) bench.Config {
+			return bench.Config{Scenario: bench.Fanout, Subscribers: s.subs, QoS: 1, Rate: s.rate}
 		}},
 		"fanin": {"fan-in 50 -> 1, QoS 0", func(s settings) bench.Config {
 			return bench.Config{Scenario: bench.Fanin, Publishers: 50, Subscribers: 1}
@@ -69,11 +74,11 @@ func (l loadScenario) title(s settings) string {
 }
 
 // defaultScenarios is what go run ./bench/compare runs.
-const defaultScenarios = "idle,fanout,fanin,pairs,pairs-qos1,shared,latency-fanout,latency-pairs-qos1,slow"
+const defaultScenarios = "idle,connect,fanout,fanout-qos1,fanin,pairs,pairs-qos1,shared,latency-fanout,latency-pairs-qos1,slow"
 
 // knownScenario reports whether name is a scenario this program runs.
 func knownScenario(name string) bool {
-	if name == "idle" || name == "slow" {
+	if name == "idle" || name == "connect" || name == "slow" {
 		return true
 	}
 	_, ok := loadScenarios()[strings.TrimPrefix(name, "latency-")]
@@ -166,5 +171,31 @@ func runIdle(ctx context.Context, t target, s settings) ([]metric, error) {
 		{name: fmt.Sprintf("idle: memory per connection, %d connections (bytes)", s.conns), value: r.MemoryPerConnection, format: "%.0f", lowerIsBetter: true, group: groupMemory},
 		{name: "idle: connect rate (conn/s)", value: r.ConnectRate, format: "%.0f"},
 		{name: "idle: listen queue overflows", value: float64(overflows), format: "%.0f", info: true},
+	}, nil
+}
+
+// runConnect measures a connect storm: s.connectConns clients connecting,
+// s.connectParallel at a time, each timed from its dial to its CONNACK.
+func runConnect(ctx context.Context, t target, s settings) ([]metric, error) {
+	overflows0 := listenOverflows()
+	cfg := benchConfig(bench.Config{Scenario: bench.Idle, Connections: s.connectConns}, t, s)
+	cfg.Parallel = s.connectParallel
+	cfg.Duration = 100 * time.Millisecond
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	overflows := listenOverflows() - overflows0
+	l := r.ConnectLatency
+	fmt.Printf("  %s connect: %d connections, %d at once, in %v (%.0f conn/s); dial to CONNACK p50 %v p99 %v max %v; %d listen queue overflows\n",
+		t.name, s.connectConns, s.connectParallel, r.ConnectTime.Round(time.Millisecond), r.ConnectRate,
+		l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.Max.Round(time.Microsecond), overflows)
+	title := fmt.Sprintf("connect: %d clients, %d at once", s.connectConns, s.connectParallel)
+	return []metric{
+		{name: title + ": rate (conn/s)", value: r.ConnectRate, format: "%.0f", group: groupConnect},
+		{name: title + ": dial to CONNACK p99 (ms)", value: ms(l.P99), format: "%.2f", lowerIsBetter: true, group: groupConnect},
+		{name: title + ": dial to CONNACK p50 (ms)", value: ms(l.P50), format: "%.2f", info: true},
+		{name: title + ": broker CPU (% of a core)", value: r.BrokerCPUPercent, format: "%.0f", info: true},
+		{name: title + ": listen queue overflows", value: float64(overflows), format: "%.0f", info: true},
 	}, nil
 }

@@ -232,15 +232,21 @@ func (t *tailBuffer) String() string {
 	return s
 }
 
-// BrokerPath is the binary to run for the broker name ("midge" or
-// "mosquitto"): bin for that broker if not empty, else midge built from
-// ./cmd/midge into dir, or Debian's mosquitto found on the system.
-func BrokerPath(ctx context.Context, name, dir, midgeBin, mosqBin string) (string, error) {
+// Peers are the multi-core brokers the comparison can run beside midge
+// and Mosquitto, each built from bench/peers (a module of its own, so that
+// midge's go.mod does not grow): the directory of its main package there.
+var Peers = map[string]string{"mochi": "./mochi", "nats": "./nats"}
+
+// BrokerPath is the binary to run for the broker name ("midge",
+// "mosquitto", or a peer): bin for that broker if not empty, else midge
+// built from ./cmd/midge into dir, a peer built from bench/peers into dir,
+// or Debian's mosquitto found on the system.
+func BrokerPath(ctx context.Context, name, dir, bin string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
 	switch name {
 	case "midge":
-		if midgeBin != "" {
-			return midgeBin, nil
-		}
 		root, err := ModuleRoot(ctx)
 		if err != nil {
 			return "", err
@@ -248,10 +254,22 @@ func BrokerPath(ctx context.Context, name, dir, midgeBin, mosqBin string) (strin
 		fmt.Println("building midge from ./cmd/midge")
 		return BuildMidge(ctx, root, dir)
 	case "mosquitto":
-		if mosqBin != "" {
-			return mosqBin, nil
-		}
 		return FindMosquitto()
 	}
-	return "", fmt.Errorf("unknown broker %q", name)
+	pkg, ok := Peers[name]
+	if !ok {
+		return "", fmt.Errorf("unknown broker %q", name)
+	}
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("building %s from bench/peers\n", name)
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = filepath.Join(root, "bench", "peers")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %w\n%s", name, err, msg)
+	}
+	return out, nil
 }

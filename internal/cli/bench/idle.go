@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // runIdle opens cfg.Connections connections, cfg.Parallel at a time, keeps
 // them open and silent (keep alive 0: no PINGREQ) for cfg.Duration and
-// measures the connect rate and, with a broker pid, what each connection
+// measures the connect rate, the time from dial to CONNACK of each, and, with a broker pid, what each connection
 // costs the broker in resident memory.
 func runIdle(ctx context.Context, d *dialer, cfg *Config, res *Result) error {
 	conns := make([]net.Conn, cfg.Connections)
@@ -22,6 +23,8 @@ func runIdle(ctx context.Context, d *dialer, cfg *Config, res *Result) error {
 		}
 	}()
 	var connected atomic.Int64
+	var mu sync.Mutex
+	var took histogram // CONNECT to CONNACK, from the dial
 	start := time.Now()
 	meter := startCPUMeter(cfg.BrokerPID)
 	stopProgress := startProgress(cfg, start, func() Progress {
@@ -29,10 +32,14 @@ func runIdle(ctx context.Context, d *dialer, cfg *Config, res *Result) error {
 	})
 	defer stopProgress()
 	err := forEach(ctx, cfg.Connections, cfg.Parallel, func(i int) error {
+		t0 := time.Now()
 		c, err := d.connect(ctx, fmt.Sprintf("%sidle-%d", cfg.ClientIDPrefix, i))
 		if err != nil {
 			return fmt.Errorf("connection %d: %w", i, err)
 		}
+		mu.Lock()
+		took.record(time.Since(t0))
+		mu.Unlock()
 		conns[i] = c
 		connected.Add(1)
 		return nil
@@ -43,6 +50,7 @@ func runIdle(ctx context.Context, d *dialer, cfg *Config, res *Result) error {
 	res.Connections = cfg.Connections
 	res.ConnectTime = time.Since(start)
 	res.ConnectRate = float64(cfg.Connections) / res.ConnectTime.Seconds()
+	res.ConnectLatency = took.summary()
 	if err := sleepCtx(ctx, cfg.Duration); err != nil {
 		return err
 	}

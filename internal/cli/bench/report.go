@@ -79,6 +79,9 @@ func writeFigures(w io.Writer, r *Result) error {
 	c := &r.Config
 	var b strings.Builder
 	fmt.Fprintf(&b, "  connected   %d in %v (%.0f conn/s)\n", r.Connections, r.ConnectTime.Round(time.Millisecond), r.ConnectRate)
+	if l := r.ConnectLatency; c.Scenario == Idle && l.Count > 0 {
+		fmt.Fprintf(&b, "  connect     dial to CONNACK p50 %v, p99 %v, max %v\n", l.P50.Round(time.Microsecond), l.P99.Round(time.Microsecond), l.Max.Round(time.Microsecond))
+	}
 	if c.Scenario != Idle {
 		fmt.Fprintf(&b, "  sent        %d in %v (%.0f msg/s)", r.Sent, r.Elapsed.Round(time.Millisecond), r.SentRate)
 		if c.QoS > 0 {
@@ -154,6 +157,7 @@ type jsonResult struct {
 	Connections       int     `json:"connections"`
 	ConnectSeconds    float64 `json:"connect_seconds"`
 	ConnectRate       float64 `json:"connect_rate"`
+	ConnectP99Millis  float64 `json:"connect_p99_ms,omitempty"`
 	Sent              int64   `json:"sent"`
 	Acked             int64   `json:"acked"`
 	Rejected          int64   `json:"rejected"`
@@ -199,7 +203,8 @@ func WriteJSON(w io.Writer, r *Result) error {
 		Publishers: c.Publishers, Subscribers: c.Subscribers, SlowSubscribers: c.SlowSubscribers,
 		Persistent: c.Persistent, Topics: c.Topics, OfferedRate: c.Rate, DurationSeconds: c.Duration.Seconds(),
 		Connections: r.Connections, ConnectSeconds: r.ConnectTime.Seconds(), ConnectRate: r.ConnectRate,
-		Sent: r.Sent, Acked: r.Acked, Rejected: r.Rejected, Expected: r.Expected,
+		ConnectP99Millis: float64(r.ConnectLatency.P99) / float64(time.Millisecond),
+		Sent:             r.Sent, Acked: r.Acked, Rejected: r.Rejected, Expected: r.Expected,
 		DeliveredInWindow: r.DeliveredInWindow, Delivered: r.Delivered, Lost: r.Lost,
 		ElapsedSeconds: r.Elapsed.Seconds(), SentRate: r.SentRate, DeliveredRate: r.DeliveredRate,
 	}

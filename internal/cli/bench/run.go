@@ -19,6 +19,9 @@ type Result struct {
 	Connections int           // connections opened
 	ConnectTime time.Duration // from the first dial to the last CONNACK (and SUBACK)
 	ConnectRate float64       // connections per second
+	// ConnectLatency (Idle) is each connection's time from the dial to
+	// its CONNACK.
+	ConnectLatency Latency
 
 	Elapsed           time.Duration // publishing time (Idle: time connected)
 	Sent              int64         // messages published (written in full to the socket)
