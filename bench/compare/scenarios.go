@@ -21,16 +21,16 @@ const (
 
 // settings are the load parameters from the command line.
 type settings struct {
-	conns    int // idle: connections to open
-	parallel int // connection attempts in flight at once
-	// connect: connections opened, connectParallel at once
-	connectConns, connectParallel int
-	subs                          int           // fanout: subscribers
-	qos                           byte          // fanout, shared, slow: QoS
-	payload                       int           // message size in bytes
-	duration                      time.Duration // how long to publish
-	rate                          float64       // fanout: total messages per second, 0 for as fast as possible
-	version                       byte          // bench.V311 or bench.V5
+	conns           int           // idle: connections to open
+	parallel        int           // connection attempts in flight at once
+	connectConns    int           // connect: connections opened ...
+	connectParallel int           // ... this many at once
+	subs            int           // fanout: subscribers
+	qos             byte          // fanout, shared, slow: QoS
+	payload         int           // message size in bytes
+	duration        time.Duration // how long to publish
+	rate            float64       // fanout: total messages per second, 0 for as fast as possible
+	version         byte          // bench.V311 or bench.V5
 }
 
 // loadScenario is a message scenario: a bench configuration and a label.
