@@ -68,6 +68,10 @@ type Config struct {
 	PersistenceLocation string // "" = current directory
 	AutosaveInterval    int    // 1800 seconds (or changes, with AutosaveOnChanges)
 	AutosaveOnChanges   bool
+	// PersistenceSync is persistence_sync: 0 for "always" (every change
+	// fsync'd before it is acknowledged), else the fsync interval in
+	// milliseconds of "interval N".
+	PersistenceSync int
 
 	// Process.
 	PidFile string

@@ -322,6 +322,31 @@ func applyPersistentClientExpiration(c *call) error {
 	return nil
 }
 
+// applyPersistenceSync handles midge's `persistence_sync always` and
+// `persistence_sync interval MS`.
+func applyPersistenceSync(c *call) error {
+	w, err := c.word()
+	if err != nil {
+		return err
+	}
+	switch w {
+	case "always":
+		c.p.cfg.PersistenceSync = 0
+	case "interval":
+		n, err := c.intIn(1, 60000)
+		if err != nil {
+			return err
+		}
+		c.p.cfg.PersistenceSync = n
+	default:
+		return c.errorf("invalid persistence_sync value (%s): want always, or interval and milliseconds", w)
+	}
+	if rest := c.args.rest(); rest != "" {
+		return c.errorf("persistence_sync: unexpected %q", rest)
+	}
+	return nil
+}
+
 // applyRetryInterval accepts the removed option with any arguments; it has
 // had no effect since Mosquitto 1.5.
 func applyRetryInterval(c *call) error {

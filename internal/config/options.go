@@ -138,6 +138,7 @@ func optionTable() map[string]option {
 		"persistence_location": supported(globalString(func(c *Config) *string { return &c.PersistenceLocation })),
 		"autosave_interval":    supported(globalIntFloor0(func(c *Config) *int { return &c.AutosaveInterval })),
 		"autosave_on_changes":  supported(globalBool(func(c *Config) *bool { return &c.AutosaveOnChanges })),
+		"persistence_sync":     supported(applyPersistenceSync),
 		"pid_file":             supported(globalString(func(c *Config) *string { return &c.PidFile })),
 		"user":                 supported(globalString(func(c *Config) *string { return &c.User })),
 

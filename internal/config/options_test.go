@@ -196,6 +196,8 @@ var optionRows = []struct {
 	{global, "admin_listener 10.0.0.1:9883\nadmin_password_file a.passwd", func(c *Config) any { return c.Admin.PasswordFile }, "a.passwd", ""},
 	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file tokens", func(c *Config) any { return c.Admin.TokenFile }, "tokens", ""},
 	{global, "admin_listener 10.0.0.1:9883\nadmin_token_file t\nadmin_certfile c.pem\nadmin_keyfile k.pem", func(c *Config) any { return c.Admin.CertFile + " " + c.Admin.KeyFile }, "c.pem k.pem", " "},
+	{global, "persistence_sync interval 20", func(c *Config) any { return c.PersistenceSync }, 20, 0},
+	{global, "persistence_sync always", func(c *Config) any { return c.PersistenceSync }, 0, 0},
 	// token and HTTP authentication
 	{global, "jwt_key a.pem\njwt_key b.json", func(c *Config) any { return c.Security.JWT.Keys }, []string{"a.pem", "b.json"}, []string(nil)},
 	{global, "jwt_jwks_url https://id.example.com/jwks", func(c *Config) any { return c.Security.JWT.JWKSURL }, "https://id.example.com/jwks", ""},

@@ -483,12 +483,18 @@ func fileExists(path string) bool {
 // be read is an error: the broker never starts empty over existing data.
 func openStore(cfg *config.Config, log *slog.Logger) (*pebblestore.Store, error) {
 	dir := storeDir(cfg)
+	interval := time.Duration(cfg.PersistenceSync) * time.Millisecond
 	st, err := pebblestore.Open(dir, pebblestore.Options{
-		Logf: func(format string, args ...any) { log.Debug(fmt.Sprintf("store: "+format, args...)) },
+		SyncInterval: interval,
+		Logf:         func(format string, args ...any) { log.Debug(fmt.Sprintf("store: "+format, args...)) },
 	})
 	if err != nil {
 		return nil, err
 	}
-	notice(log, fmt.Sprintf("Persistence: retained messages and persistent sessions are kept in %s, each change durable before it is acknowledged.", dir))
+	promise := "each change durable before it is acknowledged"
+	if interval > 0 {
+		promise = fmt.Sprintf("each change written before it is acknowledged and fsync'd within %v (persistence_sync interval)", interval)
+	}
+	notice(log, fmt.Sprintf("Persistence: retained messages and persistent sessions are kept in %s, %s.", dir, promise))
 	return st, nil
 }

@@ -10,17 +10,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/midge-mqtt/midge/internal/store"
 )
 
-const crashChildEnv = "MIDGE_PEBBLESTORE_CRASH_DIR"
+const (
+	crashChildEnv = "MIDGE_PEBBLESTORE_CRASH_DIR"
+	// crashSyncEnv, when set, is the child's SyncInterval.
+	crashSyncEnv = "MIDGE_PEBBLESTORE_CRASH_SYNC"
+)
 
 // crashChild runs in a child process: concurrent writers apply batches as
 // fast as they can and print "client seq" after each Apply returned, until
 // the parent kills the process.
 func crashChild(dir string) int {
-	s, err := Open(dir, Options{})
+	interval, _ := time.ParseDuration(os.Getenv(crashSyncEnv))
+	s, err := Open(dir, Options{SyncInterval: interval})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -50,14 +56,22 @@ func crashChild(dir string) int {
 }
 
 // TestCrashKeepsAcknowledged kills a writer with SIGKILL (no Close, no
-// flush) and checks that every Apply it saw return is in the store.
+// flush) and checks that every Apply it saw return is in the store: with
+// every Apply fsync'd, and with SyncInterval, whose writes the operating
+// system holds when the process dies.
 func TestCrashKeepsAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a child process")
 	}
+	for _, interval := range []string{"", "1s"} {
+		t.Run("sync="+interval, func(t *testing.T) { crashKeepsAcknowledged(t, interval) })
+	}
+}
+
+func crashKeepsAcknowledged(t *testing.T, interval string) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashSyncEnv+"="+interval)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -24,6 +25,13 @@ type Options struct {
 	// with a crash window, like Mosquitto's autosave); for tests and
 	// benchmarks.
 	NoSync bool
+	// SyncInterval, when positive, makes Apply return once its batch is
+	// written to the write-ahead log, which the operating system then
+	// holds, and fsyncs the log every SyncInterval: what Apply
+	// acknowledged survives the broker process being killed, and a power
+	// loss or kernel crash loses at most about the last interval
+	// (persistence_sync interval N).
+	SyncInterval time.Duration
 	// CacheSize is pebble's block cache in bytes; 0 means 8 MiB.
 	CacheSize int64
 	// Logf receives pebble's log messages and background errors; nil
@@ -49,6 +57,12 @@ type Store struct {
 
 	errMu  sync.Mutex
 	failed error // the first write failure; sticky
+
+	// With Options.SyncInterval: the file system whose log files sync
+	// on a timer, and the timer's goroutine, stopped by Close.
+	ifs        *intervalFS
+	stop, done chan struct{}
+	stopOnce   sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -87,17 +101,29 @@ func Open(dir string, opts Options) (*Store, error) {
 			DataCorruption: func(info pebble.DataCorruptionInfo) { log.Errorf("corruption: %s", info) },
 		},
 	}
+	var ifs *intervalFS
+	if opts.SyncInterval > 0 && !opts.NoSync {
+		ifs = newIntervalFS(fs)
+		popts.FS = ifs
+	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, db: db, sync: pebble.Sync}
+	s := &Store{dir: dir, db: db, sync: pebble.Sync, ifs: ifs}
 	if opts.NoSync {
 		s.sync = pebble.NoSync
 	}
 	if err := guard(s.checkFormat); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if ifs != nil {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go syncEvery(ifs, opts.SyncInterval, s.stop, s.done, func(err error) {
+			log.Errorf("WAL fsync: %v", err)
+			s.fail(err)
+		})
 	}
 	return s, nil
 }
@@ -271,12 +297,21 @@ func (s *Store) load(snap *pebble.Snapshot, v *store.Visitor) error {
 
 // Close implements store.Store. It waits for Applies in progress.
 func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop); <-s.done })
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return store.ErrClosed
 	}
 	s.closed = true
+	if s.ifs != nil {
+		if err := s.ifs.syncAll(); err != nil {
+			s.db.Close()
+			return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("pebblestore: close %s: %w", s.dir, err)
 	}
