@@ -68,10 +68,13 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 	next := *info
 	next.AuthData = bytes.Clone(p.Properties.AuthData)
 	next.Expires, next.Grant = time.Time{}, nil
-	if rc := s.authorizer().Authenticate(&next); rc != 0 {
+	if s.authorizer().Authenticate(&next) != 0 {
+		// Whatever the Authorizer's reason, DISCONNECT says 0x87: the
+		// CONNACK-only codes (0x86 bad username or password, 0x8A banned)
+		// are not allowed in a DISCONNECT.
 		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: re-authentication failed.", info.ClientID))
-		c.kickReason.Store(uint32(rc) | 0x100)
-		c.send(&packet.Disconnect{ReasonCode: packet.ReasonCode(rc)})
+		c.kickReason.Store(uint32(packet.NotAuthorized) | 0x100)
+		c.send(&packet.Disconnect{ReasonCode: packet.NotAuthorized})
 		c.close(true)
 		return nil
 	}

@@ -23,7 +23,7 @@ func (methodAuth) Authenticate(c *broker.ClientInfo) byte {
 	}
 	f := strings.Split(string(c.AuthData), ":")
 	if len(f) != 3 || f[0] == "" {
-		return byte(packet.NotAuthorized)
+		return byte(packet.BadUsernameOrPassword) // a CONNACK-only code
 	}
 	d, err := time.ParseDuration(f[1])
 	if err != nil || d <= 0 {
@@ -73,7 +73,7 @@ func TestEnhancedAuthentication(t *testing.T) {
 	}
 	// Refused data: the Authorizer's reason.
 	c = dialRaw(t, b.addr, packet.V5)
-	if ack := c.connect(tokenConnect("m1", "TOKEN", "nonsense")); ack.ReasonCode != packet.NotAuthorized {
+	if ack := c.connect(tokenConnect("m1", "TOKEN", "nonsense")); ack.ReasonCode != packet.BadUsernameOrPassword {
 		t.Fatalf("bad data: %v", ack.ReasonCode)
 	}
 
@@ -114,7 +114,7 @@ func TestEnhancedAuthentication(t *testing.T) {
 	c.connect(tokenConnect("m3", "TOKEN", "dev:1h:dev/"))
 	c.send(reauthPacket(packet.ReAuthenticate, "TOKEN", "nonsense"))
 	if d := c.expectClosed(); d == nil || d.ReasonCode != packet.NotAuthorized {
-		t.Fatalf("refused re-authentication: %v", d)
+		t.Fatalf("refused re-authentication: %v, want DISCONNECT 0x87", d)
 	}
 	// Continuing an exchange nobody started is a protocol error.
 	c = dialRaw(t, b.addr, packet.V5)

@@ -78,14 +78,19 @@ type walFile struct {
 	err    error // the first failed fsync: every later Sync reports it
 }
 
+// Write and WriteAt mark the file dirty after the write: a sync that
+// clears the mark before then has not covered the write, and the mark
+// set afterwards makes the next one cover it.
 func (w *walFile) Write(p []byte) (int, error) {
+	n, err := w.File.Write(p)
 	w.dirty.Store(true)
-	return w.File.Write(p)
+	return n, err
 }
 
 func (w *walFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.File.WriteAt(p, off)
 	w.dirty.Store(true)
-	return w.File.WriteAt(p, off)
+	return n, err
 }
 
 // Sync, SyncData and SyncTo report a failed interval fsync, so that pebble
