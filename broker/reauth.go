@@ -50,7 +50,7 @@ func (c *conn) stopCredentialExpiry() {
 // re-authenticate (0x19) with the method of its CONNECT [MQTT-4.12.1-1]:
 // the Authorizer checks the new data; on success the client gets an AUTH
 // 0x00 and its new rights and expiry apply at once, otherwise it is
-// disconnected with the Authorizer's reason.
+// disconnected with 0x87.
 func (c *conn) handleAuth(p *packet.Auth) error {
 	info := c.info
 	switch {
@@ -73,9 +73,7 @@ func (c *conn) handleAuth(p *packet.Auth) error {
 		// CONNACK-only codes (0x86 bad username or password, 0x8A banned)
 		// are not allowed in a DISCONNECT.
 		s.log.Notice(fmt.Sprintf("Client %s has been disconnected: re-authentication failed.", info.ClientID))
-		c.kickReason.Store(uint32(packet.NotAuthorized) | 0x100)
-		c.send(&packet.Disconnect{ReasonCode: packet.NotAuthorized})
-		c.close(true)
+		c.kick(packet.NotAuthorized)
 		return nil
 	}
 	c.info = &next

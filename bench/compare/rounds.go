@@ -72,29 +72,9 @@ func (rd *round) load(ctx context.Context, spec harness.Spec, name string, cfg b
 func (rd *round) run(ctx context.Context, name string) error {
 	switch {
 	case name == "idle":
-		for _, spec := range rd.specs {
-			err := rd.withBroker(ctx, spec, func(t target) error {
-				ms, err := runIdle(ctx, t, rd.s)
-				rd.res.add(spec.Name, ms)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("idle on %s: %w", spec.Name, err)
-			}
-		}
-		return nil
+		return rd.onEach(ctx, name, runIdle)
 	case name == "connect":
-		for _, spec := range rd.specs {
-			err := rd.withBroker(ctx, spec, func(t target) error {
-				ms, err := runConnect(ctx, t, rd.s)
-				rd.res.add(spec.Name, ms)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("connect on %s: %w", spec.Name, err)
-			}
-		}
-		return nil
+		return rd.onEach(ctx, name, runConnect)
 	case name == "slow":
 		return rd.runSlow(ctx)
 	case strings.HasPrefix(name, "latency-"):
@@ -109,6 +89,22 @@ func (rd *round) run(ctx context.Context, name string) error {
 		}
 		rd.noteMax(name, spec.Name, r)
 		rd.res.add(spec.Name, loadMetrics(title, r))
+	}
+	return nil
+}
+
+// onEach runs a connection scenario once on a fresh broker of each kind
+// and records its figures.
+func (rd *round) onEach(ctx context.Context, name string, run func(context.Context, target, settings) ([]metric, error)) error {
+	for _, spec := range rd.specs {
+		err := rd.withBroker(ctx, spec, func(t target) error {
+			ms, err := run(ctx, t, rd.s)
+			rd.res.add(spec.Name, ms)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", name, spec.Name, err)
+		}
 	}
 	return nil
 }

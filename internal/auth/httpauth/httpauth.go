@@ -9,7 +9,6 @@ package httpauth
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -168,9 +167,8 @@ func (c *Client) post(u string, fields []field) (auth.Result, error) {
 		body, _ = json.Marshal(m)
 		ctype = "application/json"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.hc.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	// c.hc's Timeout bounds the whole request, the body included.
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return auth.Deny, err
 	}
