@@ -255,6 +255,17 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		// Request Response Information is answered with nothing, as
 		// Mosquitto does: the server may omit it (MQTT 5.0 3.1.2.11.7).
 	}
+	if rl := s.opts.Relay; rl != nil {
+		// The session of this client id on another server ends there,
+		// and comes here if the client resumes it.
+		st, err := rl.Claim(c.clientID, !p.CleanStart)
+		if err != nil {
+			return c.refuse(packet.ServerUnavailable, err.Error())
+		}
+		if st != nil && !p.CleanStart {
+			s.adopt(c.clientID, st)
+		}
+	}
 	// The connection being taken over handles what it received first, as
 	// it would have in Mosquitto (order.go).
 	s.settleOld(c.clientID)
@@ -535,7 +546,9 @@ func (s *Server) removeSubscriptions(sess *session) []delivery {
 	sess.clearMessages()
 	sess.mu.Unlock()
 	for _, f := range filters {
-		s.subs.Unsubscribe(sess, f)
+		if s.subs.Unsubscribe(sess, f) {
+			s.relayUnsubscribed(f)
+		}
 	}
 	return orphans
 }

@@ -171,6 +171,9 @@ type RetainedMessage struct {
 	// Publisher is the client id of its publisher ("" for the broker's
 	// own, or unknown after a restart).
 	Publisher string
+	// Properties are the v5 properties it is delivered with (the Message
+	// Expiry Interval as published; Expires says what is left).
+	Properties packet.Properties
 }
 
 // Retained calls fn for every retained message whose topic matches the
@@ -186,7 +189,7 @@ func (s *Server) Retained(filter string, fn func(RetainedMessage) bool) error {
 		if m.expired(now) {
 			return true
 		}
-		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin})
+		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin, Properties: m.props})
 	})
 	return nil
 }
@@ -314,7 +317,9 @@ func (s *Server) dropDeniedSubscriptions(c *conn) {
 		if s.authorize(info, f, AccessSubscribe) {
 			continue
 		}
-		s.subs.Unsubscribe(sess, f)
+		if s.subs.Unsubscribe(sess, f) {
+			s.relayUnsubscribed(f)
+		}
 		sess.mu.Lock()
 		delete(sess.subs, f)
 		sess.mu.Unlock()

@@ -29,6 +29,12 @@ type message struct {
 	// recvAt (monotime) is set on one received PUBLISH in deliverSample,
 	// for the delivery latency histogram; 0 for the others.
 	recvAt int64
+	// relayed marks a message another server forwarded (DeliverRelayed):
+	// it is not forwarded again.
+	relayed bool
+	// sharedHere, when set, tells which shared groups ($share/g/filter)
+	// get this message here; the others are served by another server.
+	sharedHere func(shared string) bool
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that

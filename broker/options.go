@@ -83,6 +83,9 @@ type Options struct {
 	// ids, delayed wills) across restarts: what a client is answered about
 	// is durable first, and Restore loads it all back.
 	Store store.Store
+	// Relay, when set, joins this server to others that act with it as
+	// one broker (see Relay).
+	Relay Relay
 }
 
 // DefaultOptions returns Mosquitto 2.0's defaults.

@@ -364,7 +364,9 @@ func (s *Server) restoreSession(r *store.Session, now time.Time) {
 			sess.subs = make(map[string]topic.Options)
 		}
 		sess.subs[sub.Filter] = opts
-		s.subs.Subscribe(sess, sub.Filter, opts)
+		if !s.subs.Subscribe(sess, sub.Filter, opts) {
+			s.relaySubscribed(sub.Filter)
+		}
 	}
 }
 

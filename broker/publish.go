@@ -465,6 +465,10 @@ func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 // subscribed to its own topic gets PUBACK or PUBREC before the message,
 // as from Mosquitto. On error the router has been released.
 func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
+	remote, err := s.forward(m)
+	if err != nil {
+		return nil, 0, err
+	}
 	if m.retain {
 		// From the match to the retained store, no subscription is
 		// added (see retainedOrder).
@@ -473,7 +477,7 @@ func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
 		m.rseq = s.retainSeq.Add(1)
 	}
 	r := s.getRouter()
-	n := r.match(s, m)
+	n := r.match(s, m) + remote
 	if m.retain && testHookRetainedMatched != nil {
 		testHookRetainedMatched(m.topic)
 	}

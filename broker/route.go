@@ -83,6 +83,9 @@ func (r *router) match(s *Server, m *message) int {
 		r.owners = append(r.owners, sess)
 	}
 	for _, g := range r.m.Shared {
+		if m.sharedHere != nil && !m.sharedHere("$share/"+g.Name()+"/"+g.Filter()) {
+			continue
+		}
 		if sess, d, ok := s.pickShared(g, m); ok {
 			r.targets = append(r.targets, d)
 			r.owners = append(r.owners, sess)

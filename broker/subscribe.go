@@ -55,6 +55,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
 		mark := s.retainSeq.Load()
 		s.retainMu.Unlock()
+		if !existed {
+			s.relaySubscribed(sub.Filter)
+		}
 		c.sess.mu.Lock()
 		if c.sess.subs == nil {
 			c.sess.subs = make(map[string]topic.Options)
@@ -233,6 +236,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			continue
 		}
 		existed := s.subs.Unsubscribe(c.sess, f)
+		if existed {
+			s.relayUnsubscribed(f)
+		}
 		c.sess.mu.Lock()
 		delete(c.sess.subs, f)
 		c.sess.mu.Unlock()

@@ -35,6 +35,8 @@ type Config struct {
 
 	// Admin is the admin listener (off unless admin_listener is set).
 	Admin Admin
+	// Cluster joins other midge nodes (off unless cluster_name is set).
+	Cluster Cluster
 
 	PerListenerSettings bool
 	Security            Security // global security (used when PerListenerSettings is false)

@@ -157,6 +157,16 @@ func optionTable() map[string]option {
 		"admin_token_file":      supported(adminString(func(a *Admin) *string { return &a.TokenFile })),
 		"admin_allow_anonymous": supported(applyAdminAllowAnonymous),
 
+		// --- cluster (midge's own) ---
+		"cluster_name":         supported(applyClusterName),
+		"cluster_node_name":    supported(applyClusterNodeName),
+		"cluster_listen":       supported(applyClusterListen),
+		"cluster_peer":         supported(applyClusterPeer),
+		"cluster_nats_url":     supported(clusterString(func(k *Cluster) *string { return &k.NATSURL })),
+		"cluster_tls_cafile":   supported(clusterString(func(k *Cluster) *string { return &k.CAFile })),
+		"cluster_tls_certfile": supported(clusterString(func(k *Cluster) *string { return &k.CertFile })),
+		"cluster_tls_keyfile":  supported(clusterString(func(k *Cluster) *string { return &k.KeyFile })),
+
 		// --- bridges ---
 		"connection":                     bridgeOpt(applyConnection),
 		"address":                        bridgeOpt(applyAddress),

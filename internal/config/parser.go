@@ -185,5 +185,8 @@ func (p *parser) finish() error {
 	if err := checkListeners(c); err != nil {
 		return err
 	}
-	return checkAdmin(c)
+	if err := checkAdmin(c); err != nil {
+		return err
+	}
+	return checkCluster(c)
 }

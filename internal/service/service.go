@@ -252,12 +252,29 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	node, err := startCluster(cfg, log)
+	if err != nil {
+		log.Error("Error: " + upperFirst(err.Error()) + ".")
+		return 1
+	}
+	if node != nil {
+		opts.Relay = node
+		defer node.Close() // after the broker, whose last wills it forwards
+	}
 	srv := broker.New(opts)
 	defer srv.Close()
 	ds.serveControl(srv)
 	if err := srv.Restore(); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1
+	}
+	if node != nil {
+		// Joined before the listeners open: a client's first packets
+		// already reach the whole cluster.
+		if err := node.Start(srv); err != nil {
+			log.Error("Error: " + upperFirst(err.Error()) + ".")
+			return 1
+		}
 	}
 	if imported != nil {
 		imported.log(log)

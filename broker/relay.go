@@ -1,0 +1,311 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+	"github.com/midge-mqtt/midge/internal/store"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// A Relay joins this server's routing to other servers': a program that
+// makes several servers act as one broker (a cluster) learns of the
+// local subscriptions, sees every message routed here before its
+// publisher is answered, and hands what other servers route to
+// DeliverRelayed. Set it with Options.Relay; without one the server
+// routes to its own sessions only.
+//
+// Topics starting with '$' ($SYS, $CONTROL) are this server's own and
+// never pass through a Relay.
+type Relay interface {
+	// Subscribed is called when a session gains a subscription to
+	// filter ($share/group/... for a shared one) and Unsubscribed when
+	// it loses one: a count per filter, not per session, is the relay's
+	// to keep. SUBACK waits for Subscribed, so that a message published
+	// anywhere after it reaches the new subscription. Unsubscribed must
+	// not block: it is called with the server's locks held.
+	Subscribed(filter string)
+	Unsubscribed(filter string)
+
+	// Forward takes a message published here (by a client, a will or
+	// Publish) to the other servers, before anything is delivered here.
+	// For QoS 1 and 2 it returns once every server that must deliver the
+	// message has it, so that the publisher's acknowledgement means
+	// what it does on one server; an error refuses the message as a
+	// failing store would. It returns how many servers have matching
+	// subscriptions (for v5's No matching subscribers) and, when some
+	// shared groups are served elsewhere, which ones stay here: local
+	// reports whether the group named by its $share/group/filter
+	// string gets its copy on this server (nil: every group does).
+	Forward(m *RelayedMessage) (remote int, local func(shared string) bool, err error)
+
+	// Claim is called when a client connects, before its session is
+	// looked up here: a session of the same client id elsewhere ends (its
+	// connection is told the session was taken over), and what it held
+	// comes back to be continued here when the client asked to resume
+	// it (nil if there was nothing to resume).
+	Claim(clientID string, resume bool) (*SessionState, error)
+}
+
+// RelayedMessage is a message as it passes between servers.
+type RelayedMessage struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+	// Properties are the v5 properties forwarded to subscribers; the
+	// Message Expiry Interval is the time left when it was forwarded.
+	Properties packet.Properties
+	// Origin is the client id of the publisher, for No Local.
+	Origin string
+	// Shared, when set on a message handed to DeliverRelayed, names the
+	// shared subscriptions ($share/group/filter) this server delivers
+	// to: the sending server chose this one for them. Other shared
+	// groups here get nothing from this copy.
+	Shared []string
+}
+
+// SessionState is what a session held when it moved between servers:
+// its subscriptions and the messages it had not delivered or that were
+// awaiting acknowledgement, in order.
+type SessionState struct {
+	Version        byte
+	Username       string
+	ExpiryInterval uint32
+	Subscriptions  []SessionSubscription
+	Messages       []RelayedMessage
+}
+
+// SessionSubscription is one subscription of a moving session.
+type SessionSubscription struct {
+	Filter            string
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubscriptionID    uint32
+}
+
+// relayable reports whether a topic passes between servers.
+func relayable(name string) bool { return !strings.HasPrefix(name, "$") }
+
+// forward passes a message published here to the Relay; it returns the
+// number of servers elsewhere that deliver it.
+func (s *Server) forward(m *message) (int, error) {
+	rl := s.opts.Relay
+	if rl == nil || m.relayed || !relayable(m.topic) {
+		return 0, nil
+	}
+	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin}
+	if !m.expiry.IsZero() {
+		rm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
+	}
+	n, local, err := rl.Forward(rm)
+	if err != nil {
+		return 0, fmt.Errorf("forwarding to the cluster: %w", err)
+	}
+	m.sharedHere = local
+	return n, nil
+}
+
+// DeliverRelayed routes a message another server forwarded to the
+// subscriptions here (and the retained store), without forwarding it
+// again. With a store, what the local sessions must not lose of it is
+// durable when it returns, as for a message published here.
+func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
+	if err := topic.ValidateName(rm.Topic); err != nil {
+		return 0, fmt.Errorf("relayed message to %q: %w", rm.Topic, err)
+	}
+	if rm.QoS > 2 {
+		return 0, fmt.Errorf("relayed message to %q: QoS %d out of range", rm.Topic, rm.QoS)
+	}
+	p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
+	m := newMessage(p, rm.Origin, time.Now())
+	m.relayed = true
+	if rm.Shared != nil {
+		only := make(map[string]bool, len(rm.Shared))
+		for _, g := range rm.Shared {
+			only[g] = true
+		}
+		m.sharedHere = func(g string) bool { return only[g] }
+	} else {
+		m.sharedHere = func(string) bool { return false }
+	}
+	return s.publish(m, nil)
+}
+
+// relaySubscribed and relayUnsubscribed tell the Relay of a session's
+// subscription change.
+func (s *Server) relaySubscribed(filter string) {
+	if rl := s.opts.Relay; rl != nil {
+		rl.Subscribed(filter)
+	}
+}
+
+func (s *Server) relayUnsubscribed(filter string) {
+	if rl := s.opts.Relay; rl != nil {
+		rl.Unsubscribed(filter)
+	}
+}
+
+// Handover ends the session of client id here because the client is
+// connecting to another server: its connection, if any, is closed as a
+// takeover closes it (5.0: DISCONNECT 0x8E Session taken over). When
+// resume is set and the session was to outlive its connection, what it
+// held is returned for the other server to continue (see SessionState):
+// its subscriptions, and the messages queued for it or in flight and not
+// yet acknowledged at the PUBLISH level. Otherwise its will is published
+// as a takeover here would publish it, and nil is returned.
+func (s *Server) Handover(id string, resume bool) *SessionState {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	if sess == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	sess.mu.Lock()
+	old := sess.conn
+	var oldWill *willMsg
+	if old != nil {
+		oldWill = old.will.Swap(nil)
+	}
+	sess.conn = nil
+	sess.online.Store(false)
+	sess.relieve()
+	s.dropStoredWill(sess, sess.stopTimers())
+	keep := resume && !sess.ended && sess.expiry != 0
+	var st *SessionState
+	if keep {
+		st = exportSession(sess)
+	}
+	if !sess.ended {
+		sess.ended = true
+		s.dropStoredSession(sess)
+	}
+	sess.mu.Unlock()
+	delete(s.sessions, id)
+	orphans := s.removeSubscriptions(sess)
+	s.mu.Unlock()
+	if old != nil {
+		if oldWill != nil && !keep && oldWill.delay == 0 {
+			s.publishWill(oldWill.msg, old.info)
+		}
+		s.log.Notice(fmt.Sprintf("Client %s is connecting to another node, closing its connection here.", id))
+		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
+	}
+	if !keep {
+		// The shared groups' messages the session held go to other
+		// members; a kept session takes its own along.
+		s.redeliverShared(orphans)
+	}
+	return st
+}
+
+// exportSession is the SessionState of sess. Called with sess.mu held.
+func exportSession(sess *session) *SessionState {
+	st := &SessionState{Version: sess.version, ExpiryInterval: sess.expiry}
+	if sess.info != nil {
+		st.Username = sess.info.Username
+	}
+	for f, o := range sess.subs {
+		st.Subscriptions = append(st.Subscriptions, SessionSubscription{
+			Filter: f, QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
+			RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID,
+		})
+	}
+	now := time.Now()
+	add := func(d delivery) {
+		m := d.msg
+		if m.expired(now) {
+			return
+		}
+		rm := RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: d.qos, Retain: d.retain, Properties: m.props, Origin: m.origin}
+		if !m.expiry.IsZero() {
+			rm.Properties.MessageExpiry = m.remainingExpiry(now)
+		}
+		rm.Properties.SubscriptionIDs = d.subIDs
+		st.Messages = append(st.Messages, rm)
+	}
+	for _, f := range sess.inflightOrdered() {
+		if f.state != awaitPubcomp && f.msg != nil {
+			add(f.delivery)
+		}
+	}
+	for _, d := range sess.queue {
+		add(d)
+	}
+	return st
+}
+
+// adopt continues here a session another server handed over, as a
+// disconnected session the connecting client then resumes. A session of
+// the same id here already wins.
+func (s *Server) adopt(id string, st *SessionState) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.sessions[id] != nil {
+		s.mu.Unlock()
+		return
+	}
+	sess := newSession(id)
+	sess.version = st.Version
+	sess.expiry = st.ExpiryInterval
+	sess.disconnectedAt = now
+	sess.info = &ClientInfo{ClientID: id, Username: st.Username, HasUsername: st.Username != "", ProtocolVersion: st.Version}
+	sess.subs = make(map[string]topic.Options, len(st.Subscriptions))
+	for _, sub := range st.Subscriptions {
+		sess.subs[sub.Filter] = topic.Options{QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.SubscriptionID}
+	}
+	s.sessions[id] = sess
+	s.mu.Unlock()
+	for f, o := range sess.subs {
+		if !s.subs.Subscribe(sess, f, o) {
+			s.relaySubscribed(f)
+		}
+	}
+	sess.mu.Lock()
+	stored := s.storeSession(sess)
+	sess.mu.Unlock()
+	if stored != nil {
+		if err := stored.wait(); err != nil {
+			s.log.Error(fmt.Sprintf("Error: persistence: storing the session of %s taken over from another node: %v.", id, err))
+		}
+	}
+	for i := range st.Messages {
+		rm := &st.Messages[i]
+		p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
+		m := newMessage(p, rm.Origin, now)
+		d := delivery{msg: m, qos: rm.QoS, retain: rm.Retain, subIDs: rm.Properties.SubscriptionIDs}
+		s.persistOne(sess, &d)
+		s.deliver(sess, d, nil)
+	}
+}
+
+// AddRetained keeps rm as the retained message of its topic without
+// publishing it, unless the topic has one already: it is how a server
+// joining others learns the retained messages set before it joined. With
+// a store, the message is durable when it returns true.
+func (s *Server) AddRetained(rm *RelayedMessage) (bool, error) {
+	if err := topic.ValidateName(rm.Topic); err != nil {
+		return false, fmt.Errorf("retained message to %q: %w", rm.Topic, err)
+	}
+	if len(rm.Payload) == 0 || !relayable(rm.Topic) {
+		return false, nil
+	}
+	p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: true, Properties: rm.Properties}
+	m := newMessage(p, rm.Origin, time.Now())
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	if _, ok := s.retained.Get(rm.Topic); ok {
+		return false, nil
+	}
+	if s.journal != nil {
+		if err := s.journal.add(store.PutRetained(toStored(m))).wait(); err != nil {
+			return false, fmt.Errorf("storing the retained message of %q: %w", rm.Topic, err)
+		}
+	}
+	s.retained.Set(rm.Topic, m)
+	return true, nil
+}

@@ -1,0 +1,530 @@
+// Package cluster makes several midge nodes act as one broker. The nodes
+// talk over NATS — nats-server embedded in each node, its routes joining
+// them, or an existing NATS system named by cluster_nats_url — and MQTT's
+// semantics stay in the broker: a Node is the broker's Relay.
+//
+// What crosses between nodes (docs/cluster.md has the promises):
+//   - each node's distinct subscription filters, so that a message goes
+//     only to the nodes that have subscribers for it, once per node;
+//   - the messages, as MQTT 5.0 PUBLISH packets; for QoS 1 and 2 the
+//     publisher is answered once every node that must deliver the message
+//     has it (durable there, with persistence on);
+//   - retained messages, to every node, and to a joining node from a peer;
+//   - session ownership: a client connecting to one node ends its session
+//     on the others, and brings it along when it resumes it;
+//   - heartbeats, by which a node learns of its peers and of their loss.
+//
+// Subjects are under midge.<cluster name>.: hb (heartbeats) and, for each
+// node, n.<node>.msg (messages), n.<node>.ctl (control requests) and
+// n.<node>.rep.* (replies to its requests).
+package cluster
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// Config is a node's cluster configuration.
+type Config struct {
+	// Name is the cluster's name (cluster_name): nodes of other
+	// clusters on the same NATS never exchange anything.
+	Name string
+	// NodeName names this node (cluster_node_name), unique in the cluster.
+	NodeName string
+	// Listen is the host:port the embedded NATS server accepts routes on
+	// (cluster_listen).
+	Listen string
+	// Peers are other nodes' route addresses, host:port (cluster_peer).
+	Peers []string
+	// NATSURL, when set, uses an existing NATS system instead of an
+	// embedded server (cluster_nats_url); Listen and Peers are unused.
+	NATSURL string
+	// TLS, when set, secures the routes (cluster_tls_*): both ends
+	// present certificates and verify the other's.
+	TLS *tls.Config
+	// Heartbeat is how often a node announces itself; a peer silent for
+	// three of them is taken as lost. 0: one second.
+	Heartbeat time.Duration
+	// Timeout bounds a request to a peer (a subscription's announcement,
+	// a session claim, a QoS 1/2 message's acknowledgement) while the
+	// peer is still taken as alive. 0: ten seconds.
+	Timeout time.Duration
+	// Logger receives the node's log lines (nil: discard).
+	Logger *slog.Logger
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidName reports whether s may name a cluster or a node: letters,
+// digits, '-' and '_' (they become parts of NATS subjects).
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// maxPayload is the embedded NATS server's largest message (NATS warns
+// above 8 MB). A larger MQTT message cannot cross between nodes.
+const maxPayload = 8 << 20
+
+// Node is one member of a cluster and its broker's Relay. Create it with
+// New, give it to the broker as Options.Relay, then Start it with the
+// broker.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	ns     *server.Server // nil with an external NATS
+	nc     *nats.Conn
+	srv    *broker.Server
+	prefix string // midge.<cluster>.
+	self   string
+	epoch  uint64
+
+	// mu guards local, peers and started; announcements to peers are
+	// published holding it, so that each peer sees them in order.
+	mu      sync.Mutex
+	local   map[string]int // filter -> subscriptions here
+	peers   map[string]*peer
+	started bool
+	// remote holds the peers' filters keyed by node name, and this
+	// node's own shared subscriptions under its name, so that a shared
+	// group's rotation runs over every node that has members.
+	remote *topic.Tree[string]
+	live   atomic.Int32 // peers alive
+
+	reqMu   sync.Mutex
+	reqSeq  uint64
+	pending map[uint64]chan []byte
+
+	retainedOnce sync.Once
+	matches      sync.Pool
+	stop         chan struct{}
+	wg           sync.WaitGroup
+}
+
+type peer struct {
+	name     string
+	epoch    uint64
+	lastSeen time.Time
+	filters  map[string]struct{}
+	gone     chan struct{} // closed when the peer is lost
+	subject  string        // midge.<cluster>.n.<name>.
+}
+
+// New starts the NATS side of a node (the embedded server and the
+// connection to it, or the connection to cfg.NATSURL). The node relays
+// nothing until Start.
+func New(cfg Config) (*Node, error) {
+	if !ValidName(cfg.Name) {
+		return nil, fmt.Errorf("cluster name %q: use letters, digits, '-' and '_'", cfg.Name)
+	}
+	if !ValidName(cfg.NodeName) {
+		return nil, fmt.Errorf("cluster node name %q: use letters, digits, '-' and '_'", cfg.NodeName)
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var eb [8]byte
+	_, _ = rand.Read(eb[:])
+	n := &Node{
+		cfg:     cfg,
+		log:     log,
+		prefix:  "midge." + cfg.Name + ".",
+		self:    cfg.NodeName,
+		epoch:   binary.BigEndian.Uint64(eb[:]) | 1,
+		local:   make(map[string]int),
+		peers:   make(map[string]*peer),
+		remote:  topic.NewTree[string](),
+		pending: make(map[uint64]chan []byte),
+		stop:    make(chan struct{}),
+	}
+	n.matches.New = func() any { return new(topic.Matches[string]) }
+	if cfg.NATSURL != "" {
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("midge "+cfg.NodeName), nats.MaxReconnects(-1))
+		if err != nil {
+			return nil, fmt.Errorf("connecting to NATS at %s: %w", cfg.NATSURL, err)
+		}
+		n.nc = nc
+		return n, nil
+	}
+	if err := n.startServer(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// startServer starts the embedded nats-server: routes on cfg.Listen to
+// cfg.Peers, and a client port on loopback that only this process may
+// use (a random token guards it) but that NATS needs for its routes to
+// start.
+func (n *Node) startServer() error {
+	host, port, err := splitHostPort(n.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("cluster_listen %q: %w", n.cfg.Listen, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // NATS reads 0 as "no routes"
+	}
+	var tb [24]byte
+	_, _ = rand.Read(tb[:])
+	token := fmt.Sprintf("%x", tb)
+	opts := &server.Options{
+		ServerName:    n.cfg.Name + "-" + n.cfg.NodeName,
+		Host:          "127.0.0.1",
+		Port:          server.RANDOM_PORT,
+		Authorization: token,
+		NoSigs:        true,
+		MaxPayload:    maxPayload,
+		HTTPPort:      0,
+		Cluster: server.ClusterOpts{
+			Name:      n.cfg.Name,
+			Host:      host,
+			Port:      port,
+			TLSConfig: n.cfg.TLS,
+		},
+	}
+	if n.cfg.TLS != nil {
+		opts.Cluster.TLSTimeout = 5
+	}
+	var routes []string
+	for _, p := range n.cfg.Peers {
+		routes = append(routes, "nats-route://"+p)
+	}
+	if len(routes) > 0 {
+		opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("starting the cluster's NATS server: %w", err)
+	}
+	ns.SetLoggerV2(natsLogger{n.log}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return fmt.Errorf("the cluster's NATS server did not start (route port %s)", n.cfg.Listen)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.Name("midge "+n.cfg.NodeName), nats.MaxReconnects(-1))
+	if err != nil {
+		ns.Shutdown()
+		return fmt.Errorf("connecting to the cluster's NATS server: %w", err)
+	}
+	n.ns, n.nc = ns, nc
+	return nil
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q", p)
+	}
+	return h, port, nil
+}
+
+// RouteAddr is the address the embedded server accepts routes on (with
+// the port it chose if cluster_listen asked for port 0); "" with an
+// external NATS.
+func (n *Node) RouteAddr() string {
+	if n.ns == nil {
+		return ""
+	}
+	if a := n.ns.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// Start joins the cluster with the broker srv, whose Options.Relay is n.
+func (n *Node) Start(srv *broker.Server) error {
+	n.srv = srv
+	own := n.prefix + "n." + n.self + "."
+	subs := []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{n.prefix + "hb", n.handleHeartbeat},
+		{own + "msg", n.handleMessage},
+		{own + "ctl", n.handleControl},
+		{own + "rep.*", n.handleReply},
+	}
+	for _, s := range subs {
+		sub, err := n.nc.Subscribe(s.subject, s.h)
+		if err != nil {
+			return fmt.Errorf("cluster: subscribing to %s: %w", s.subject, err)
+		}
+		// Messages of a node that is catching up must not be dropped.
+		_ = sub.SetPendingLimits(-1, -1)
+	}
+	if err := n.nc.Flush(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	n.mu.Lock()
+	n.started = true
+	n.mu.Unlock()
+	n.wg.Go(n.heartbeats)
+	n.log.Info(fmt.Sprintf("Cluster %s: node %s started (epoch %x).", n.cfg.Name, n.self, n.epoch))
+	return nil
+}
+
+// Close leaves the cluster: the peers take this node as lost at once.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	// No goroutine starts once started is false (seen checks it).
+	n.mu.Lock()
+	n.started = false
+	n.mu.Unlock()
+	close(n.stop)
+	n.wg.Wait()
+	n.mu.Lock()
+	for _, p := range n.peers {
+		delete(n.peers, p.name)
+		close(p.gone)
+	}
+	n.live.Store(0)
+	n.mu.Unlock()
+	if n.srv != nil {
+		n.publishControl(n.prefix+"hb", &heartbeat{Node: n.self, Epoch: n.epoch, Leaving: true})
+	}
+	_ = n.nc.Flush()
+	n.nc.Close()
+	if n.ns != nil {
+		n.ns.Shutdown()
+		n.ns.WaitForShutdown()
+	}
+	return nil
+}
+
+// Peers returns the names of the peers taken as alive.
+func (n *Node) Peers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	names := make([]string, 0, len(n.peers))
+	for name := range n.peers {
+		names = append(names, name)
+	}
+	return names
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.self }
+
+type heartbeat struct {
+	Node    string `json:"node"`
+	Epoch   uint64 `json:"epoch"`
+	Leaving bool   `json:"leaving,omitempty"`
+}
+
+func (n *Node) heartbeats() {
+	t := time.NewTicker(n.cfg.Heartbeat)
+	defer t.Stop()
+	hb := &heartbeat{Node: n.self, Epoch: n.epoch}
+	n.publishControl(n.prefix+"hb", hb)
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		n.publishControl(n.prefix+"hb", hb)
+		n.expirePeers(time.Now().Add(-3 * n.cfg.Heartbeat))
+	}
+}
+
+func (n *Node) publishControl(subject string, v any) {
+	b, _ := json.Marshal(v)
+	if err := n.nc.Publish(subject, b); err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster: publishing to %s: %v.", subject, err))
+	}
+}
+
+func (n *Node) handleHeartbeat(m *nats.Msg) {
+	var hb heartbeat
+	if json.Unmarshal(m.Data, &hb) != nil || hb.Node == n.self {
+		return
+	}
+	if hb.Leaving {
+		n.mu.Lock()
+		if p := n.peers[hb.Node]; p != nil && p.epoch == hb.Epoch {
+			n.dropPeerLocked(p, "left the cluster")
+		}
+		n.mu.Unlock()
+		return
+	}
+	n.seen(hb.Node, hb.Epoch)
+}
+
+// seen records that the peer name (in its incarnation epoch) is alive.
+// A peer not known yet is sent this node's filters and asked for its own.
+func (n *Node) seen(name string, epoch uint64) *peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[name]
+	if p != nil && p.epoch == epoch {
+		p.lastSeen = time.Now()
+		return p
+	}
+	if p != nil {
+		n.dropPeerLocked(p, "restarted")
+	}
+	p = &peer{name: name, epoch: epoch, lastSeen: time.Now(), filters: make(map[string]struct{}), gone: make(chan struct{}), subject: n.prefix + "n." + name + "."}
+	n.peers[name] = p
+	n.live.Add(1)
+	n.log.Info(fmt.Sprintf("Cluster %s: node %s joined.", n.cfg.Name, name))
+	if n.started {
+		w := n.requestLocked(p, "ctl", n.syncMsg(true))
+		n.wg.Go(func() { n.afterSync(p, w) })
+	}
+	return p
+}
+
+func (n *Node) afterSync(p *peer, w *waiter) {
+	if _, err := w.wait(); err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster %s: node %s did not take this node's subscriptions: %v.", n.cfg.Name, p.name, err))
+		return
+	}
+	n.retainedOnce.Do(func() { n.fetchRetained(p) })
+}
+
+// expirePeers drops the peers not heard from since before.
+func (n *Node) expirePeers(before time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.peers {
+		if p.lastSeen.Before(before) {
+			n.dropPeerLocked(p, "is not answering")
+		}
+	}
+}
+
+// dropPeerLocked forgets a lost peer and its filters. Called with n.mu held.
+func (n *Node) dropPeerLocked(p *peer, why string) {
+	if n.peers[p.name] != p {
+		return
+	}
+	delete(n.peers, p.name)
+	n.live.Add(-1)
+	for f := range p.filters {
+		n.remote.Unsubscribe(p.name, f)
+	}
+	close(p.gone)
+	n.log.Warn(fmt.Sprintf("Cluster %s: node %s %s; its subscriptions are dropped here.", n.cfg.Name, p.name, why))
+}
+
+// waiter is a request in flight to one peer.
+type waiter struct {
+	n   *Node
+	p   *peer
+	seq uint64
+	ch  chan []byte
+	err error // the request could not be sent
+}
+
+var errPeerLost = errors.New("node lost")
+
+// wait returns the reply, errPeerLost if the peer was lost meanwhile, or
+// an error after the timeout.
+func (w *waiter) wait() ([]byte, error) {
+	defer w.n.forget(w.seq)
+	if w.err != nil {
+		return nil, w.err
+	}
+	t := time.NewTimer(w.n.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case b := <-w.ch:
+		return b, nil
+	case <-w.p.gone:
+		return nil, errPeerLost
+	case <-t.C:
+		return nil, fmt.Errorf("node %s did not answer in %v", w.p.name, w.n.cfg.Timeout)
+	case <-w.n.stop:
+		return nil, errors.New("leaving the cluster")
+	}
+}
+
+func (n *Node) forget(seq uint64) {
+	n.reqMu.Lock()
+	delete(n.pending, seq)
+	n.reqMu.Unlock()
+}
+
+// requestLocked sends a request to the peer's subject (ctl or msg) and
+// returns what waits for its reply. It publishes at once, so requests to
+// one peer arrive in the order they were made.
+func (n *Node) requestLocked(p *peer, kind string, data []byte) *waiter {
+	n.reqMu.Lock()
+	n.reqSeq++
+	w := &waiter{n: n, p: p, seq: n.reqSeq, ch: make(chan []byte, 1)}
+	n.pending[w.seq] = w.ch
+	n.reqMu.Unlock()
+	reply := n.prefix + "n." + n.self + ".rep." + strconv.FormatUint(w.seq, 36)
+	if err := n.nc.PublishMsg(&nats.Msg{Subject: p.subject + kind, Reply: reply, Data: data}); err != nil {
+		w.err = fmt.Errorf("sending to node %s: %w", p.name, err)
+	}
+	return w
+}
+
+func (n *Node) handleReply(m *nats.Msg) {
+	i := strings.LastIndexByte(m.Subject, '.')
+	seq, err := strconv.ParseUint(m.Subject[i+1:], 36, 64)
+	if err != nil {
+		return
+	}
+	n.reqMu.Lock()
+	ch := n.pending[seq]
+	n.reqMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- m.Data:
+		default:
+		}
+	}
+}
+
+// natsLogger passes the embedded server's log lines on, prefixed.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) {
+	l.log.Debug("NATS: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Warnf(format string, v ...any) {
+	l.log.Warn("NATS: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Fatalf(format string, v ...any) {
+	l.log.Error("NATS: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Errorf(format string, v ...any) {
+	l.log.Error("NATS: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Debugf(format string, v ...any) {
+	l.log.Debug("NATS: " + fmt.Sprintf(format, v...))
+}
+func (l natsLogger) Tracef(format string, v ...any) {}

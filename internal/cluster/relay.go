@@ -1,0 +1,468 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/topic"
+)
+
+// control is a request between nodes, on n.<node>.ctl.
+type control struct {
+	Op     string `json:"op"` // sub, unsub, sync, claim, retained
+	Node   string `json:"node"`
+	Epoch  uint64 `json:"epoch"`
+	Filter string `json:"filter,omitempty"`
+	// Filters are every filter of the sender (sync), and Want asks the
+	// receiver to send its own back.
+	Filters []string `json:"filters,omitempty"`
+	Want    bool     `json:"want,omitempty"`
+	// Client and Resume claim a session.
+	Client string `json:"client,omitempty"`
+	Resume bool   `json:"resume,omitempty"`
+	// Page asks for the retained messages from the Page-th on.
+	Page int `json:"page,omitempty"`
+}
+
+// controlReply answers a control request.
+type controlReply struct {
+	Err      string        `json:"err,omitempty"`
+	Session  *sessionState `json:"session,omitempty"`
+	Retained [][]byte      `json:"retained,omitempty"`
+	More     bool          `json:"more,omitempty"`
+}
+
+// sessionState is a broker.SessionState on the wire.
+type sessionState struct {
+	Version  byte                         `json:"version"`
+	Username string                       `json:"username,omitempty"`
+	Expiry   uint32                       `json:"expiry"`
+	Subs     []broker.SessionSubscription `json:"subs,omitempty"`
+	Messages [][]byte                     `json:"messages,omitempty"`
+}
+
+// retainedPage bounds the payload bytes of one page of retained messages.
+const retainedPage = 512 << 10
+
+func (n *Node) controlMsg(op string) *control {
+	return &control{Op: op, Node: n.self, Epoch: n.epoch}
+}
+
+// syncMsg lists every filter of this node. Called with n.mu held.
+func (n *Node) syncMsg(want bool) []byte {
+	c := n.controlMsg("sync")
+	c.Want = want
+	for f := range n.local {
+		c.Filters = append(c.Filters, f)
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
+// Subscribed is part of broker.Relay: the first subscription here to a
+// filter is announced to every peer, and SUBACK waits for them.
+func (n *Node) Subscribed(filter string) {
+	n.mu.Lock()
+	n.local[filter]++
+	if n.local[filter] > 1 {
+		n.mu.Unlock()
+		return
+	}
+	if _, _, shared := topic.SplitShared(filter); shared {
+		n.remote.Subscribe(n.self, filter, topic.Options{})
+	}
+	var ws []*waiter
+	if n.started {
+		c := n.controlMsg("sub")
+		c.Filter = filter
+		b, _ := json.Marshal(c)
+		for _, p := range n.peers {
+			ws = append(ws, n.requestLocked(p, "ctl", b))
+		}
+	}
+	n.mu.Unlock()
+	for _, w := range ws {
+		if _, err := w.wait(); err != nil && !errors.Is(err, errPeerLost) {
+			n.log.Warn(fmt.Sprintf("Cluster %s: announcing the subscription %s: %v.", n.cfg.Name, filter, err))
+		}
+	}
+}
+
+// Unsubscribed is part of broker.Relay: the last subscription here to a
+// filter gone, the peers stop sending for it. It does not wait.
+func (n *Node) Unsubscribed(filter string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.local[filter]--; n.local[filter] > 0 {
+		return
+	}
+	delete(n.local, filter)
+	if _, _, shared := topic.SplitShared(filter); shared {
+		n.remote.Unsubscribe(n.self, filter)
+	}
+	if !n.started {
+		return
+	}
+	c := n.controlMsg("unsub")
+	c.Filter = filter
+	b, _ := json.Marshal(c)
+	for _, p := range n.peers {
+		if err := n.nc.Publish(p.subject+"ctl", b); err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster: sending to node %s: %v.", p.name, err))
+		}
+	}
+}
+
+// handleControl answers the peers' control requests, one at a time.
+func (n *Node) handleControl(m *nats.Msg) {
+	var c control
+	if err := json.Unmarshal(m.Data, &c); err != nil || !ValidName(c.Node) || c.Node == n.self {
+		n.log.Warn(fmt.Sprintf("Cluster %s: ignoring a malformed control request.", n.cfg.Name))
+		return
+	}
+	p := n.seen(c.Node, c.Epoch)
+	var r controlReply
+	switch c.Op {
+	case "sub", "unsub", "sync":
+		n.mu.Lock()
+		if n.peers[p.name] == p {
+			n.applyInterestLocked(p, &c)
+		}
+		if c.Op == "sync" && c.Want {
+			// Sent holding the lock, as every announcement: ahead of
+			// any later change of this node's filters.
+			_ = n.nc.PublishMsg(&nats.Msg{Subject: p.subject + "ctl", Data: n.syncMsg(false)})
+		}
+		n.mu.Unlock()
+	case "claim":
+		if st := n.srv.Handover(c.Client, c.Resume); st != nil {
+			ws, err := encodeSession(st)
+			if err != nil {
+				r.Err = err.Error()
+			}
+			r.Session = ws
+		}
+	case "retained":
+		r.Retained, r.More = n.retainedFrom(c.Page)
+	default:
+		r.Err = "unknown request " + c.Op
+	}
+	if m.Reply == "" {
+		return
+	}
+	b, _ := json.Marshal(&r)
+	if err := m.Respond(b); err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster: answering node %s: %v.", c.Node, err))
+	}
+}
+
+// applyInterestLocked changes what this node knows of p's filters.
+// Called with n.mu held.
+func (n *Node) applyInterestLocked(p *peer, c *control) {
+	switch c.Op {
+	case "sub":
+		if _, ok := p.filters[c.Filter]; !ok && topic.ValidateFilter(c.Filter) == nil {
+			p.filters[c.Filter] = struct{}{}
+			n.remote.Subscribe(p.name, c.Filter, topic.Options{})
+		}
+	case "unsub":
+		if _, ok := p.filters[c.Filter]; ok {
+			delete(p.filters, c.Filter)
+			n.remote.Unsubscribe(p.name, c.Filter)
+		}
+	case "sync":
+		want := make(map[string]struct{}, len(c.Filters))
+		for _, f := range c.Filters {
+			if topic.ValidateFilter(f) == nil {
+				want[f] = struct{}{}
+			}
+		}
+		for f := range p.filters {
+			if _, ok := want[f]; !ok {
+				delete(p.filters, f)
+				n.remote.Unsubscribe(p.name, f)
+			}
+		}
+		for f := range want {
+			if _, ok := p.filters[f]; !ok {
+				p.filters[f] = struct{}{}
+				n.remote.Subscribe(p.name, f, topic.Options{})
+			}
+		}
+	}
+}
+
+// target is a peer a message goes to, with the shared groups it serves.
+type target struct {
+	p      *peer
+	shared []string
+	match  bool // it has subscribers for the message, beyond retaining it
+}
+
+// Forward is part of broker.Relay.
+func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error) {
+	if n.live.Load() == 0 {
+		return 0, nil, nil
+	}
+	mt := n.matches.Get().(*topic.Matches[string])
+	defer func() { mt.Reset(); n.matches.Put(mt) }()
+	n.remote.Match(rm.Topic, mt)
+	if len(mt.Subs) == 0 && len(mt.Shared) == 0 && !rm.Retain {
+		return 0, nil, nil
+	}
+	var targets []target
+	n.mu.Lock()
+	at := func(name string) *target {
+		for i := range targets {
+			if targets[i].p.name == name {
+				return &targets[i]
+			}
+		}
+		p := n.peers[name]
+		if p == nil {
+			return nil
+		}
+		targets = append(targets, target{p: p})
+		return &targets[len(targets)-1]
+	}
+	for _, s := range mt.Subs {
+		if t := at(s.Key); t != nil {
+			t.match = true
+		}
+	}
+	var elsewhere []string
+	for _, g := range mt.Shared {
+		s, ok := g.Pick(func(name string) bool { return name == n.self || n.peers[name] != nil })
+		if !ok || s.Key == n.self {
+			continue
+		}
+		if t := at(s.Key); t != nil {
+			key := "$share/" + g.Name() + "/" + g.Filter()
+			t.shared = append(t.shared, key)
+			t.match = true
+			elsewhere = append(elsewhere, key)
+		}
+	}
+	if rm.Retain {
+		// Every node keeps every retained message.
+		for name := range n.peers {
+			at(name)
+		}
+	}
+	var ws []*waiter
+	var err error
+	for i := range targets {
+		t := &targets[i]
+		m := *rm
+		m.Shared = t.shared
+		b, e := appendMessage(nil, &m)
+		if e != nil {
+			err = e
+			break
+		}
+		if rm.QoS == 0 {
+			if e := n.nc.Publish(t.p.subject+"msg", b); e != nil {
+				n.log.Warn(fmt.Sprintf("Cluster: sending to node %s: %v.", t.p.name, e))
+			}
+			continue
+		}
+		ws = append(ws, n.requestLocked(t.p, "msg", b))
+	}
+	n.mu.Unlock()
+	for _, w := range ws {
+		b, e := w.wait()
+		switch {
+		case errors.Is(e, errPeerLost):
+			// Its subscribers went with it.
+		case e != nil:
+			err = e
+		case len(b) > 0:
+			err = fmt.Errorf("node %s: %s", w.p.name, b)
+		}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	matched := 0
+	for _, t := range targets {
+		if t.match {
+			matched++
+		}
+	}
+	var local func(string) bool
+	if len(elsewhere) > 0 {
+		local = func(g string) bool { return !slices.Contains(elsewhere, g) }
+	}
+	return matched, local, nil
+}
+
+// handleMessage delivers what a peer forwarded, in the order it was sent.
+// A QoS 1/2 message is answered once delivered (and durable here, with
+// persistence on): an empty reply, or the error.
+func (n *Node) handleMessage(m *nats.Msg) {
+	rm, err := decodeMessage(m.Data)
+	if err == nil {
+		_, err = n.srv.DeliverRelayed(rm)
+	}
+	if err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster %s: a message from another node was not delivered: %v.", n.cfg.Name, err))
+	}
+	if m.Reply == "" {
+		return
+	}
+	var reply []byte
+	if err != nil {
+		reply = []byte(err.Error())
+	}
+	_ = m.Respond(reply)
+}
+
+// Claim is part of broker.Relay: every peer ends its session of the
+// client id; the one that had it sends it along when resume is set. A
+// peer that cannot be asked in time refuses the connection: two sessions
+// of one client id would diverge.
+func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error) {
+	if n.live.Load() == 0 {
+		return nil, nil
+	}
+	c := n.controlMsg("claim")
+	c.Client, c.Resume = clientID, resume
+	b, _ := json.Marshal(c)
+	n.mu.Lock()
+	var ws []*waiter
+	for _, p := range n.peers {
+		ws = append(ws, n.requestLocked(p, "ctl", b))
+	}
+	n.mu.Unlock()
+	var st *broker.SessionState
+	var err error
+	for _, w := range ws {
+		b, e := w.wait()
+		if errors.Is(e, errPeerLost) {
+			continue
+		}
+		if e != nil {
+			err = fmt.Errorf("cluster: claiming the session: %w", e)
+			continue
+		}
+		var r controlReply
+		if e := json.Unmarshal(b, &r); e != nil {
+			err = fmt.Errorf("cluster: claiming the session: node %s: %w", w.p.name, e)
+			continue
+		}
+		if r.Err != "" {
+			n.log.Warn(fmt.Sprintf("Cluster %s: the session of %s from node %s: %s.", n.cfg.Name, clientID, w.p.name, r.Err))
+		}
+		if r.Session != nil {
+			s, e := decodeSession(r.Session)
+			if e != nil {
+				n.log.Warn(fmt.Sprintf("Cluster %s: the session of %s from node %s: %v.", n.cfg.Name, clientID, w.p.name, e))
+				continue
+			}
+			st = s
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func encodeSession(st *broker.SessionState) (*sessionState, error) {
+	ws := &sessionState{Version: st.Version, Username: st.Username, Expiry: st.ExpiryInterval, Subs: st.Subscriptions}
+	var err error
+	for i := range st.Messages {
+		b, e := appendMessage(nil, &st.Messages[i])
+		if e != nil {
+			err = e
+			continue
+		}
+		ws.Messages = append(ws.Messages, b)
+	}
+	return ws, err
+}
+
+func decodeSession(ws *sessionState) (*broker.SessionState, error) {
+	st := &broker.SessionState{Version: ws.Version, Username: ws.Username, ExpiryInterval: ws.Expiry, Subscriptions: ws.Subs}
+	for _, b := range ws.Messages {
+		m, err := decodeMessage(b)
+		if err != nil {
+			return nil, err
+		}
+		st.Messages = append(st.Messages, *m)
+	}
+	return st, nil
+}
+
+// retainedFrom returns a page of the retained messages here, from the
+// page-th message on, and whether more follow.
+func (n *Node) retainedFrom(page int) ([][]byte, bool) {
+	var out [][]byte
+	size, i, more := 0, 0, false
+	_ = n.srv.Retained("#", func(r broker.RetainedMessage) bool {
+		if i++; i <= page {
+			return true
+		}
+		if size >= retainedPage {
+			more = true
+			return false
+		}
+		m := &broker.RelayedMessage{Topic: r.Topic, Payload: r.Payload, QoS: r.QoS, Retain: true, Properties: r.Properties, Origin: r.Publisher}
+		if !r.Expires.IsZero() {
+			m.Properties.MessageExpiry = uint32(max(1, (time.Until(r.Expires)+time.Second-1)/time.Second))
+		}
+		b, err := appendMessage(nil, m)
+		if err != nil {
+			return true
+		}
+		out = append(out, b)
+		size += len(b)
+		return true
+	})
+	return out, more
+}
+
+// fetchRetained copies a peer's retained messages that this node lacks:
+// once, when it first joins a peer.
+func (n *Node) fetchRetained(p *peer) {
+	added, page := 0, 0
+	for {
+		c := n.controlMsg("retained")
+		c.Page = page
+		b, _ := json.Marshal(c)
+		n.mu.Lock()
+		w := n.requestLocked(p, "ctl", b)
+		n.mu.Unlock()
+		rb, err := w.wait()
+		var r controlReply
+		if err == nil {
+			err = json.Unmarshal(rb, &r)
+		}
+		if err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: fetching the retained messages from node %s: %v.", n.cfg.Name, p.name, err))
+			return
+		}
+		for _, mb := range r.Retained {
+			page++
+			m, err := decodeMessage(mb)
+			if err != nil {
+				continue
+			}
+			if ok, err := n.srv.AddRetained(m); err != nil {
+				n.log.Warn(fmt.Sprintf("Cluster %s: %v.", n.cfg.Name, err))
+			} else if ok {
+				added++
+			}
+		}
+		if !r.More || len(r.Retained) == 0 {
+			break
+		}
+	}
+	n.log.Info(fmt.Sprintf("Cluster %s: %d retained messages from node %s.", n.cfg.Name, added, p.name))
+}
