@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/midge-mqtt/midge/broker"
+	"github.com/midge-mqtt/midge/internal/sysfig"
 )
 
 // sysLoop publishes each bridge's figures every interval, retained and
@@ -28,9 +28,9 @@ func (m *Manager) sysLoop(interval time.Duration) {
 	defer close(m.sysDone)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last := make(map[string]string)
+	pub := sysfig.New(m.srv)
 	for {
-		m.publishSys(last)
+		m.publishSys(pub)
 		select {
 		case <-m.sysStop:
 			return
@@ -67,7 +67,7 @@ func (m *Manager) Figures() []Figures {
 	return out
 }
 
-func (m *Manager) publishSys(last map[string]string) {
+func (m *Manager) publishSys(pub *sysfig.Publisher) {
 	now := make(map[string]string)
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	for _, f := range m.Figures() {
@@ -86,17 +86,5 @@ func (m *Manager) publishSys(last map[string]string) {
 		now[p+"bytes/received"] = itoa(f.BytesReceived)
 		now[p+"reconnects"] = itoa(f.Reconnects)
 	}
-	for topic, v := range now {
-		if last[topic] != v {
-			last[topic] = v
-			_, _ = m.srv.Publish(broker.Message{Topic: topic, Payload: []byte(v), QoS: 2, Retain: true})
-		}
-	}
-	for topic := range last {
-		if _, ok := now[topic]; !ok {
-			delete(last, topic)
-			// An empty retained message clears the topic.
-			_, _ = m.srv.Publish(broker.Message{Topic: topic, QoS: 2, Retain: true})
-		}
-	}
+	pub.Publish(now)
 }

@@ -69,6 +69,9 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the node's log lines (nil: discard).
 	Logger *slog.Logger
+	// SysInterval is sys_interval: how often the cluster's figures are
+	// published under $SYS/broker/cluster/ (see sys.go); 0: never.
+	SysInterval time.Duration
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -110,6 +113,10 @@ type Node struct {
 	reqSeq  uint64
 	pending map[uint64]chan []byte
 
+	// forwarded and relayed count the messages sent to peers (once per
+	// peer) and taken from them.
+	forwarded, relayed atomic.Int64
+
 	retainedOnce sync.Once
 	matches      sync.Pool
 	stop         chan struct{}
@@ -122,6 +129,7 @@ type peer struct {
 	lastSeen time.Time
 	filters  map[string]struct{}
 	gone     chan struct{} // closed when the peer is lost
+	figures  figures       // from its last heartbeat
 	subject  string        // midge.<cluster>.n.<name>.
 }
 
@@ -286,6 +294,9 @@ func (n *Node) Start(srv *broker.Server) error {
 	n.started = true
 	n.mu.Unlock()
 	n.wg.Go(n.heartbeats)
+	if n.cfg.SysInterval > 0 {
+		n.wg.Go(n.sysLoop)
+	}
 	n.log.Info(fmt.Sprintf("Cluster %s: node %s started (epoch %x).", n.cfg.Name, n.self, n.epoch))
 	return nil
 }
@@ -337,23 +348,27 @@ func (n *Node) Peers() []string {
 func (n *Node) Name() string { return n.self }
 
 type heartbeat struct {
-	Node    string `json:"node"`
-	Epoch   uint64 `json:"epoch"`
-	Leaving bool   `json:"leaving,omitempty"`
+	Node    string   `json:"node"`
+	Epoch   uint64   `json:"epoch"`
+	Leaving bool     `json:"leaving,omitempty"`
+	Figures *figures `json:"figures,omitempty"`
 }
 
 func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
-	hb := &heartbeat{Node: n.self, Epoch: n.epoch}
-	n.publishControl(n.prefix+"hb", hb)
+	beat := func() {
+		f := n.ownFigures()
+		n.publishControl(n.prefix+"hb", &heartbeat{Node: n.self, Epoch: n.epoch, Figures: &f})
+	}
+	beat()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
-		n.publishControl(n.prefix+"hb", hb)
+		beat()
 		n.expirePeers(time.Now().Add(-3 * n.cfg.Heartbeat))
 	}
 }
@@ -378,7 +393,12 @@ func (n *Node) handleHeartbeat(m *nats.Msg) {
 		n.mu.Unlock()
 		return
 	}
-	n.seen(hb.Node, hb.Epoch)
+	p := n.seen(hb.Node, hb.Epoch)
+	if hb.Figures != nil {
+		n.mu.Lock()
+		p.figures = *hb.Figures
+		n.mu.Unlock()
+	}
 }
 
 // seen records that the peer name (in its incarnation epoch) is alive.

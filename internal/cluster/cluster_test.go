@@ -57,7 +57,7 @@ func newCluster(t *testing.T, n int) *testCluster {
 func (tc *testCluster) add(name string, st store.Store) *member {
 	t := tc.t
 	t.Helper()
-	cfg := Config{Name: "test", NodeName: name, Listen: "127.0.0.1:0", Heartbeat: 50 * time.Millisecond, Timeout: 3 * time.Second, Logger: logger(t)}
+	cfg := Config{Name: "test", NodeName: name, Listen: "127.0.0.1:0", Heartbeat: 50 * time.Millisecond, Timeout: 3 * time.Second, Logger: logger(t), SysInterval: 100 * time.Millisecond}
 	if tc.seed != "" {
 		cfg.Peers = []string{tc.seed}
 	}
@@ -561,4 +561,57 @@ func TestClusterNameMismatch(t *testing.T) {
 	if p := tc.members[0].node.Peers(); len(p) != 0 {
 		t.Fatalf("n1 sees %v", p)
 	}
+}
+
+// $SYS/broker/cluster/ sums the figures of the nodes alive.
+func TestClusterSysFigures(t *testing.T) {
+	tc := newCluster(t, 3)
+	for i, m := range tc.members {
+		c := connect(t, m, fmt.Sprintf("c%d", i), client.Options{})
+		subscribe(t, c, fmt.Sprintf("f/%d", i), 0)
+	}
+	var mu sync.Mutex
+	got := map[string]string{}
+	changed := make(chan struct{}, 1)
+	watch := connect(t, tc.members[0], "watch", client.Options{OnMessage: func(_ *client.Client, m *client.Message) {
+		mu.Lock()
+		got[m.Topic] = string(m.Payload)
+		mu.Unlock()
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}})
+	subscribe(t, watch, "$SYS/broker/cluster/#", 0)
+	want := map[string]string{
+		"name": "test", "node": "n1", "nodes": "3", "peers": "n2 n3",
+		"clients/connected": "4", "subscriptions/count": "4",
+	}
+	await := func(when string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			mu.Lock()
+			ok := true
+			for k, v := range want {
+				if got["$SYS/broker/cluster/"+k] != v {
+					ok = false
+				}
+			}
+			snapshot := fmt.Sprint(got)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			select {
+			case <-changed:
+			case <-deadline:
+				t.Fatalf("%s, $SYS/broker/cluster/ holds %s, want %v", when, snapshot, want)
+			}
+		}
+	}
+	await("with 3 nodes")
+	tc.members[2].stop()
+	want["nodes"], want["peers"], want["clients/connected"], want["subscriptions/count"] = "2", "n2", "3", "3"
+	await("after n3 stopped")
 }

@@ -266,6 +266,7 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error
 			err = e
 			break
 		}
+		n.forwarded.Add(1)
 		if rm.QoS == 0 {
 			if e := n.nc.Publish(t.p.subject+"msg", b); e != nil {
 				n.log.Warn(fmt.Sprintf("Cluster: sending to node %s: %v.", t.p.name, e))
@@ -308,6 +309,7 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error
 func (n *Node) handleMessage(m *nats.Msg) {
 	rm, err := decodeMessage(m.Data)
 	if err == nil {
+		n.relayed.Add(1)
 		_, err = n.srv.DeliverRelayed(rm)
 	}
 	if err != nil {
