@@ -59,8 +59,9 @@ type conn struct {
 	// connection while their packet id awaits PUBREL.
 	inboundRepeats map[uint16]uint8
 	aliasIn        map[uint16]string
-	lastTopic      string // topic name of the previous PUBLISH, reused when it repeats
-	connectExpiry  uint32 // session expiry asked for in CONNECT
+	lastTopic      string     // topic name of the previous PUBLISH, reused when it repeats
+	ahead          *aheadList // messages forwarded and not yet routed here (ahead.go)
+	connectExpiry  uint32     // session expiry asked for in CONNECT
 
 	// will is the will message of this connection; whoever swaps it out
 	// (a normal DISCONNECT, a takeover, the close path) decides its fate.
@@ -318,8 +319,14 @@ func (c *conn) readBurst() (time.Time, error) {
 	return deadline, nil
 }
 
-// readBuffered handles packets from br until its buffer is empty.
-func (c *conn) readBuffered(br *bufio.Reader) error {
+// readBuffered handles packets from br until its buffer is empty, and
+// then settles what it read ahead (see ahead.go).
+func (c *conn) readBuffered(br *bufio.Reader) (err error) {
+	defer func() {
+		if e := c.settleAhead(); err == nil {
+			err = e
+		}
+	}()
 	first := c.first[0]
 	for {
 		err := c.readPacket(first, br)
@@ -367,6 +374,11 @@ func (c *conn) readPacket(first byte, br *bufio.Reader) error {
 	case packet.CONNACK, packet.SUBACK, packet.UNSUBACK, packet.PINGRESP:
 		// Only a server sends these (sections 3.2, 3.9, 3.11, 3.13).
 		return &packet.Error{Reason: packet.ProtocolError, Msg: fmt.Sprintf("%s from a client", t)}
+	}
+	if c.ahead != nil && settlesAhead(t) {
+		if err := c.settleAhead(); err != nil {
+			return err
+		}
 	}
 	if t >= packet.PUBACK && t <= packet.PUBCOMP && remaining <= maxInPlaceAck {
 		return c.readAck(first, br, remaining, total)

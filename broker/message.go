@@ -32,6 +32,11 @@ type message struct {
 	// relayed marks a message another server forwarded (DeliverRelayed):
 	// it is not forwarded again.
 	relayed bool
+	// forwarded is set once the message has been given to the Relay (or
+	// found to stay here), and remote is then the number of servers
+	// elsewhere with matching subscriptions.
+	forwarded bool
+	remote    int
 	// sharedHere, when set, tells which shared groups ($share/g/filter)
 	// get this message here; the others are served by another server.
 	sharedHere func(shared string) bool

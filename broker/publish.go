@@ -44,6 +44,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	// Everything past this point, ACLs included, sees the mounted topic.
 	p.Topic = c.mount(p.Topic)
 	if p.QoS == 2 {
+		// Its PUBREC follows the acknowledgements of what was read
+		// ahead of it.
+		if err := c.settleAhead(); err != nil {
+			return err
+		}
 		c.sess.mu.Lock()
 		held, known := c.sess.inbound[p.PacketID]
 		n := len(c.sess.inbound)
@@ -74,21 +79,27 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 
 	reason := packet.Success
-	var congested *session
-	var r *router
-	var m *message
 	switch {
 	case s.opts.MessageSizeLimit > 0 && len(p.Payload) > s.opts.MessageSizeLimit:
+		if err := c.settleAhead(); err != nil {
+			return err
+		}
 		s.log.Debug(fmt.Sprintf("Dropped too large PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.PacketTooLarge
 	case !s.authorize(c.info, p.Topic, AccessWrite) || isReservedForBroker(p.Topic):
+		if err := c.settleAhead(); err != nil {
+			return err
+		}
 		// Denied publishes are acknowledged and dropped, as Mosquitto does.
 		s.log.Debug(fmt.Sprintf("Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 			c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		reason = packet.NotAuthorized
 		s.stats.denied.Add(1)
 	case isControl(p.Topic):
+		if err := c.settleAhead(); err != nil {
+			return err
+		}
 		// A request to a control API, answered on its response topic and
 		// never routed. Handled on receipt, QoS 2 included, as Mosquitto.
 		c.handleControl(p.Topic, p.Payload)
@@ -97,7 +108,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 				c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		}
-		m = newMessage(p, c.clientID, time.Now())
+		m := newMessage(p, c.clientID, time.Now())
 		m.source = c.info
 		if nth%deliverSample == 0 {
 			m.recvAt = monotime()
@@ -113,43 +124,65 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				}
 				reason = storeFailureReason(err)
 			}
-			m = nil
 			break
 		}
 		s.gate.await(c, ticketSubscription)
-		var n int
-		var err error
-		r, n, err = s.prepareRoute(m, nil)
-		if err != nil {
-			s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
-			if p.QoS > 0 && c.version != packet.V5 {
-				// 3.x cannot refuse a PUBLISH: close without acknowledging,
-				// so the client sends it again after reconnecting.
-				return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep the message"}
+		if s.opts.Relay != nil {
+			if queued, err := c.forwardAhead(p.QoS, p.PacketID, m); queued || err != nil {
+				return err
 			}
-			reason = storeFailureReason(err)
-			break
 		}
-		if n == 0 {
-			reason = packet.NoMatchingSubscribers
-		}
+		return c.routePublish(m, p.QoS, p.PacketID, nil)
 	}
+	return c.answerPublish(p.QoS, p.PacketID, nil, nil, reason)
+}
+
+// routePublish routes a QoS 0 or 1 message the client published (unless
+// forwarding it to other servers failed with fwdErr) and answers it.
+func (c *conn) routePublish(m *message, qos byte, id uint16, fwdErr error) error {
+	s := c.srv
+	reason := packet.Success
+	var r *router
+	n, err := 0, fwdErr
+	if err == nil {
+		r, n, err = s.prepareRoute(m, nil)
+	}
+	switch {
+	case err != nil:
+		s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))
+		if qos > 0 && c.version != packet.V5 {
+			// 3.x cannot refuse a PUBLISH: close without acknowledging,
+			// so the client sends it again after reconnecting.
+			return &packet.Error{Reason: packet.UnspecifiedError, Msg: "the store could not keep the message"}
+		}
+		reason = storeFailureReason(err)
+	case n == 0:
+		reason = packet.NoMatchingSubscribers
+	}
+	return c.answerPublish(qos, id, r, m, reason)
+}
+
+// answerPublish acknowledges a PUBLISH and delivers the message r has
+// routed (r nil: it went nowhere).
+func (c *conn) answerPublish(qos byte, id uint16, r *router, m *message, reason packet.ReasonCode) error {
+	s := c.srv
 	if c.version != packet.V5 && reason != packet.Success {
 		reason = packet.Success
 	}
 	// A routed QoS 1 message's PUBACK is held until the message has
 	// reached every subscriber (see writer.holdWire).
 	switch {
-	case p.QoS == 1 && r != nil:
-		c.holdAck(packet.PUBACK, p.PacketID, reason)
-	case p.QoS == 1:
-		c.sendAck(packet.PUBACK, p.PacketID, reason)
-	case p.QoS == 2:
-		c.sendAck(packet.PUBREC, p.PacketID, reason)
+	case qos == 1 && r != nil:
+		c.holdAck(packet.PUBACK, id, reason)
+	case qos == 1:
+		c.sendAck(packet.PUBACK, id, reason)
+	case qos == 2:
+		c.sendAck(packet.PUBREC, id, reason)
 	}
+	var congested *session
 	if r != nil {
 		congested = s.finishRoute(r, m)
-		if p.QoS == 1 {
+		if qos == 1 {
 			c.w.letGo()
 		}
 	}
@@ -465,7 +498,10 @@ func (s *Server) route(m *message, pend *pending) (int, *session, error) {
 // subscribed to its own topic gets PUBACK or PUBREC before the message,
 // as from Mosquitto. On error the router has been released.
 func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
-	remote, err := s.forward(m)
+	wait, err := s.forward(m)
+	if err == nil && wait != nil {
+		err = wait()
+	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -477,7 +513,7 @@ func (s *Server) prepareRoute(m *message, pend *pending) (*router, int, error) {
 		m.rseq = s.retainSeq.Add(1)
 	}
 	r := s.getRouter()
-	n := r.match(s, m) + remote
+	n := r.match(s, m) + m.remote
 	if m.retain && testHookRetainedMatched != nil {
 		testHookRetainedMatched(m.topic)
 	}

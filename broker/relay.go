@@ -31,15 +31,20 @@ type Relay interface {
 
 	// Forward takes a message published here (by a client, a will or
 	// Publish) to the other servers, before anything is delivered here.
-	// For QoS 1 and 2 it returns once every server that must deliver the
-	// message has it, so that the publisher's acknowledgement means
-	// what it does on one server; an error refuses the message as a
-	// failing store would. It returns how many servers have matching
-	// subscriptions (for v5's No matching subscribers) and, when some
-	// shared groups are served elsewhere, which ones stay here: local
-	// reports whether the group named by its $share/group/filter
-	// string gets its copy on this server (nil: every group does).
-	Forward(m *RelayedMessage) (remote int, local func(shared string) bool, err error)
+	// It sends at once and does not wait: for QoS 1 and 2, wait (nil when
+	// no server must answer) returns once every server that must deliver
+	// the message has it, and the publisher is acknowledged only then, so
+	// that its acknowledgement means what it does on one server. An error
+	// from Forward or wait refuses the message as a failing store would.
+	// Messages forwarded one after another reach every server in that
+	// order, whether or not the earlier ones' waits have returned: a
+	// connection forwards what it has read before waiting for any of it.
+	// Forward returns how many servers have matching subscriptions (for
+	// v5's No matching subscribers) and, when some shared groups are
+	// served elsewhere, which ones stay here: local reports whether the
+	// group named by its $share/group/filter string gets its copy on this
+	// server (nil: every group does).
+	Forward(m *RelayedMessage) (remote int, local func(shared string) bool, wait func() error, err error)
 
 	// Claim is called when a client connects, before its session is
 	// looked up here: a session of the same client id elsewhere ends (its
@@ -91,23 +96,43 @@ type SessionSubscription struct {
 // relayable reports whether a topic passes between servers.
 func relayable(name string) bool { return !strings.HasPrefix(name, "$") }
 
-// forward passes a message published here to the Relay; it returns the
-// number of servers elsewhere that deliver it.
-func (s *Server) forward(m *message) (int, error) {
+// forward passes a message published here to the Relay, once: it
+// records how many servers elsewhere deliver it and returns what waits
+// for their acknowledgement (nil: nothing to wait for). prepareRoute
+// forwards and waits for a message not forwarded yet; a connection
+// forwards what it reads ahead and waits later (see conn.settleAhead).
+func (s *Server) forward(m *message) (func() error, error) {
 	rl := s.opts.Relay
+	if m.forwarded {
+		return nil, nil
+	}
+	m.forwarded = true
 	if rl == nil || m.relayed || !relayable(m.topic) {
-		return 0, nil
+		return nil, nil
 	}
 	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin}
 	if !m.expiry.IsZero() {
 		rm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
 	}
-	n, local, err := rl.Forward(rm)
+	n, local, wait, err := rl.Forward(rm)
 	if err != nil {
-		return 0, fmt.Errorf("forwarding to the cluster: %w", err)
+		return nil, fmt.Errorf("forwarding to the cluster: %w", err)
 	}
-	m.sharedHere = local
-	return n, nil
+	m.remote, m.sharedHere = n, local
+	if wait == nil {
+		return nil, nil
+	}
+	return wrapForwardWait(wait), nil
+}
+
+// wrapForwardWait says where a wait's error comes from.
+func wrapForwardWait(wait func() error) func() error {
+	return func() error {
+		if err := wait(); err != nil {
+			return fmt.Errorf("forwarding to the cluster: %w", err)
+		}
+		return nil
+	}
 }
 
 // DeliverRelayed routes a message another server forwarded to the

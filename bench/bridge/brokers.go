@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/bench/internal/harness"
-	"github.com/midge-mqtt/midge/client"
 )
 
 // link is one bridge under test: the near broker holds the `connection`
@@ -105,7 +104,7 @@ func startPair(ctx context.Context, specs map[string]harness.Spec, l link, dir s
 		return nil, fmt.Errorf("near %s: %w", l.near, err)
 	}
 	p := &pair{near: near, far: far}
-	if err := waitBridged(ctx, near.Addr, far.Addr, bridgeTimeout); err != nil {
+	if err := harness.WaitCrossed(ctx, near.Addr, far.Addr, probeTopic, bridgeTimeout); err != nil {
 		err = fmt.Errorf("%s: %w\nnear broker's output: %s\nfar broker's output: %s", l, err, near.Output(), far.Output())
 		p.stop()
 		return nil, err
@@ -120,50 +119,3 @@ const bridgeTimeout = 30 * time.Second
 // probeTopic is under the bridged bench/# but matches none of the load's
 // subscriptions.
 const probeTopic = "bench/probe"
-
-// waitBridged publishes probe messages on the near broker every 50 ms
-// until one arrives at a subscriber of the far broker: the bridge is then
-// connected and subscribed on both sides.
-func waitBridged(ctx context.Context, nearAddr, farAddr string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	arrived := make(chan struct{}, 1)
-	sub, err := client.Connect(ctx, client.Options{
-		Address: farAddr, ProtocolVersion: client.MQTT311,
-		OnMessage: func(*client.Client, *client.Message) {
-			select {
-			case arrived <- struct{}{}:
-			default:
-			}
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("probe subscriber: %w", err)
-	}
-	defer sub.Close()
-	if _, err := sub.Subscribe(ctx, nil, client.Subscription{Filter: probeTopic}); err != nil {
-		return fmt.Errorf("probe subscription: %w", err)
-	}
-	pub, err := client.Connect(ctx, client.Options{Address: nearAddr, ProtocolVersion: client.MQTT311})
-	if err != nil {
-		return fmt.Errorf("probe publisher: %w", err)
-	}
-	defer pub.Close()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := pub.Publish(ctx, &client.Message{Topic: probeTopic, Payload: []byte("probe")}); err != nil {
-			return fmt.Errorf("probe: %w", err)
-		}
-		select {
-		case <-arrived:
-			return nil
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("no message crossed the bridge within %v", timeout)
-			}
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}

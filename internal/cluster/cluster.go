@@ -113,6 +113,12 @@ type Node struct {
 	reqSeq  uint64
 	pending map[uint64]chan []byte
 
+	// msgSub is the subscription to the messages peers forward, and
+	// answering what its handler owes the peers that asked for an
+	// acknowledgement (see acks.go); only that handler touches it.
+	msgSub    *nats.Subscription
+	answering answers
+
 	// forwarded and relayed count the messages sent to peers (once per
 	// peer) and taken from them.
 	forwarded, relayed atomic.Int64
@@ -131,6 +137,9 @@ type peer struct {
 	gone     chan struct{} // closed when the peer is lost
 	figures  figures       // from its last heartbeat
 	subject  string        // midge.<cluster>.n.<name>.
+	// acks holds the QoS 1/2 messages sent to the peer and not yet
+	// acknowledged, in the order sent (see acks.go). Guarded by Node.mu.
+	acks []*waiter
 }
 
 // New starts the NATS side of a node (the embedded server and the
@@ -278,11 +287,15 @@ func (n *Node) Start(srv *broker.Server) error {
 		{own + "msg", n.handleMessage},
 		{own + "ctl", n.handleControl},
 		{own + "rep.*", n.handleReply},
+		{own + "ack", n.handleAcks},
 	}
 	for _, s := range subs {
 		sub, err := n.nc.Subscribe(s.subject, s.h)
 		if err != nil {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subject, err)
+		}
+		if s.subject == own+"msg" {
+			n.msgSub = sub
 		}
 		// Messages of a node that is catching up must not be dropped.
 		_ = sub.SetPendingLimits(-1, -1)
@@ -465,6 +478,9 @@ type waiter struct {
 	seq uint64
 	ch  chan []byte
 	err error // the request could not be sent
+	// acked: the peer answers it cumulatively (p.acks), not by a reply
+	// of its own (n.pending).
+	acked bool
 }
 
 var errPeerLost = errors.New("node lost")
@@ -472,9 +488,16 @@ var errPeerLost = errors.New("node lost")
 // wait returns the reply, errPeerLost if the peer was lost meanwhile, or
 // an error after the timeout.
 func (w *waiter) wait() ([]byte, error) {
-	defer w.n.forget(w.seq)
+	if !w.acked {
+		defer w.n.forget(w.seq)
+	}
 	if w.err != nil {
 		return nil, w.err
+	}
+	select {
+	case b := <-w.ch:
+		return b, nil // answered already: no timer needed
+	default:
 	}
 	t := time.NewTimer(w.n.cfg.Timeout)
 	defer t.Stop()
@@ -487,6 +510,13 @@ func (w *waiter) wait() ([]byte, error) {
 		return nil, fmt.Errorf("node %s did not answer in %v", w.p.name, w.n.cfg.Timeout)
 	case <-w.n.stop:
 		return nil, errors.New("leaving the cluster")
+	}
+}
+
+// abandon drops a request whose answer nobody will wait for.
+func (w *waiter) abandon() {
+	if !w.acked {
+		w.n.forget(w.seq)
 	}
 }
 

@@ -29,12 +29,12 @@ type member struct {
 }
 
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	members []*member
 	seed    string // the first node's route address
 }
 
-func logger(t *testing.T) *slog.Logger {
+func logger(t testing.TB) *slog.Logger {
 	if os.Getenv("CLUSTER_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -43,7 +43,7 @@ func logger(t *testing.T) *slog.Logger {
 
 // newCluster starts n nodes in this process, the later ones routing to
 // the first, and waits until each sees all the others.
-func newCluster(t *testing.T, n int) *testCluster {
+func newCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	for i := range n {

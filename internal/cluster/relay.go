@@ -206,15 +206,15 @@ type target struct {
 }
 
 // Forward is part of broker.Relay.
-func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error) {
+func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func() error, error) {
 	if n.live.Load() == 0 {
-		return 0, nil, nil
+		return 0, nil, nil, nil
 	}
 	mt := n.matches.Get().(*topic.Matches[string])
 	defer func() { mt.Reset(); n.matches.Put(mt) }()
 	n.remote.Match(rm.Topic, mt)
 	if len(mt.Subs) == 0 && len(mt.Shared) == 0 && !rm.Retain {
-		return 0, nil, nil
+		return 0, nil, nil, nil
 	}
 	var targets []target
 	n.mu.Lock()
@@ -273,22 +273,14 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error
 			}
 			continue
 		}
-		ws = append(ws, n.requestLocked(t.p, "msg", b))
+		ws = append(ws, n.sendAckedLocked(t.p, b))
 	}
 	n.mu.Unlock()
-	for _, w := range ws {
-		b, e := w.wait()
-		switch {
-		case errors.Is(e, errPeerLost):
-			// Its subscribers went with it.
-		case e != nil:
-			err = e
-		case len(b) > 0:
-			err = fmt.Errorf("node %s: %s", w.p.name, b)
-		}
-	}
 	if err != nil {
-		return 0, nil, err
+		for _, w := range ws {
+			w.abandon()
+		}
+		return 0, nil, nil, err
 	}
 	matched := 0
 	for _, t := range targets {
@@ -300,7 +292,28 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, error
 	if len(elsewhere) > 0 {
 		local = func(g string) bool { return !slices.Contains(elsewhere, g) }
 	}
-	return matched, local, nil
+	var wait func() error
+	if len(ws) > 0 {
+		wait = func() error { return waitAll(ws) }
+	}
+	return matched, local, wait, nil
+}
+
+// waitAll waits for the answers of every node a QoS 1/2 message went
+// to. A node lost meanwhile is no refusal: its subscribers went with it.
+func waitAll(ws []*waiter) error {
+	var err error
+	for _, w := range ws {
+		b, e := w.wait()
+		switch {
+		case errors.Is(e, errPeerLost):
+		case e != nil:
+			err = e
+		case len(b) > 0:
+			err = fmt.Errorf("node %s: %s", w.p.name, b)
+		}
+	}
+	return err
 }
 
 // handleMessage delivers what a peer forwarded, in the order it was sent.
@@ -315,14 +328,7 @@ func (n *Node) handleMessage(m *nats.Msg) {
 	if err != nil {
 		n.log.Warn(fmt.Sprintf("Cluster %s: a message from another node was not delivered: %v.", n.cfg.Name, err))
 	}
-	if m.Reply == "" {
-		return
-	}
-	var reply []byte
-	if err != nil {
-		reply = []byte(err.Error())
-	}
-	_ = m.Respond(reply)
+	n.answer(m.Reply, err)
 }
 
 // Claim is part of broker.Relay: every peer ends its session of the
