@@ -75,7 +75,11 @@ func (c *conn) settleAhead() error {
 		it := &l.items[i]
 		var err error
 		if it.wait != nil {
+			// Meanwhile the client's acknowledgements wait too: nobody
+			// should wait for this connection (pacing.go).
+			c.pacing.Store(true)
 			err = it.wait()
+			c.pacing.Store(false)
 		}
 		if first == nil {
 			first = c.routePublish(it.m, it.qos, it.id, err)

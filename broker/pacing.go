@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Pacing: holding back the publisher of subscribers that fall behind.
 //
@@ -45,6 +48,12 @@ import "time"
 // (or its connection goes). So a subscriber that stopped reading, or reads far
 // slower than it is sent to, costs its publishers at most one wait in
 // stallFor, and a healthy one that hiccupped is paced again soon.
+//
+// Messages other servers forward (DeliverRelayed) are paced the same way:
+// their handler waits before taking the next, so the other servers'
+// publishers, whose acknowledgements wait for it, are held back in turn
+// instead of the subscriber's queue overflowing. A reader waiting for
+// the other servers' acknowledgements (ahead.go) counts as pacing.
 //
 // A reader that waits cannot handle its own client's acknowledgements, so
 // a publisher never waits for its own session, nor for a session whose
@@ -110,11 +119,18 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 	if sess == c.sess {
 		return false
 	}
+	return s.pace(&c.pacing, sess)
+}
+
+// pace is awaitRelief for whoever waits: mark is set while it waits (a
+// connection's pacing, or the server's relayPacing for the messages
+// other servers forward, see DeliverRelayed).
+func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
 	// Marked before looking at the other side, which does the same: of
 	// two readers about to wait for each other, at least one sees the
 	// other's mark and goes on.
-	c.pacing.Store(true)
-	defer c.pacing.Store(false)
+	mark.Store(true)
+	defer mark.Store(false)
 	sess.mu.Lock()
 	other := sess.conn
 	var relief <-chan struct{}

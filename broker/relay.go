@@ -138,7 +138,11 @@ func wrapForwardWait(wait func() error) func() error {
 // DeliverRelayed routes a message another server forwarded to the
 // subscriptions here (and the retained store), without forwarding it
 // again. With a store, what the local sessions must not lose of it is
-// durable when it returns, as for a message published here.
+// durable when it returns, as for a message published here. When the
+// message leaves its receivers' queues congested it returns only once
+// one drains (at most a quarter second, see pacing.go), so that the
+// caller, taking one message after another, paces the servers it
+// relays for.
 func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
 	if err := topic.ValidateName(rm.Topic); err != nil {
 		return 0, fmt.Errorf("relayed message to %q: %w", rm.Topic, err)
@@ -158,7 +162,11 @@ func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
 	} else {
 		m.sharedHere = func(string) bool { return false }
 	}
-	return s.publish(m, nil)
+	n, congested, err := s.route(m, nil)
+	if congested != nil {
+		s.pace(&s.relayPacing, congested)
+	}
+	return n, err
 }
 
 // relaySubscribed and relayUnsubscribed tell the Relay of a session's

@@ -178,7 +178,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.matches.New = func() any { return new(topic.Matches[string]) }
 	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, nats.Name("midge "+cfg.NodeName), nats.MaxReconnects(-1))
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("midge "+cfg.NodeName), nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
 		if err != nil {
 			return nil, fmt.Errorf("connecting to NATS at %s: %w", cfg.NATSURL, err)
 		}
@@ -241,7 +241,7 @@ func (n *Node) startServer() error {
 		ns.Shutdown()
 		return fmt.Errorf("the cluster's NATS server did not start (route port %s)", n.cfg.Listen)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.Name("midge "+n.cfg.NodeName), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.Name("midge "+n.cfg.NodeName), nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
 	if err != nil {
 		ns.Shutdown()
 		return fmt.Errorf("connecting to the cluster's NATS server: %w", err)
@@ -285,6 +285,7 @@ func (n *Node) Start(srv *broker.Server) error {
 	}{
 		{n.prefix + "hb", n.handleHeartbeat},
 		{own + "msg", n.handleMessage},
+		{own + "msg0", n.handleMessage0},
 		{own + "ctl", n.handleControl},
 		{own + "rep.*", n.handleReply},
 		{own + "ack", n.handleAcks},
@@ -294,10 +295,18 @@ func (n *Node) Start(srv *broker.Server) error {
 		if err != nil {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subject, err)
 		}
-		if s.subject == own+"msg" {
+		switch s.subject {
+		case own + "msg":
 			n.msgSub = sub
+		case own + "msg0":
+			// QoS 0 messages are at most once: beyond these limits,
+			// while this node cannot keep up, they are dropped
+			// (natsError logs it) rather than held without bound.
+			_ = sub.SetPendingLimits(qos0PendingMsgs, qos0PendingBytes)
+			continue
 		}
-		// Messages of a node that is catching up must not be dropped.
+		// Messages of a node that is catching up must not be dropped;
+		// QoS 1/2 messages are bounded by their senders' waits.
 		_ = sub.SetPendingLimits(-1, -1)
 	}
 	if err := n.nc.Flush(); err != nil {
@@ -557,6 +566,23 @@ func (n *Node) handleReply(m *nats.Msg) {
 		default:
 		}
 	}
+}
+
+// The most QoS 0 messages (and bytes) from other nodes that wait for
+// this node's handler; beyond them they are dropped.
+const (
+	qos0PendingMsgs  = 100_000
+	qos0PendingBytes = 64 << 20
+)
+
+// natsError logs the NATS connection's asynchronous errors: a slow
+// consumer is the QoS 0 handler falling behind (once per episode).
+func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) && sub != nil {
+		n.log.Warn(fmt.Sprintf("Cluster %s: this node cannot keep up with the QoS 0 messages of the other nodes: some are dropped.", n.cfg.Name))
+		return
+	}
+	n.log.Warn(fmt.Sprintf("Cluster %s: NATS: %v.", n.cfg.Name, err))
 }
 
 // natsLogger passes the embedded server's log lines on, prefixed.

@@ -268,7 +268,14 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 		}
 		n.forwarded.Add(1)
 		if rm.QoS == 0 {
-			if e := n.nc.Publish(t.p.subject+"msg", b); e != nil {
+			// MQTT orders messages per topic and QoS: QoS 0 ones go
+			// apart, where they may be dropped. Retained ones, which
+			// every node keeps, go with the others.
+			subject := t.p.subject + "msg0"
+			if rm.Retain {
+				subject = t.p.subject + "msg"
+			}
+			if e := n.nc.Publish(subject, b); e != nil {
 				n.log.Warn(fmt.Sprintf("Cluster: sending to node %s: %v.", t.p.name, e))
 			}
 			continue
@@ -316,10 +323,17 @@ func waitAll(ws []*waiter) error {
 	return err
 }
 
-// handleMessage delivers what a peer forwarded, in the order it was sent.
-// A QoS 1/2 message is answered once delivered (and durable here, with
-// persistence on): an empty reply, or the error.
+// handleMessage delivers the QoS 1/2 and retained messages a peer
+// forwarded, in the order it sent them, each answered once delivered
+// (and durable here, with persistence on), cumulatively (acks.go).
 func (n *Node) handleMessage(m *nats.Msg) {
+	n.answer(m.Reply, n.deliverRelayed(m))
+}
+
+// handleMessage0 delivers the QoS 0 messages a peer forwarded, in order.
+func (n *Node) handleMessage0(m *nats.Msg) { _ = n.deliverRelayed(m) }
+
+func (n *Node) deliverRelayed(m *nats.Msg) error {
 	rm, err := decodeMessage(m.Data)
 	if err == nil {
 		n.relayed.Add(1)
@@ -328,7 +342,7 @@ func (n *Node) handleMessage(m *nats.Msg) {
 	if err != nil {
 		n.log.Warn(fmt.Sprintf("Cluster %s: a message from another node was not delivered: %v.", n.cfg.Name, err))
 	}
-	n.answer(m.Reply, err)
+	return err
 }
 
 // Claim is part of broker.Relay: every peer ends its session of the
