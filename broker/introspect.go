@@ -161,6 +161,26 @@ func (s *Server) Disconnect(id string) bool {
 	return true
 }
 
+// Redirect closes every client connection, as a server does that cannot
+// serve its clients as it should while other servers can (a cluster node
+// cut off from the others): a 5.0 client gets DISCONNECT 0x9C (Use
+// another server). Wills and sessions fare as when a connection is
+// lost. It returns how many connections it closed.
+func (s *Server) Redirect() int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		// kick may wait for the writer to drain: not on the caller's
+		// goroutine.
+		go c.kick(packet.UseAnotherServer)
+	}
+	return len(conns)
+}
+
 // RetainedMessage is a retained message as the broker holds it.
 type RetainedMessage struct {
 	Topic   string

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -317,10 +318,11 @@ func (s *Server) adopt(id string, st *SessionState) {
 }
 
 // AddRetained keeps rm as the retained message of its topic without
-// publishing it, unless the topic has one already: it is how a server
-// joining others learns the retained messages set before it joined. With
-// a store, the message is durable when it returns true.
-func (s *Server) AddRetained(rm *RelayedMessage) (bool, error) {
+// publishing it, unless the topic has one already and replace is false:
+// it is how a server joining others learns the retained messages set
+// before it joined (replace: while it was cut off from them). With a
+// store, the message is durable when it returns true.
+func (s *Server) AddRetained(rm *RelayedMessage, replace bool) (bool, error) {
 	if err := topic.ValidateName(rm.Topic); err != nil {
 		return false, fmt.Errorf("retained message to %q: %w", rm.Topic, err)
 	}
@@ -331,7 +333,7 @@ func (s *Server) AddRetained(rm *RelayedMessage) (bool, error) {
 	m := newMessage(p, rm.Origin, time.Now())
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
-	if _, ok := s.retained.Get(rm.Topic); ok {
+	if old, ok := s.retained.Get(rm.Topic); ok && (!replace || old.qos == m.qos && bytes.Equal(old.payload, m.payload)) {
 		return false, nil
 	}
 	if s.journal != nil {

@@ -59,17 +59,24 @@ func listenPort(t *testing.T) int {
 
 // midgeProcess is a midge broker run from a configuration file.
 type midgeProcess struct {
-	t    *testing.T
-	conf string
-	cmd  *exec.Cmd
-	logs []*syncBuffer // one per run
+	t     *testing.T
+	conf  string
+	netns string // the network namespace it runs in ("": this process's)
+	cmd   *exec.Cmd
+	logs  []*syncBuffer // one per run
 }
 
 // runMidge writes a configuration of lines (with `user root`, so that
 // the broker can read the test's files) and runs midge on it.
 func runMidge(t *testing.T, lines ...string) *midgeProcess {
 	t.Helper()
-	p := &midgeProcess{t: t, conf: writeConf(t, append([]string{"user root"}, lines...)...)}
+	return runMidgeIn(t, "", lines...)
+}
+
+// runMidgeIn is runMidge in the network namespace netns.
+func runMidgeIn(t *testing.T, netns string, lines ...string) *midgeProcess {
+	t.Helper()
+	p := &midgeProcess{t: t, netns: netns, conf: writeConf(t, append([]string{"user root"}, lines...)...)}
 	p.start()
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -82,7 +89,13 @@ func runMidge(t *testing.T, lines ...string) *midgeProcess {
 // start runs the broker (again) on its configuration file.
 func (p *midgeProcess) start() {
 	p.t.Helper()
-	cmd, log := startMidge(p.t, "midge", "-c", p.conf)
+	c := midgeCmd(p.t, "midge", "-c", p.conf)
+	if p.netns != "" {
+		// ip replaces itself with the broker once in the namespace.
+		c = exec.Command("ip", append([]string{"netns", "exec", p.netns}, c.Args...)...)
+		c.Env = append(os.Environ(), "MIDGE_TEST_MAIN=midge")
+	}
+	cmd, log := startCmd(p.t, c)
 	p.cmd = cmd
 	p.logs = append(p.logs, log)
 }

@@ -125,7 +125,12 @@ func freePort(t *testing.T) int {
 // startMidge runs the broker and waits for its "running" line.
 func startMidge(t *testing.T, name string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := midgeCmd(t, name, args...)
+	return startCmd(t, midgeCmd(t, name, args...))
+}
+
+// startCmd is startMidge for a command made ready to run midge.
+func startCmd(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,11 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives the node's log lines (nil: discard).
 	Logger *slog.Logger
+	// Quorum is how many nodes, this one included, must be in reach for
+	// it to take QoS 1/2 and retained messages and new connections (see
+	// quorum.go); 0: a majority of this node and its Peers when they are
+	// two or more, else 1 (no quorum: every node serves on its own).
+	Quorum int
 	// SysInterval is sys_interval: how often the cluster's figures are
 	// published under $SYS/broker/cluster/ (see sys.go); 0: never.
 	SysInterval time.Duration
@@ -123,10 +128,13 @@ type Node struct {
 	// peer) and taken from them.
 	forwarded, relayed atomic.Int64
 
-	retainedOnce sync.Once
-	matches      sync.Pool
-	stop         chan struct{}
-	wg           sync.WaitGroup
+	// needRetained: the next peer this node syncs with is asked for its
+	// retained messages (at the start, and after quorum was lost), and
+	// replaceRetained: they replace this node's own.
+	needRetained, replaceRetained bool
+	matches                       sync.Pool
+	stop                          chan struct{}
+	wg                            sync.WaitGroup
 }
 
 type peer struct {
@@ -158,6 +166,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	if cfg.Quorum <= 0 {
+		cfg.Quorum = defaultQuorum(cfg.Peers)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -175,6 +186,8 @@ func New(cfg Config) (*Node, error) {
 		remote:  topic.NewTree[string](),
 		pending: make(map[uint64]chan []byte),
 		stop:    make(chan struct{}),
+
+		needRetained: true,
 	}
 	n.matches.New = func() any { return new(topic.Matches[string]) }
 	if cfg.NATSURL != "" {
@@ -320,6 +333,9 @@ func (n *Node) Start(srv *broker.Server) error {
 		n.wg.Go(n.sysLoop)
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: node %s started (epoch %x).", n.cfg.Name, n.self, n.epoch))
+	if !n.quorate() {
+		n.log.Warn(fmt.Sprintf("Cluster %s: waiting for %d of the other nodes (cluster_quorum %d) before taking QoS 1/2 and retained messages and new connections.", n.cfg.Name, n.cfg.Quorum-1, n.cfg.Quorum))
+	}
 	return nil
 }
 
@@ -434,12 +450,14 @@ func (n *Node) seen(name string, epoch uint64) *peer {
 		return p
 	}
 	if p != nil {
-		n.dropPeerLocked(p, "restarted")
+		// Replaced by its new incarnation at once: no loss of quorum.
+		n.removePeerLocked(p, "restarted")
 	}
 	p = &peer{name: name, epoch: epoch, lastSeen: time.Now(), filters: make(map[string]struct{}), gone: make(chan struct{}), subject: n.prefix + "n." + name + "."}
 	n.peers[name] = p
 	n.live.Add(1)
 	n.log.Info(fmt.Sprintf("Cluster %s: node %s joined.", n.cfg.Name, name))
+	n.quorumChangedLocked(-1)
 	if n.started {
 		w := n.requestLocked(p, "ctl", n.syncMsg(true))
 		n.wg.Go(func() { n.afterSync(p, w) })
@@ -452,7 +470,13 @@ func (n *Node) afterSync(p *peer, w *waiter) {
 		n.log.Warn(fmt.Sprintf("Cluster %s: node %s did not take this node's subscriptions: %v.", n.cfg.Name, p.name, err))
 		return
 	}
-	n.retainedOnce.Do(func() { n.fetchRetained(p) })
+	n.mu.Lock()
+	fetch, replace := n.needRetained, n.replaceRetained
+	n.needRetained, n.replaceRetained = false, false
+	n.mu.Unlock()
+	if fetch {
+		n.fetchRetained(p, replace)
+	}
 }
 
 // expirePeers drops the peers not heard from since before.
@@ -466,10 +490,19 @@ func (n *Node) expirePeers(before time.Time) {
 	}
 }
 
-// dropPeerLocked forgets a lost peer and its filters. Called with n.mu held.
+// dropPeerLocked forgets a lost peer and its filters, and acts if this
+// node has lost its quorum. Called with n.mu held.
 func (n *Node) dropPeerLocked(p *peer, why string) {
+	if n.removePeerLocked(p, why) {
+		n.quorumChangedLocked(+1)
+	}
+}
+
+// removePeerLocked forgets a peer and its filters, and reports whether
+// it did (it was still the peer of its name). Called with n.mu held.
+func (n *Node) removePeerLocked(p *peer, why string) bool {
 	if n.peers[p.name] != p {
-		return
+		return false
 	}
 	delete(n.peers, p.name)
 	n.live.Add(-1)
@@ -478,6 +511,7 @@ func (n *Node) dropPeerLocked(p *peer, why string) {
 	}
 	close(p.gone)
 	n.log.Warn(fmt.Sprintf("Cluster %s: node %s %s; its subscriptions are dropped here.", n.cfg.Name, p.name, why))
+	return true
 }
 
 // waiter is a request in flight to one peer.

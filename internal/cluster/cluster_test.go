@@ -615,3 +615,41 @@ func TestClusterSysFigures(t *testing.T) {
 	want["nodes"], want["peers"], want["clients/connected"], want["subscriptions/count"] = "2", "n2", "3", "3"
 	await("after n3 stopped")
 }
+
+// TestQuorum checks the quorum's default and what a node short of it
+// refuses: QoS 1/2 and retained messages, and connections; QoS 0
+// messages pass.
+func TestQuorum(t *testing.T) {
+	for _, tc := range []struct {
+		peers []string
+		want  int
+	}{{nil, 1}, {[]string{"a:1"}, 1}, {[]string{"a:1", "b:1"}, 2}, {[]string{"a:1", "b:1", "c:1", "d:1"}, 3}} {
+		if q := defaultQuorum(tc.peers); q != tc.want {
+			t.Errorf("%d peers: quorum %d, want %d", len(tc.peers), q, tc.want)
+		}
+	}
+
+	node, err := New(Config{Name: "test", NodeName: "solo", Listen: "127.0.0.1:0", Heartbeat: 50 * time.Millisecond, Quorum: 2, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	opts := broker.DefaultOptions()
+	opts.SysInterval = 0
+	opts.Relay = node
+	srv := broker.New(opts)
+	if err := node.Start(srv); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*broker.RelayedMessage{{Topic: "a", QoS: 1}, {Topic: "a", QoS: 2}, {Topic: "a", Retain: true, Payload: []byte("x")}} {
+		if _, _, _, err := node.Forward(m); err == nil {
+			t.Errorf("QoS %d retain %v taken short of the quorum", m.QoS, m.Retain)
+		}
+	}
+	if _, _, _, err := node.Forward(&broker.RelayedMessage{Topic: "a"}); err != nil {
+		t.Errorf("a QoS 0 message refused: %v", err)
+	}
+	if _, err := node.Claim("c", false); err == nil {
+		t.Error("a connection taken short of the quorum")
+	}
+}

@@ -207,6 +207,9 @@ type target struct {
 
 // Forward is part of broker.Relay.
 func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func() error, error) {
+	if (rm.QoS > 0 || rm.Retain) && !n.quorate() {
+		return 0, nil, nil, n.errNoQuorum()
+	}
 	if n.live.Load() == 0 {
 		return 0, nil, nil, nil
 	}
@@ -314,6 +317,11 @@ func waitAll(ws []*waiter) error {
 		b, e := w.wait()
 		switch {
 		case errors.Is(e, errPeerLost):
+			if !w.n.quorate() {
+				// Cut off rather than gone, maybe: its subscribers
+				// may be there still.
+				err = w.n.errNoQuorum()
+			}
 		case e != nil:
 			err = e
 		case len(b) > 0:
@@ -350,6 +358,9 @@ func (n *Node) deliverRelayed(m *nats.Msg) error {
 // peer that cannot be asked in time refuses the connection: two sessions
 // of one client id would diverge.
 func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error) {
+	if !n.quorate() {
+		return nil, n.errNoQuorum()
+	}
 	if n.live.Load() == 0 {
 		return nil, nil
 	}
@@ -450,9 +461,10 @@ func (n *Node) retainedFrom(page int) ([][]byte, bool) {
 	return out, more
 }
 
-// fetchRetained copies a peer's retained messages that this node lacks:
-// once, when it first joins a peer.
-func (n *Node) fetchRetained(p *peer) {
+// fetchRetained copies a peer's retained messages that this node lacks
+// (replace: and those that differ), when it first joins a peer and
+// when it rejoins after losing quorum.
+func (n *Node) fetchRetained(p *peer, replace bool) {
 	added, page := 0, 0
 	for {
 		c := n.controlMsg("retained")
@@ -476,7 +488,7 @@ func (n *Node) fetchRetained(p *peer) {
 			if err != nil {
 				continue
 			}
-			if ok, err := n.srv.AddRetained(m); err != nil {
+			if ok, err := n.srv.AddRetained(m, replace); err != nil {
 				n.log.Warn(fmt.Sprintf("Cluster %s: %v.", n.cfg.Name, err))
 			} else if ok {
 				added++

@@ -20,6 +20,10 @@ type Cluster struct {
 	// NATSURL is cluster_nats_url: an existing NATS system instead of
 	// the embedded server.
 	NATSURL string
+	// Quorum is cluster_quorum: the nodes, this one included, that must
+	// be in reach for a node to take QoS 1/2 and retained messages and
+	// new connections (0: the default, see cluster.Config.Quorum).
+	Quorum int
 	// CAFile, CertFile and KeyFile (cluster_tls_cafile, _certfile,
 	// _keyfile) secure the routes with mutual TLS.
 	CAFile, CertFile, KeyFile string
@@ -89,6 +93,15 @@ func applyClusterPeer(c *call) error {
 	return nil
 }
 
+func applyClusterQuorum(c *call) error {
+	v, err := c.intIn(1, 1000)
+	if err != nil {
+		return err
+	}
+	c.p.cfg.Cluster.Quorum = v
+	return nil
+}
+
 func clusterString(field func(*Cluster) *string) func(*call) error {
 	return func(c *call) error { return c.setString(field(&c.p.cfg.Cluster)) }
 }
@@ -97,7 +110,7 @@ func clusterString(field func(*Cluster) *string) func(*call) error {
 func checkCluster(c *Config) error {
 	k := &c.Cluster
 	if k.Name == "" {
-		if k.Listen != "" || len(k.Peers) > 0 || k.NATSURL != "" || k.NodeName != "" || k.CAFile != "" || k.CertFile != "" || k.KeyFile != "" {
+		if k.Listen != "" || len(k.Peers) > 0 || k.NATSURL != "" || k.NodeName != "" || k.Quorum != 0 || k.CAFile != "" || k.CertFile != "" || k.KeyFile != "" {
 			return &Error{File: c.File, Msg: "cluster options need cluster_name"}
 		}
 		return nil

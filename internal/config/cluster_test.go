@@ -21,10 +21,23 @@ func TestClusterOptionErrors(t *testing.T) {
 		{"cluster_name eu\ncluster_listen :7422\ncluster_tls_certfile c.pem\n", "must both be given", 1},
 		{"cluster_name eu\ncluster_listen :7422\ncluster_tls_certfile c.pem\ncluster_tls_keyfile k.pem\n", "needs cluster_tls_cafile", 1},
 		{"cluster_name eu\ncluster_listen :7422\ncluster_tls_cafile ca.pem\n", "mutual TLS", 1},
+		{"cluster_name eu\ncluster_listen :7422\ncluster_quorum 0\n", "cluster_quorum", 3},
+		{"cluster_name eu\ncluster_listen :7422\ncluster_quorum two\n", "cluster_quorum", 3},
+		{"cluster_quorum 2\n", "need cluster_name", 0},
 	} {
 		e := parseErr(t, tc.conf)
 		if !strings.Contains(e.Msg, tc.want) || e.Line != tc.line {
 			t.Errorf("%q: %v (line %d), want %q at line %d", tc.conf, e, e.Line, tc.want, tc.line)
 		}
+	}
+}
+
+func TestClusterQuorum(t *testing.T) {
+	cfg, err := Parse("q.conf", strings.NewReader("cluster_name eu\ncluster_listen :7422\ncluster_quorum 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Quorum != 3 {
+		t.Errorf("cluster_quorum %d, want 3", cfg.Cluster.Quorum)
 	}
 }

@@ -162,6 +162,7 @@ func optionTable() map[string]option {
 		"cluster_node_name":    supported(applyClusterNodeName),
 		"cluster_listen":       supported(applyClusterListen),
 		"cluster_peer":         supported(applyClusterPeer),
+		"cluster_quorum":       supported(applyClusterQuorum),
 		"cluster_nats_url":     supported(clusterString(func(k *Cluster) *string { return &k.NATSURL })),
 		"cluster_tls_cafile":   supported(clusterString(func(k *Cluster) *string { return &k.CAFile })),
 		"cluster_tls_certfile": supported(clusterString(func(k *Cluster) *string { return &k.CertFile })),

@@ -29,7 +29,7 @@ func startCluster(cfg *config.Config, log *slog.Logger) (*cluster.Node, error) {
 		}
 		node = nodeNameOf(h)
 	}
-	cc := cluster.Config{Name: k.Name, NodeName: node, Listen: k.Listen, Peers: k.Peers, NATSURL: k.NATSURL, Logger: log, SysInterval: time.Duration(cfg.SysInterval) * time.Second}
+	cc := cluster.Config{Name: k.Name, NodeName: node, Listen: k.Listen, Peers: k.Peers, NATSURL: k.NATSURL, Quorum: k.Quorum, Logger: log, SysInterval: time.Duration(cfg.SysInterval) * time.Second}
 	if k.CertFile != "" {
 		t, err := clusterTLS(k)
 		if err != nil {
