@@ -141,20 +141,20 @@ func run() error {
 
 // parse fills in the lists of the command line and checks the settings.
 func (s *settings) parse(links, loads, qos string) error {
-	for _, f := range splitList(links) {
+	for _, f := range harness.SplitList(links) {
 		l, err := parseLink(f)
 		if err != nil {
 			return err
 		}
 		s.links = append(s.links, l)
 	}
-	for _, f := range splitList(loads) {
+	for _, f := range harness.SplitList(loads) {
 		if f != "single" && f != "fanin" {
 			return fmt.Errorf("unknown load %q (want single or fanin)", f)
 		}
 		s.loads = append(s.loads, f)
 	}
-	for _, f := range splitList(qos) {
+	for _, f := range harness.SplitList(qos) {
 		q, err := strconv.Atoi(f)
 		if err != nil || q < 0 || q > 2 {
 			return fmt.Errorf("-q: %q is not 0, 1 or 2", f)
@@ -246,14 +246,4 @@ func describe(specs map[string]harness.Spec, s *settings) []string {
 		fmt.Sprintf("load: %s; QoS %s; MQTT 3.1.1 clients; %d-byte payloads; %v per run as fast as possible, latency runs %s; %d round(s)",
 			strings.Join(s.loads, ", "), strings.Join(qos, ", "), s.payload, s.duration, rate, s.rounds))
 	return lines
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out
 }

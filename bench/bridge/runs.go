@@ -101,7 +101,7 @@ func runCase(ctx context.Context, specs map[string]harness.Spec, dir string, s *
 			return err
 		}
 		printRun(l, "as fast as possible", m)
-		maxRates[l] = maxRate(&m.r)
+		maxRates[l] = harness.MaxRate(&m.r)
 		res.addMax(l, title, m)
 	}
 	if !s.latency {
@@ -122,17 +122,6 @@ func runCase(ctx context.Context, specs map[string]harness.Spec, dir string, s *
 		res.addFixed(l, title, m)
 	}
 	return nil
-}
-
-// maxRate is the message rate a bridge sustained in a run as fast as
-// possible: what the near broker took from the publishers, or what
-// arrived at the far side if that was less.
-func maxRate(r *bench.Result) float64 {
-	rate := r.SentRate
-	if r.Sent > 0 && r.Expected > 0 {
-		rate = min(rate, r.DeliveredRate*float64(r.Sent)/float64(r.Expected))
-	}
-	return rate
 }
 
 // printRun prints one line per finished run.

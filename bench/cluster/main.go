@@ -132,20 +132,20 @@ func run() error {
 
 // parse fills in the lists of the command line and checks the settings.
 func (s *settings) parse(nodes, loads, qos string) error {
-	for _, f := range splitList(nodes) {
+	for _, f := range harness.SplitList(nodes) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 0 || n > 9 {
 			return fmt.Errorf("-nodes: %q is not a node count from 0 to 9", f)
 		}
 		s.nodes = append(s.nodes, n)
 	}
-	for _, f := range splitList(loads) {
+	for _, f := range harness.SplitList(loads) {
 		if f != "pairs" && f != "fanout" && f != "fanin" {
 			return fmt.Errorf("unknown load %q (want pairs, fanout or fanin)", f)
 		}
 		s.loads = append(s.loads, f)
 	}
-	for _, f := range splitList(qos) {
+	for _, f := range harness.SplitList(qos) {
 		q, err := strconv.Atoi(f)
 		if err != nil || q < 0 || q > 2 {
 			return fmt.Errorf("-q: %q is not 0, 1 or 2", f)
@@ -300,7 +300,7 @@ func runCase(ctx context.Context, spec harness.Spec, dir string, s *settings, lo
 		}
 		printRun(n, "as fast as possible", m)
 		sec.rows = append(sec.rows, row{nodes: n, max: m})
-		if rate := maxRate(&m.r); lowest == 0 || rate < lowest {
+		if rate := harness.MaxRate(&m.r); lowest == 0 || rate < lowest {
 			lowest = rate
 		}
 	}
@@ -322,17 +322,6 @@ func runCase(ctx context.Context, spec harness.Spec, dir string, s *settings, lo
 	return sec, nil
 }
 
-// maxRate is the message rate the nodes sustained in a run as fast as
-// possible: what they took from the publishers, or what they delivered
-// if that was less.
-func maxRate(r *bench.Result) float64 {
-	rate := r.SentRate
-	if r.Sent > 0 && r.Expected > 0 {
-		rate = min(rate, r.DeliveredRate*float64(r.Sent)/float64(r.Expected))
-	}
-	return rate
-}
-
 func printRun(n int, how string, m *outcome) {
 	r := &m.r
 	fmt.Printf("  %s %s: sent %d (%.0f msg/s), delivered %d (%.0f msg/s), lost %d of %d; latency p50 %v p99 %v; CPU nodes %s, generator %.0f%%\n",
@@ -346,14 +335,4 @@ func percents(v []float64) string {
 		parts[i] = fmt.Sprintf("%.0f%%", p)
 	}
 	return strings.Join(parts, " ")
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out
 }

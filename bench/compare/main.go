@@ -82,8 +82,8 @@ func run() error {
 	default:
 		return fmt.Errorf("-protocol %q: want 311 or 5", *protocol)
 	}
-	brokerNames := splitList(*brokerList)
-	scenarioNames := splitList(*scenarioList)
+	brokerNames := harness.SplitList(*brokerList)
+	scenarioNames := harness.SplitList(*scenarioList)
 	if err := validate(s, brokerNames, scenarioNames, *qos, *rounds); err != nil {
 		return err
 	}
@@ -243,14 +243,4 @@ func brokerSpecs(ctx context.Context, names []string, dir string, bins map[strin
 		specs = append(specs, harness.Spec{Name: name, Path: path})
 	}
 	return specs, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" && !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out
 }

@@ -116,7 +116,7 @@ func (rd *round) noteMax(base, broker string, r *bench.Result) {
 	if rd.maxRates[base] == nil {
 		rd.maxRates[base] = map[string]float64{}
 	}
-	rd.maxRates[base][broker] = maxRate(r)
+	rd.maxRates[base][broker] = harness.MaxRate(r)
 }
 
 // fixedRate is half the reference broker's maximum for a base scenario,
@@ -135,7 +135,7 @@ func (rd *round) fixedRate(ctx context.Context, base string) (float64, error) {
 		return 0, fmt.Errorf("%s maximum on %s: %w", base, rd.ref, err)
 	}
 	rd.noteMax(base, rd.ref, r)
-	return maxRate(r) / 2, nil
+	return harness.MaxRate(r) / 2, nil
 }
 
 // runLatency offers half the reference broker's maximum rate for a base

@@ -103,18 +103,6 @@ func benchConfig(cfg bench.Config, t target, s settings) bench.Config {
 	return cfg
 }
 
-// maxRate is the message rate a broker sustained in a run as fast as
-// possible: what it took from the publishers, or what it delivered if
-// that was less (QoS 0 messages it took and then dropped do not count).
-func maxRate(r *bench.Result) float64 {
-	rate := r.SentRate
-	if r.Sent > 0 && r.Expected > 0 {
-		perMessage := float64(r.Expected) / float64(r.Sent)
-		rate = min(rate, r.DeliveredRate/perMessage)
-	}
-	return rate
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
 
