@@ -47,7 +47,9 @@ func (n *Node) quorumChangedLocked(was int) {
 		n.log.Warn(fmt.Sprintf("Cluster %s: only %d of the %d nodes cluster_quorum needs in reach: refusing QoS 1/2 and retained messages and new connections, and sending this node's clients elsewhere.", n.cfg.Name, now, q))
 		n.needRetained, n.replaceRetained = true, true
 		if n.srv != nil && n.started {
-			n.srv.Redirect()
+			// Not holding n.mu: the server calls Unsubscribed, which
+			// takes it, with its own lock held.
+			go n.srv.Redirect()
 		}
 	}
 }
