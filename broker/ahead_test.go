@@ -70,6 +70,19 @@ func (*gatedRelay) Claim(string, bool) (*broker.SessionState, error) {
 	return nil, nil
 }
 
+// gatedBroker starts a broker whose Relay is a gatedRelay, with a v5
+// subscriber to "t" at QoS 1.
+func gatedBroker(t *testing.T) (*gatedRelay, *testBroker, *rawClient) {
+	rl := newGatedRelay()
+	opts := testOptions()
+	opts.Relay = rl
+	b := startBroker(t, opts, nil)
+	t.Cleanup(rl.releaseAll) // before the broker closes: cleanups run last first
+	sub := mustConnect(t, b.addr, packet.V5, "sub", true)
+	sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+	return rl, b, sub
+}
+
 func appendPackets(t *testing.T, version byte, ps ...packet.Packet) []byte {
 	t.Helper()
 	var b []byte
@@ -88,13 +101,7 @@ func appendPackets(t *testing.T, version byte, ps ...packet.Packet) []byte {
 // here in the order they were published, and a SUBSCRIBE behind them is
 // answered after them.
 func TestReadAhead(t *testing.T) {
-	rl := newGatedRelay()
-	opts := testOptions()
-	opts.Relay = rl
-	b := startBroker(t, opts, nil)
-	t.Cleanup(rl.releaseAll) // before the broker closes: cleanups run last first
-	sub := mustConnect(t, b.addr, packet.V5, "sub", true)
-	sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+	rl, b, sub := gatedBroker(t)
 	pub := mustConnect(t, b.addr, packet.V5, "pub", true)
 
 	pub.sendBytes(appendPackets(t, packet.V5,
@@ -133,13 +140,7 @@ func TestReadAhead(t *testing.T) {
 // publisher, which cannot be refused, loses its connection without a
 // PUBACK and sends the message again.
 func TestReadAheadRefused(t *testing.T) {
-	rl := newGatedRelay()
-	opts := testOptions()
-	opts.Relay = rl
-	b := startBroker(t, opts, nil)
-	t.Cleanup(rl.releaseAll) // before the broker closes: cleanups run last first
-	sub := mustConnect(t, b.addr, packet.V5, "sub", true)
-	sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+	rl, b, sub := gatedBroker(t)
 
 	pub := mustConnect(t, b.addr, packet.V5, "pub5", true)
 	pub.send(&packet.Publish{Topic: "t", Payload: []byte("v5"), QoS: 1, PacketID: 1})

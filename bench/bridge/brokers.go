@@ -38,21 +38,11 @@ type limits struct {
 	nodelay  string // set_tcp_nodelay: "true", "false", or "" for each broker's default
 }
 
-// baseConfig is what every broker runs with, midge and Mosquitto alike:
-// one loopback listener, anonymous clients, the queue limits, no $SYS
-// traffic, and errors and warnings logged (shown if a run fails). Nagle's
+// baseConfig is what every broker runs with (harness.BaseConfig). Nagle's
 // algorithm on client sockets is left to each broker's default (midge
 // off, Mosquitto on) unless set_tcp_nodelay is given.
 func baseConfig(port int, lim limits) string {
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
-allow_anonymous true
-max_inflight_messages %d
-max_queued_messages %d
-sys_interval 0
-log_dest stderr
-log_type error
-log_type warning
-`, port, lim.inflight, lim.queued)
+	conf := harness.BaseConfig(port, lim.inflight, lim.queued)
 	if lim.nodelay != "" {
 		conf += "set_tcp_nodelay " + lim.nodelay + "\n"
 	}

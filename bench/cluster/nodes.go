@@ -53,20 +53,11 @@ func (c *cluster) cpu() ([]time.Duration, error) {
 	return out, nil
 }
 
-// nodeConfig is node i's config: one loopback listener, anonymous
-// clients, the queue limits, no $SYS traffic, errors and warnings logged
-// (shown if a run fails) and, in a cluster, its cluster options with
-// every other node as a peer. routes is nil for a midge without cluster.
+// nodeConfig is node i's config: harness.BaseConfig and, in a cluster,
+// its cluster options with every other node as a peer. routes is nil for
+// a midge without cluster.
 func nodeConfig(port int, s *settings, i int, routes []int) string {
-	conf := fmt.Sprintf(`listener %d 127.0.0.1
-allow_anonymous true
-max_inflight_messages %d
-max_queued_messages %d
-sys_interval 0
-log_dest stderr
-log_type error
-log_type warning
-`, port, s.inflight, s.queued)
+	conf := harness.BaseConfig(port, s.inflight, s.queued)
 	if routes == nil {
 		return conf
 	}

@@ -310,7 +310,8 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 }
 
 // waitAll waits for the answers of every node a QoS 1/2 message went
-// to. A node lost meanwhile is no refusal: its subscribers went with it.
+// to. A node lost meanwhile is no refusal (its subscribers went with
+// it) while this node keeps its quorum.
 func waitAll(ws []*waiter) error {
 	var err error
 	for _, w := range ws {

@@ -273,3 +273,19 @@ func BrokerPath(ctx context.Context, name, dir, bin string) (string, error) {
 	}
 	return out, nil
 }
+
+// BaseConfig is the config every benchmarked broker starts from, midge
+// and Mosquitto alike: one loopback listener on port, anonymous clients,
+// the queue limits, no $SYS traffic, and errors and warnings logged
+// (shown if a run fails).
+func BaseConfig(port, inflight, queued int) string {
+	return fmt.Sprintf(`listener %d 127.0.0.1
+allow_anonymous true
+max_inflight_messages %d
+max_queued_messages %d
+sys_interval 0
+log_dest stderr
+log_type error
+log_type warning
+`, port, inflight, queued)
+}
