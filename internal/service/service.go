@@ -328,11 +328,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		r.admin = adm
 	}
 	defer close(quit) // first: no reload is waited for once the loop is gone
+	if adm != nil {
+		adm.SetReady(true) // before the "running" line: whoever waits for it may ask /readyz at once
+	}
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 	sdNotify("READY=1")
-	if adm != nil {
-		adm.SetReady(true)
-	}
 	var pending os.Signal // taken while settling a barrier, handled next
 	for {
 		sig := pending
