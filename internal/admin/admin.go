@@ -19,6 +19,7 @@ import (
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/auth"
 	"github.com/midge-mqtt/midge/internal/bridge"
+	"github.com/midge-mqtt/midge/internal/cluster"
 )
 
 // Listener describes a broker listener to the API and the dashboard,
@@ -64,6 +65,8 @@ type Config struct {
 	Reload func() error
 	// Bridges, if set, returns the running bridges' figures.
 	Bridges func() []bridge.Figures
+	// Cluster, if set, returns the cluster node's view of its cluster.
+	Cluster func() cluster.State
 	// Auth, if set, returns the authentication backends' counts.
 	Auth func() []AuthFigures
 	// Log receives the listener's own messages.

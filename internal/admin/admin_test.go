@@ -19,6 +19,7 @@ import (
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/client"
 	"github.com/midge-mqtt/midge/internal/auth"
+	"github.com/midge-mqtt/midge/internal/cluster"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -504,5 +505,41 @@ func TestMetrics(t *testing.T) {
 	}
 	if h := fams["midge_store_commit_duration_seconds"]; h == nil || h.GetType() != dto.MetricType_HISTOGRAM {
 		t.Error("store commit histogram missing")
+	}
+}
+
+func TestClusterCall(t *testing.T) {
+	if code := startRig(t, nil).do("GET", "/api/v1/cluster", nil); code != http.StatusNotFound {
+		t.Errorf("/api/v1/cluster without a cluster: %d, want 404", code)
+	}
+	seen := time.Now().Add(-1500 * time.Millisecond)
+	r := startRig(t, func(c *Config) {
+		c.Cluster = func() cluster.State {
+			return cluster.State{Name: "plant", Node: "a", Quorum: 2, Quorate: true, Nodes: 2, Forwarded: 7, Relayed: 5,
+				Peers: []cluster.PeerState{{Name: "b", LastSeen: seen, Filters: 3, Awaiting: 4, Connected: 10}}}
+		}
+	})
+	var st cluster.State
+	if code := r.do("GET", "/api/v1/cluster", &st); code != 200 || st.Node != "a" || len(st.Peers) != 1 || st.Peers[0].Awaiting != 4 || !st.Peers[0].LastSeen.Equal(seen) {
+		t.Errorf("/api/v1/cluster %d: %+v", code, st)
+	}
+	fams := r.scrape()
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"midge_cluster_nodes", nil, 2},
+		{"midge_cluster_quorate", nil, 1},
+		{"midge_cluster_forwarded_total", nil, 7},
+		{"midge_cluster_relayed_total", nil, 5},
+		{"midge_cluster_peer_awaiting_acks", []string{"peer", "b"}, 4},
+	} {
+		if v := value(t, fams, c.name, c.labels...); v != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
+		}
+	}
+	if v := value(t, fams, "midge_cluster_peer_silence_seconds", "peer", "b"); v < 1.5 || v > 60 {
+		t.Errorf("midge_cluster_peer_silence_seconds = %v, want about 1.5", v)
 	}
 }

@@ -35,6 +35,7 @@ func (s *Server) routeAPI(mux *http.ServeMux) {
 	api("GET /api/v1/subscriptions", s.apiSubscriptions)
 	api("GET /api/v1/retained", s.apiRetained)
 	api("DELETE /api/v1/retained", s.apiDeleteRetained)
+	api("GET /api/v1/cluster", s.apiCluster)
 	api("GET /api/v1/config", s.apiConfig)
 	api("POST /api/v1/reload", s.apiReload)
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -357,4 +358,12 @@ func (s *Server) apiReload(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"reloaded": true})
+}
+
+func (s *Server) apiCluster(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.Cluster == nil {
+		writeError(w, http.StatusNotFound, "this broker is not in a cluster (no cluster_name)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.cfg.Cluster())
 }

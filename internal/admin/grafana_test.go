@@ -17,6 +17,7 @@ import (
 
 	"github.com/midge-mqtt/midge/client"
 	"github.com/midge-mqtt/midge/internal/bridge"
+	"github.com/midge-mqtt/midge/internal/cluster"
 )
 
 // The Grafana dashboard shipped in docs/ is checked against the metrics
@@ -141,7 +142,7 @@ func descName(t *testing.T, d *prometheus.Desc) string {
 func describedNames(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, d := range slices.Concat(allDescs, bridgeDescs, authDescs) {
+	for _, d := range slices.Concat(allDescs, bridgeDescs, authDescs, clusterDescs) {
 		names[descName(t, d)] = true
 	}
 	return names
@@ -156,6 +157,7 @@ func servedFamilies(t *testing.T) map[string]*dto.MetricFamily {
 	r := startRig(t, func(c *Config) {
 		c.Bridges = func() []bridge.Figures { return []bridge.Figures{{Name: "remote"}} }
 		c.Auth = func() []AuthFigures { return []AuthFigures{{Backend: "http"}} }
+		c.Cluster = func() cluster.State { return cluster.State{Peers: []cluster.PeerState{{Name: "b"}}} }
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

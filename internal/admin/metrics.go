@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/bridge"
+	"github.com/midge-mqtt/midge/internal/cluster"
 	"github.com/midge-mqtt/midge/internal/packet"
 )
 
@@ -26,6 +28,9 @@ func (s *Server) metricsHandler() http.Handler {
 	)
 	if s.cfg.Bridges != nil {
 		reg.MustRegister(&bridgeCollector{figures: s.cfg.Bridges})
+	}
+	if s.cfg.Cluster != nil {
+		reg.MustRegister(&clusterCollector{state: s.cfg.Cluster})
 	}
 	if s.cfg.Auth != nil {
 		reg.MustRegister(&authCollector{figures: s.cfg.Auth})
@@ -187,6 +192,41 @@ func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 		m(descBridgeBytesOut, prometheus.CounterValue, f.BytesSent)
 		m(descBridgeBytesIn, prometheus.CounterValue, f.BytesReceived)
 		m(descBridgeReconnects, prometheus.CounterValue, f.Reconnects)
+	}
+}
+
+var (
+	descClusterNodes     = desc("cluster_nodes", "Cluster nodes alive, this one included.")
+	descClusterQuorate   = desc("cluster_quorate", "1 while this node has its cluster_quorum of nodes in reach, else 0.")
+	descClusterForwarded = desc("cluster_forwarded_total", "Messages this node sent to other nodes, once per node.")
+	descClusterRelayed   = desc("cluster_relayed_total", "Messages this node took from other nodes.")
+	descClusterAwaiting  = desc("cluster_peer_awaiting_acks", "QoS 1/2 messages sent to the peer and not yet confirmed by it.", "peer")
+	descClusterSilence   = desc("cluster_peer_silence_seconds", "Seconds since the peer's last heartbeat.", "peer")
+	clusterDescs         = []*prometheus.Desc{descClusterNodes, descClusterQuorate, descClusterForwarded, descClusterRelayed, descClusterAwaiting, descClusterSilence}
+)
+
+// clusterCollector reports the cluster node's figures.
+type clusterCollector struct{ state func() cluster.State }
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range clusterDescs {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.state()
+	quorate := 0.0
+	if st.Quorate {
+		quorate = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descClusterNodes, prometheus.GaugeValue, float64(st.Nodes))
+	ch <- prometheus.MustNewConstMetric(descClusterQuorate, prometheus.GaugeValue, quorate)
+	ch <- prometheus.MustNewConstMetric(descClusterForwarded, prometheus.CounterValue, float64(st.Forwarded))
+	ch <- prometheus.MustNewConstMetric(descClusterRelayed, prometheus.CounterValue, float64(st.Relayed))
+	for _, p := range st.Peers {
+		ch <- prometheus.MustNewConstMetric(descClusterAwaiting, prometheus.GaugeValue, float64(p.Awaiting), p.Name)
+		ch <- prometheus.MustNewConstMetric(descClusterSilence, prometheus.GaugeValue, time.Since(p.LastSeen).Seconds(), p.Name)
 	}
 }
 

@@ -614,6 +614,12 @@ func TestClusterSysFigures(t *testing.T) {
 	tc.members[2].stop()
 	want["nodes"], want["peers"], want["clients/connected"], want["subscriptions/count"] = "2", "n2", "3", "3"
 	await("after n3 stopped")
+	// The admin API's view of the same.
+	st := tc.members[0].node.State()
+	if st.Name != "test" || st.Node != "n1" || st.Nodes != 2 || len(st.Peers) != 1 || st.Peers[0].Name != "n2" ||
+		st.Peers[0].Filters != 1 || st.Peers[0].Connected != 1 || time.Since(st.Peers[0].LastSeen) > 3*time.Second || st.Quorate != (st.Quorum <= 2) {
+		t.Errorf("State() = %+v", st)
+	}
 }
 
 // TestQuorum checks the quorum's default and what a node short of it

@@ -58,31 +58,77 @@ func (n *Node) sysLoop() {
 
 func (n *Node) sysFigures() map[string]string {
 	sum := n.ownFigures()
-	var names []string
-	n.mu.Lock()
-	for _, p := range n.peers {
-		names = append(names, p.name)
-		sum.Connected += p.figures.Connected
-		sum.Sessions += p.figures.Sessions
-		sum.Subscriptions += p.figures.Subscriptions
-		sum.Received += p.figures.Received
-		sum.Sent += p.figures.Sent
+	st := n.State()
+	names := make([]string, 0, len(st.Peers))
+	for _, p := range st.Peers { // by name
+		names = append(names, p.Name)
+		sum.Connected += p.Connected
+		sum.Sessions += p.Sessions
+		sum.Subscriptions += p.Subscriptions
+		sum.Received += p.Received
+		sum.Sent += p.Sent
 	}
-	n.mu.Unlock()
-	slices.Sort(names)
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	const p = "$SYS/broker/cluster/"
 	return map[string]string{
 		p + "name":                n.cfg.Name,
 		p + "node":                n.self,
-		p + "nodes":               strconv.Itoa(len(names) + 1),
+		p + "nodes":               strconv.Itoa(st.Nodes),
 		p + "peers":               strings.Join(names, " "),
 		p + "clients/connected":   i64(sum.Connected),
 		p + "clients/total":       strconv.Itoa(sum.Sessions),
 		p + "subscriptions/count": strconv.Itoa(sum.Subscriptions),
 		p + "messages/received":   i64(sum.Received),
 		p + "messages/sent":       i64(sum.Sent),
-		p + "messages/forwarded":  i64(n.forwarded.Load()),
-		p + "messages/relayed":    i64(n.relayed.Load()),
+		p + "messages/forwarded":  i64(st.Forwarded),
+		p + "messages/relayed":    i64(st.Relayed),
 	}
+}
+
+// State is what a node knows of its cluster, for the admin API.
+type State struct {
+	Name      string      `json:"name"`
+	Node      string      `json:"node"`
+	RouteAddr string      `json:"route_addr,omitempty"` // the embedded NATS server's route port
+	Quorum    int         `json:"quorum"`
+	Quorate   bool        `json:"quorate"` // whether this node takes QoS 1/2 and retained messages
+	Nodes     int         `json:"nodes"`   // alive, this one included
+	Forwarded int64       `json:"messages_forwarded"`
+	Relayed   int64       `json:"messages_relayed"`
+	Peers     []PeerState `json:"peers"`
+}
+
+// PeerState is one peer alive, as its last heartbeat described it.
+type PeerState struct {
+	Name          string    `json:"name"`
+	LastSeen      time.Time `json:"last_seen"`
+	Filters       int       `json:"filters"`       // its filters this node forwards to
+	Awaiting      int       `json:"awaiting_acks"` // QoS 1/2 messages sent to it and not yet confirmed
+	Connected     int64     `json:"clients_connected"`
+	Sessions      int       `json:"sessions"`
+	Subscriptions int       `json:"subscriptions"`
+	Received      int64     `json:"messages_received"`
+	Sent          int64     `json:"messages_sent"`
+}
+
+// State returns the node's view of the cluster, peers by name.
+func (n *Node) State() State {
+	st := State{
+		Name: n.cfg.Name, Node: n.self, RouteAddr: n.RouteAddr(),
+		Quorum: n.cfg.Quorum, Quorate: n.quorate(),
+		Forwarded: n.forwarded.Load(), Relayed: n.relayed.Load(),
+		Peers: []PeerState{},
+	}
+	n.mu.Lock()
+	for _, p := range n.peers {
+		st.Peers = append(st.Peers, PeerState{
+			Name: p.name, LastSeen: p.lastSeen, Filters: len(p.filters), Awaiting: len(p.acks),
+			Connected: p.figures.Connected, Sessions: p.figures.Sessions, Subscriptions: p.figures.Subscriptions,
+			Received: p.figures.Received, Sent: p.figures.Sent,
+		})
+	}
+	n.mu.Unlock()
+	slices.SortFunc(st.Peers, func(a, b PeerState) int { return strings.Compare(a.Name, b.Name) })
+	st.Nodes = len(st.Peers) + 1
+	return st
 }

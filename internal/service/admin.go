@@ -15,6 +15,7 @@ import (
 	"github.com/midge-mqtt/midge/internal/admin"
 	"github.com/midge-mqtt/midge/internal/auth"
 	"github.com/midge-mqtt/midge/internal/bridge"
+	"github.com/midge-mqtt/midge/internal/cluster"
 	"github.com/midge-mqtt/midge/internal/config"
 )
 
@@ -57,9 +58,13 @@ func prepareAdmin(cfg *config.Config) (*adminPrep, error) {
 // startAdmin starts the admin listener prepared by prepareAdmin (nil, nil
 // for none). live returns the configuration in effect; reload asks the
 // signal loop for a reload, as SIGHUP does.
-func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, bridges *bridge.Manager, t *tallies, log *slog.Logger, reload func() error) (*admin.Server, error) {
+func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, srv *broker.Server, lns []opened, bridges *bridge.Manager, node *cluster.Node, t *tallies, log *slog.Logger, reload func() error) (*admin.Server, error) {
 	if p == nil {
 		return nil, nil
+	}
+	var clusterState func() cluster.State
+	if node != nil {
+		clusterState = node.State
 	}
 	authFigures := func() []admin.AuthFigures {
 		fig := func(name string, t *auth.Tally) admin.AuthFigures {
@@ -77,6 +82,7 @@ func startAdmin(p *adminPrep, cfg *config.Config, live func() *config.Config, sr
 		Settings:    func() any { return redacted(live()) },
 		Reload:      reload,
 		Bridges:     bridges.Figures,
+		Cluster:     clusterState,
 		Auth:        authFigures,
 		Log:         log,
 	})

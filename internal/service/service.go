@@ -299,7 +299,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// The admin API's reload goes through this loop, as SIGHUP does.
 	reloads := make(chan chan error)
 	quit := make(chan struct{})
-	adm, err := startAdmin(admPrep, cfg, r.live.Load, srv, lns, bridges, tl, log, func() error {
+	adm, err := startAdmin(admPrep, cfg, r.live.Load, srv, lns, bridges, node, tl, log, func() error {
 		done := make(chan error, 1)
 		select {
 		case reloads <- done:
