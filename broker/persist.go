@@ -279,7 +279,7 @@ func (s *Server) Restore() error {
 				ops = append(ops, store.DeleteOutgoing(id, o.Seq))
 				return nil
 			}
-			s.restoreOutgoing(sess, &o, m)
+			s.restoreOutgoing(sess, &o, m, true)
 			return nil
 		},
 		Will: func(w store.Will) error {
@@ -371,9 +371,12 @@ func (s *Server) restoreSession(r *store.Session, now time.Time) {
 }
 
 // restoreOutgoing puts a stored message back in its session's queue or
-// in-flight window.
-func (s *Server) restoreOutgoing(sess *session, o *store.Outgoing, m *message) {
-	d := delivery{msg: m, qos: o.QoS, retain: o.Retain, subIDs: o.SubIDs, key: o.Seq}
+// in-flight window; stored says whether it is in the store under o.Seq.
+func (s *Server) restoreOutgoing(sess *session, o *store.Outgoing, m *message, stored bool) {
+	d := delivery{msg: m, qos: o.QoS, retain: o.Retain, subIDs: o.SubIDs}
+	if stored {
+		d.key = o.Seq
+	}
 	if o.State == store.StateQueued {
 		_, inUse := sess.inflight[o.PacketID]
 		if _, reserved := sess.reserved[o.PacketID]; reserved {

@@ -81,8 +81,32 @@ type SessionState struct {
 	Username       string
 	ExpiryInterval uint32
 	Subscriptions  []SessionSubscription
-	Messages       []RelayedMessage
+	// Messages are those in flight, in the order they were sent, then
+	// those queued. Delivery says where each stands (a message without
+	// its entry is queued without a packet id).
+	Messages []RelayedMessage
+	Delivery []SessionDelivery
+	// LastPacketID is the packet id the session gave last: the next
+	// message gets the one after it, as on one server.
+	LastPacketID uint16
 }
+
+// SessionDelivery is where one message of a moving session stands.
+type SessionDelivery struct {
+	// PacketID is the id the message was sent with, or is to be sent
+	// with (given when it was queued); 0 for none yet.
+	PacketID uint16
+	State    DeliveryState
+}
+
+// DeliveryState is a message's step in its QoS handshake with the client.
+type DeliveryState byte
+
+const (
+	DeliveryQueued   DeliveryState = iota // not sent yet
+	DeliverySent                          // PUBLISH sent, not acknowledged: sent again with DUP when the session resumes
+	DeliveryReleased                      // QoS 2: PUBREC received and PUBREL sent: the PUBREL is sent again
+)
 
 // SessionSubscription is one subscription of a moving session.
 type SessionSubscription struct {
@@ -249,26 +273,32 @@ func exportSession(sess *session) *SessionState {
 			RetainHandling: o.RetainHandling, SubscriptionID: o.SubscriptionID,
 		})
 	}
+	st.LastPacketID = sess.nextID
 	now := time.Now()
-	add := func(d delivery) {
+	add := func(d delivery, id uint16, state DeliveryState) {
 		m := d.msg
-		if m.expired(now) {
+		if state != DeliveryReleased && m.expired(now) {
 			return
 		}
 		rm := RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: d.qos, Retain: d.retain, Properties: m.props, Origin: m.origin}
-		if !m.expiry.IsZero() {
+		if state == DeliveryReleased {
+			rm.Payload, rm.Properties = nil, packet.Properties{} // only the PUBREL is left to send
+		} else if !m.expiry.IsZero() {
 			rm.Properties.MessageExpiry = m.remainingExpiry(now)
 		}
 		rm.Properties.SubscriptionIDs = d.subIDs
 		st.Messages = append(st.Messages, rm)
+		st.Delivery = append(st.Delivery, SessionDelivery{PacketID: id, State: state})
 	}
 	for _, f := range sess.inflightOrdered() {
-		if f.state != awaitPubcomp && f.msg != nil {
-			add(f.delivery)
+		if f.state == awaitPubcomp {
+			add(f.delivery, f.id, DeliveryReleased)
+		} else {
+			add(f.delivery, f.id, DeliverySent)
 		}
 	}
 	for _, d := range sess.queue {
-		add(d)
+		add(d, d.pid, DeliveryQueued)
 	}
 	return st
 }
@@ -307,13 +337,45 @@ func (s *Server) adopt(id string, st *SessionState) {
 			s.log.Error(fmt.Sprintf("Error: persistence: storing the session of %s taken over from another node: %v.", id, err))
 		}
 	}
+	// The messages take the places they had: the session resumes here as
+	// it would have resumed there (the in-flight ones sent again with
+	// DUP, the PUBRELs sent again, the queued ones with their ids).
+	var commits []*commit
+	sess.mu.Lock()
+	sess.nextID = st.LastPacketID
 	for i := range st.Messages {
 		rm := &st.Messages[i]
+		var dl SessionDelivery
+		if i < len(st.Delivery) {
+			dl = st.Delivery[i]
+		}
 		p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
 		m := newMessage(p, rm.Origin, now)
-		d := delivery{msg: m, qos: rm.QoS, retain: rm.Retain, subIDs: rm.Properties.SubscriptionIDs}
-		s.persistOne(sess, &d)
-		s.deliver(sess, d, nil)
+		sess.seq++
+		o := store.Outgoing{Seq: sess.seq, PacketID: dl.PacketID, State: store.StateQueued, QoS: rm.QoS, Retain: rm.Retain, SubIDs: rm.Properties.SubscriptionIDs}
+		if dl.PacketID != 0 && rm.QoS > 0 && sess.inflight[dl.PacketID] == nil {
+			switch {
+			case dl.State == DeliveryReleased && rm.QoS == 2:
+				o.State = store.StateAwaitPubcomp
+			case dl.State == DeliverySent && rm.QoS == 1:
+				o.State = store.StateAwaitPuback
+			case dl.State == DeliverySent:
+				o.State = store.StateAwaitPubrec
+			}
+		}
+		stored := sess.stored && rm.QoS > 0
+		s.restoreOutgoing(sess, &o, m, stored)
+		if stored {
+			o.Message = *toStored(m)
+			commits = append(commits, s.journal.add(store.PutOutgoing(id, &o)))
+		}
+	}
+	sess.mu.Unlock()
+	for _, c := range commits {
+		if err := c.wait(); err != nil {
+			s.log.Error(fmt.Sprintf("Error: persistence: storing the messages of %s taken over from another node: %v.", id, err))
+			break
+		}
 	}
 }
 

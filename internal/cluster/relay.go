@@ -45,6 +45,8 @@ type sessionState struct {
 	Expiry   uint32                       `json:"expiry"`
 	Subs     []broker.SessionSubscription `json:"subs,omitempty"`
 	Messages [][]byte                     `json:"messages,omitempty"`
+	Delivery []broker.SessionDelivery     `json:"delivery,omitempty"` // one per message
+	LastID   uint16                       `json:"last_id,omitempty"`
 }
 
 // retainedPage bounds the payload bytes of one page of retained messages.
@@ -409,7 +411,7 @@ func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error)
 }
 
 func encodeSession(st *broker.SessionState) (*sessionState, error) {
-	ws := &sessionState{Version: st.Version, Username: st.Username, Expiry: st.ExpiryInterval, Subs: st.Subscriptions}
+	ws := &sessionState{Version: st.Version, Username: st.Username, Expiry: st.ExpiryInterval, Subs: st.Subscriptions, LastID: st.LastPacketID}
 	var err error
 	for i := range st.Messages {
 		b, e := appendMessage(nil, &st.Messages[i])
@@ -418,12 +420,15 @@ func encodeSession(st *broker.SessionState) (*sessionState, error) {
 			continue
 		}
 		ws.Messages = append(ws.Messages, b)
+		if i < len(st.Delivery) {
+			ws.Delivery = append(ws.Delivery, st.Delivery[i])
+		}
 	}
 	return ws, err
 }
 
 func decodeSession(ws *sessionState) (*broker.SessionState, error) {
-	st := &broker.SessionState{Version: ws.Version, Username: ws.Username, ExpiryInterval: ws.Expiry, Subscriptions: ws.Subs}
+	st := &broker.SessionState{Version: ws.Version, Username: ws.Username, ExpiryInterval: ws.Expiry, Subscriptions: ws.Subs, Delivery: ws.Delivery, LastPacketID: ws.LastID}
 	for _, b := range ws.Messages {
 		m, err := decodeMessage(b)
 		if err != nil {
