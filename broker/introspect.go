@@ -194,6 +194,9 @@ type RetainedMessage struct {
 	// Properties are the v5 properties it is delivered with (the Message
 	// Expiry Interval as published; Expires says what is left).
 	Properties packet.Properties
+	// Source is its publisher as check_retain_source knows it (nil:
+	// unknown).
+	Source *MessageSource
 }
 
 // Retained calls fn for every retained message whose topic matches the
@@ -209,7 +212,7 @@ func (s *Server) Retained(filter string, fn func(RetainedMessage) bool) error {
 		if m.expired(now) {
 			return true
 		}
-		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin, Properties: m.props})
+		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin, Properties: m.props, Source: sourceOf(m)})
 	})
 	return nil
 }

@@ -71,6 +71,42 @@ type RelayedMessage struct {
 	// to: the sending server chose this one for them. Other shared
 	// groups here get nothing from this copy.
 	Shared []string
+	// Source, on a retained message whose publisher is known, is who
+	// published it, for check_retain_source where it is delivered.
+	Source *MessageSource
+}
+
+// MessageSource is the publisher of a retained message as another server
+// knows it: its listener by name, as after a restart.
+type MessageSource struct {
+	Username    string
+	HasUsername bool
+	Listener    string
+}
+
+// sourceOf is the MessageSource of a retained message, nil if unknown.
+func sourceOf(m *message) *MessageSource {
+	src := m.source
+	if src == nil || !m.retain {
+		return nil
+	}
+	ms := &MessageSource{Username: src.Username, HasUsername: src.HasUsername, Listener: m.sourceListener}
+	if src.Listener != nil {
+		ms.Listener = src.Listener.Name
+	}
+	return ms
+}
+
+// relayedMessage builds the message of rm, from another server, as
+// received at now.
+func relayedMessage(rm *RelayedMessage, now time.Time) *message {
+	p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
+	m := newMessage(p, rm.Origin, now)
+	if src := rm.Source; src != nil {
+		m.source = &ClientInfo{ClientID: rm.Origin, Username: src.Username, HasUsername: src.HasUsername}
+		m.sourceListener = src.Listener
+	}
+	return m
 }
 
 // SessionState is what a session held when it moved between servers:
@@ -135,7 +171,7 @@ func (s *Server) forward(m *message) (func() error, error) {
 	if rl == nil || m.relayed || !relayable(m.topic) {
 		return nil, nil
 	}
-	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin}
+	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin, Source: sourceOf(m)}
 	if !m.expiry.IsZero() {
 		rm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
 	}
@@ -175,8 +211,7 @@ func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
 	if rm.QoS > 2 {
 		return 0, fmt.Errorf("relayed message to %q: QoS %d out of range", rm.Topic, rm.QoS)
 	}
-	p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
-	m := newMessage(p, rm.Origin, time.Now())
+	m := relayedMessage(rm, time.Now())
 	m.relayed = true
 	if rm.Shared != nil {
 		only := make(map[string]bool, len(rm.Shared))
@@ -349,8 +384,7 @@ func (s *Server) adopt(id string, st *SessionState) {
 		if i < len(st.Delivery) {
 			dl = st.Delivery[i]
 		}
-		p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: rm.Retain, Properties: rm.Properties}
-		m := newMessage(p, rm.Origin, now)
+		m := relayedMessage(rm, now)
 		sess.seq++
 		o := store.Outgoing{Seq: sess.seq, PacketID: dl.PacketID, State: store.StateQueued, QoS: rm.QoS, Retain: rm.Retain, SubIDs: rm.Properties.SubscriptionIDs}
 		if dl.PacketID != 0 && rm.QoS > 0 && sess.inflight[dl.PacketID] == nil {
@@ -391,8 +425,8 @@ func (s *Server) AddRetained(rm *RelayedMessage, replace bool) (bool, error) {
 	if len(rm.Payload) == 0 || !relayable(rm.Topic) {
 		return false, nil
 	}
-	p := &packet.Publish{Topic: rm.Topic, Payload: rm.Payload, QoS: rm.QoS, Retain: true, Properties: rm.Properties}
-	m := newMessage(p, rm.Origin, time.Now())
+	m := relayedMessage(rm, time.Now())
+	m.retain = true
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
 	if old, ok := s.retained.Get(rm.Topic); ok && (!replace || old.qos == m.qos && bytes.Equal(old.payload, m.payload)) {

@@ -44,7 +44,7 @@ func (n *Node) sendAckedLocked(p *peer, data []byte) *waiter {
 	n.reqMu.Unlock()
 	w := &waiter{n: n, p: p, seq: seq, ch: make(chan []byte, 1), acked: true}
 	reply := n.prefix + "n." + n.self + ".ack." + strconv.FormatUint(seq, 36)
-	if err := n.nc.PublishMsg(&nats.Msg{Subject: p.subject + "msg", Reply: reply, Data: data}); err != nil {
+	if err := n.nc.PublishMsg(&nats.Msg{Subject: p.subject + msgSubject, Reply: reply, Data: data}); err != nil {
 		w.err = fmt.Errorf("sending to node %s: %w", p.name, err)
 		return w
 	}

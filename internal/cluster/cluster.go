@@ -99,6 +99,7 @@ type Node struct {
 	nc     *nats.Conn
 	srv    *broker.Server
 	prefix string // midge.<cluster>.
+	own    string // midge.<cluster>.n.<self>.: this node's subjects
 	self   string
 	epoch  uint64
 
@@ -189,6 +190,7 @@ func New(cfg Config) (*Node, error) {
 
 		needRetained: true,
 	}
+	n.own = n.prefix + "n." + n.self + "."
 	n.matches.New = func() any { return new(topic.Matches[string]) }
 	if cfg.NATSURL != "" {
 		nc, err := nats.Connect(cfg.NATSURL, nats.Name("midge "+cfg.NodeName), nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
@@ -291,16 +293,15 @@ func (n *Node) RouteAddr() string {
 // Start joins the cluster with the broker srv, whose Options.Relay is n.
 func (n *Node) Start(srv *broker.Server) error {
 	n.srv = srv
-	own := n.prefix + "n." + n.self + "."
+	own := n.own
 	subs := []struct {
 		subject string
 		h       nats.MsgHandler
 	}{
 		{n.prefix + "hb", n.handleHeartbeat},
-		{own + "msg", n.handleMessage},
+		{own + "msg.>", n.handleMessage},
 		{own + "msg0", n.handleMessage0},
 		{own + "ctl", n.handleControl},
-		{own + "rep.*", n.handleReply},
 		{own + "ack", n.handleAcks},
 	}
 	for _, s := range subs {
@@ -309,7 +310,7 @@ func (n *Node) Start(srv *broker.Server) error {
 			return fmt.Errorf("cluster: subscribing to %s: %w", s.subject, err)
 		}
 		switch s.subject {
-		case own + "msg":
+		case own + "msg.>":
 			n.msgSub = sub
 		case own + "msg0":
 			// QoS 0 messages are at most once: beyond these limits,
@@ -569,6 +570,16 @@ func (n *Node) forget(seq uint64) {
 	n.reqMu.Unlock()
 }
 
+// A node's messages and the replies to its requests share one subject
+// (and one subscription): a peer's reply is handled after every message
+// that peer forwarded before replying, so that a message published on the
+// peer before, say, a subscription here was acknowledged is in place when
+// the subscription takes effect.
+const (
+	msgSubject   = "msg.m"
+	replySubject = "msg.rep."
+)
+
 // requestLocked sends a request to the peer's subject (ctl or msg) and
 // returns what waits for its reply. It publishes at once, so requests to
 // one peer arrive in the order they were made.
@@ -578,7 +589,7 @@ func (n *Node) requestLocked(p *peer, kind string, data []byte) *waiter {
 	w := &waiter{n: n, p: p, seq: n.reqSeq, ch: make(chan []byte, 1)}
 	n.pending[w.seq] = w.ch
 	n.reqMu.Unlock()
-	reply := n.prefix + "n." + n.self + ".rep." + strconv.FormatUint(w.seq, 36)
+	reply := n.own + replySubject + strconv.FormatUint(w.seq, 36)
 	if err := n.nc.PublishMsg(&nats.Msg{Subject: p.subject + kind, Reply: reply, Data: data}); err != nil {
 		w.err = fmt.Errorf("sending to node %s: %w", p.name, err)
 	}

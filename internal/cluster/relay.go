@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -278,7 +279,7 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 			// every node keeps, go with the others.
 			subject := t.p.subject + "msg0"
 			if rm.Retain {
-				subject = t.p.subject + "msg"
+				subject = t.p.subject + msgSubject
 			}
 			if e := n.nc.Publish(subject, b); e != nil {
 				n.log.Warn(fmt.Sprintf("Cluster: sending to node %s: %v.", t.p.name, e))
@@ -338,6 +339,11 @@ func waitAll(ws []*waiter) error {
 // forwarded, in the order it sent them, each answered once delivered
 // (and durable here, with persistence on), cumulatively (acks.go).
 func (n *Node) handleMessage(m *nats.Msg) {
+	if strings.HasPrefix(m.Subject[len(n.own):], replySubject) {
+		// A reply comes after what its sender forwarded before it.
+		n.handleReply(m)
+		return
+	}
 	n.answer(m.Reply, n.deliverRelayed(m))
 }
 
@@ -452,7 +458,7 @@ func (n *Node) retainedFrom(page int) ([][]byte, bool) {
 			more = true
 			return false
 		}
-		m := &broker.RelayedMessage{Topic: r.Topic, Payload: r.Payload, QoS: r.QoS, Retain: true, Properties: r.Properties, Origin: r.Publisher}
+		m := &broker.RelayedMessage{Topic: r.Topic, Payload: r.Payload, QoS: r.QoS, Retain: true, Properties: r.Properties, Origin: r.Publisher, Source: r.Source}
 		if !r.Expires.IsZero() {
 			m.Properties.MessageExpiry = uint32(max(1, (time.Until(r.Expires)+time.Second-1)/time.Second))
 		}

@@ -11,13 +11,21 @@ import (
 
 // A message crosses between nodes as
 //
-//	format byte (1) | origin (uvarint length, bytes) |
+//	format byte (2) | origin (uvarint length, bytes) |
+//	source flags byte (1: source known, 2: with a username) |
+//	if known: username, listener name (uvarint length, bytes each) |
 //	shared count (uvarint) | each $share/group/filter (uvarint length, bytes) |
 //	the message as an MQTT 5.0 PUBLISH packet
 //
 // so that every property of a 5.0 message arrives intact, through the
-// codec the broker already trusts.
-const wireFormat = 1
+// codec the broker already trusts. Format 1, without the source, is
+// still read.
+const wireFormat = 2
+
+const (
+	sourceKnown    = 1
+	sourceUsername = 2
+)
 
 // wirePacketID stands in for the packet id a QoS 1/2 PUBLISH needs; ids
 // belong to one hop and the receiving node assigns its own.
@@ -26,6 +34,17 @@ const wirePacketID = 1
 func appendMessage(dst []byte, m *broker.RelayedMessage) ([]byte, error) {
 	dst = append(dst, wireFormat)
 	dst = appendString(dst, m.Origin)
+	if src := m.Source; src != nil {
+		flags := byte(sourceKnown)
+		if src.HasUsername {
+			flags |= sourceUsername
+		}
+		dst = append(dst, flags)
+		dst = appendString(dst, src.Username)
+		dst = appendString(dst, src.Listener)
+	} else {
+		dst = append(dst, 0)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(m.Shared)))
 	for _, g := range m.Shared {
 		dst = appendString(dst, g)
@@ -54,13 +73,31 @@ func readString(b []byte) (string, []byte, error) {
 
 // decodeMessage is appendMessage's inverse. The payload aliases b.
 func decodeMessage(b []byte) (*broker.RelayedMessage, error) {
-	if len(b) == 0 || b[0] != wireFormat {
+	if len(b) == 0 || b[0] != 1 && b[0] != wireFormat {
 		return nil, fmt.Errorf("cluster message: unknown format")
 	}
+	format := b[0]
 	m := &broker.RelayedMessage{}
 	var err error
 	if m.Origin, b, err = readString(b[1:]); err != nil {
 		return nil, fmt.Errorf("cluster message: origin: %w", err)
+	}
+	if format >= 2 {
+		if len(b) == 0 {
+			return nil, fmt.Errorf("cluster message: source: %w", errShort)
+		}
+		flags := b[0]
+		b = b[1:]
+		if flags&sourceKnown != 0 {
+			src := &broker.MessageSource{HasUsername: flags&sourceUsername != 0}
+			if src.Username, b, err = readString(b); err == nil {
+				src.Listener, b, err = readString(b)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("cluster message: source: %w", err)
+			}
+			m.Source = src
+		}
 	}
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
