@@ -6,6 +6,7 @@
 #   conformance/mosquitto-suite.sh                 # midge, built from this tree
 #   conformance/mosquitto-suite.sh 02-subpub-qos1  # just these tests
 #   conformance/mosquitto-suite.sh --reference     # Debian's mosquitto, every test
+#   conformance/mosquitto-suite.sh --cluster       # 3 midge nodes behind a load balancer
 #
 # Needs: python3 with psutil (Debian's python3-psutil), openssl, and the
 # source package, fetched with `apt-get source mosquitto` (a deb-src line
@@ -19,10 +20,12 @@ root=$(cd "$here/.." && pwd)
 work=${MOSQUITTO_SUITE_WORK:-${TMPDIR:-/tmp}/midge-mosquitto-suite}
 jobs=${MOSQUITTO_SUITE_JOBS:-8}
 reference=false
+cluster=false
 tests=()
 for a in "$@"; do
 	case $a in
 	--reference) reference=true ;;
+	--cluster) cluster=true ;;
 	-*) echo "unknown flag $a" >&2; exit 2 ;;
 	*) tests+=("$a") ;;
 	esac
@@ -72,17 +75,30 @@ else
 	broker=$work/bin/midge
 	(cd "$root" && go build -o "$broker" ./cmd/midge)
 	all=
+	exclusions=$here/exclusions.txt
+	if $cluster; then
+		# Each test's broker is a cluster of three nodes behind a round-robin
+		# load balancer (conformance/lbcluster): consecutive connections of a
+		# test land on different nodes.
+		export MIDGE=$broker
+		broker=$work/bin/lbcluster
+		(cd "$root" && go build -o "$broker" ./conformance/lbcluster)
+		exclusions=$here/cluster-exclusions.txt
+		# Forming the cluster takes a few seconds; the suite waits two for a
+		# broker's port.
+		sed -i 's/for i in range(0, 20):/for i in range(0, 100):/' "$run/test/mosq_test.py"
+	fi
 fi
 # The suite starts /usr/sbin/mosquitto (Debian's patch of its paths).
 grep -rl /usr/sbin/mosquitto "$run/test" | xargs sed -i "s#/usr/sbin/mosquitto#$broker#g"
 
 # The scripts run with #!/usr/bin/env python3: Debian's, which has psutil.
 export PATH=/usr/bin:$PATH
-results=$work/results-$($reference && echo reference || echo midge).txt
+results=$work/results-$($reference && echo reference || { $cluster && echo cluster; } || echo midge).txt
 # As root, the brokers drop to the user mosquitto: what the tests create
 # (the dynamic security tests' directories and files, which the broker
 # rewrites) must be writable by it, as for a suite run by a plain user.
 [ "$(id -u)" = 0 ] && umask 000
 cd "$run/test/broker"
-exec python3 "$here/runner.py" . "$here/exclusions.txt" "$work/logs" -j "$jobs" -t 240 \
+exec python3 "$here/runner.py" . "${exclusions:-$here/exclusions.txt}" "$work/logs" -j "$jobs" -t 240 \
 	--results "$results" $all "${tests[@]}"
