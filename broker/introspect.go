@@ -153,7 +153,9 @@ func (s *Server) Disconnect(id string) bool {
 	ss.mu.Lock()
 	c := ss.conn
 	ss.mu.Unlock()
-	if c == nil {
+	// A connection the broker is already closing (its session detaches
+	// once its reader ends) is not connected any more.
+	if c == nil || !c.kickReason.CompareAndSwap(0, uint32(packet.AdministrativeAction)|0x100) {
 		return false
 	}
 	s.log.Notice(fmt.Sprintf("Client %s has been disconnected by an administrator.", id))
