@@ -227,27 +227,74 @@ func (s *Server) Restore() error {
 	if st == nil {
 		return nil
 	}
+	n, err := s.loadSessions(st.Load, false)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Notice(fmt.Sprintf("Restored %d persistent sessions.", n))
+	}
+	return nil
+}
+
+// AdoptStored takes over the persistent sessions another server kept, as
+// a cluster node takes those of a node it lost: load hands over their
+// records as Store.Load does (Retained is not asked for). They are
+// continued here as Restore continues this server's own, disconnected,
+// and written to this server's store. A client id with a session here
+// already keeps it and its records are skipped. It returns how many
+// sessions it took.
+func (s *Server) AdoptStored(load func(store.Visitor) error) (int, error) {
+	return s.loadSessions(load, true)
+}
+
+// loadSessions rebuilds the sessions of stored records (see Restore and
+// AdoptStored). Each session is built whole before it is put in place,
+// so that routing, which may run meanwhile when adopting, never sees one
+// half loaded.
+func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (int, error) {
 	now := time.Now()
 	var (
-		ops     []store.Op
+		ops     []store.Op // expired records to drop, or adopted ones to keep
+		built   = map[string]*session{}
+		order   []*session
 		orphans = map[string]bool{}
-		wills   []*pendingWill
-		willOf  = map[*pendingWill]*session{}
-		dueAt   = map[*pendingWill]time.Time{}
+		wills   = map[*session]time.Time{}
 	)
+	keep := func(op store.Op) {
+		if adopting && s.journal != nil {
+			ops = append(ops, op)
+		}
+	}
 	lookup := func(id string) *session {
-		sess := s.sessions[id]
+		sess := built[id]
 		if sess == nil && !orphans[id] {
-			// Records of a client without a session: a session that
-			// ended while a message to it was being stored.
 			orphans[id] = true
-			ops = append(ops, store.DeleteSession(id))
+			if !adopting {
+				// Records of a client without a session: a session
+				// that ended while a message to it was being stored.
+				ops = append(ops, store.DeleteSession(id))
+			}
 		}
 		return sess
 	}
-	err := st.Load(store.Visitor{
+	v := store.Visitor{
 		Session: func(r store.Session) error {
-			s.restoreSession(&r, now)
+			if adopting {
+				s.mu.Lock()
+				here := s.sessions[r.ClientID] != nil
+				s.mu.Unlock()
+				if here {
+					orphans[r.ClientID] = true
+					return nil
+				}
+			}
+			sess := s.sessionOf(&r, now)
+			sess.stored = s.journal != nil
+			built[r.ClientID] = sess
+			order = append(order, sess)
+			r.DisconnectedAt = sess.disconnectedAt
+			keep(store.PutSession(&r))
 			return nil
 		},
 		Inbound: func(id string, pid uint16) error {
@@ -256,6 +303,7 @@ func (s *Server) Restore() error {
 					sess.inbound = make(map[uint16]*message)
 				}
 				sess.inbound[pid] = nil // routed when it came
+				keep(store.PutInbound(id, pid))
 			}
 			return nil
 		},
@@ -265,6 +313,7 @@ func (s *Server) Restore() error {
 					sess.inbound = make(map[uint16]*message)
 				}
 				sess.inbound[pid] = fromStored(&m) // routed at its PUBREL
+				keep(store.PutInboundMessage(id, pid, &m))
 			}
 			return nil
 		},
@@ -276,10 +325,13 @@ func (s *Server) Restore() error {
 			sess.seq = max(sess.seq, o.Seq)
 			m := fromStored(&o.Message)
 			if o.State != store.StateAwaitPubcomp && m.expired(now) {
-				ops = append(ops, store.DeleteOutgoing(id, o.Seq))
+				if !adopting {
+					ops = append(ops, store.DeleteOutgoing(id, o.Seq))
+				}
 				return nil
 			}
-			s.restoreOutgoing(sess, &o, m, true)
+			s.restoreOutgoing(sess, &o, m, sess.stored)
+			keep(store.PutOutgoing(id, &o))
 			return nil
 		},
 		Will: func(w store.Will) error {
@@ -287,15 +339,14 @@ func (s *Server) Restore() error {
 			if sess == nil {
 				return nil
 			}
-			info := sess.info
-			pw := &pendingWill{msg: fromStored(&w.Message), info: info, stored: true}
-			sess.pendingWill = pw
-			wills = append(wills, pw)
-			willOf[pw] = sess
-			dueAt[pw] = w.Due
+			sess.pendingWill = &pendingWill{msg: fromStored(&w.Message), info: sess.info, stored: sess.stored}
+			wills[sess] = w.Due
+			keep(store.PutWill(&w))
 			return nil
 		},
-		Retained: func(sm store.Message) error {
+	}
+	if !adopting {
+		v.Retained = func(sm store.Message) error {
 			m := fromStored(&sm)
 			if m.expired(now) {
 				ops = append(ops, store.DeleteRetained(m.topic))
@@ -303,43 +354,53 @@ func (s *Server) Restore() error {
 			}
 			s.retained.Set(m.topic, m)
 			return nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("loading the store: %w", err)
+		}
+	}
+	if err := load(v); err != nil {
+		return 0, fmt.Errorf("loading the store: %w", err)
+	}
+	// In place, unless a client connected meanwhile with the same id.
+	placed := order[:0]
+	for _, sess := range order {
+		s.mu.Lock()
+		if s.sessions[sess.id] != nil {
+			s.mu.Unlock()
+			continue
+		}
+		s.sessions[sess.id] = sess
+		s.mu.Unlock()
+		for f, o := range sess.subs {
+			if !s.subs.Subscribe(sess, f, o) {
+				s.relaySubscribed(f)
+			}
+		}
+		placed = append(placed, sess)
 	}
 	if len(ops) > 0 {
 		if err := s.journal.add(ops...).wait(); err != nil {
-			return fmt.Errorf("removing expired records: %w", err)
+			if adopting {
+				return len(placed), fmt.Errorf("storing the sessions taken over: %w", err)
+			}
+			return 0, fmt.Errorf("removing expired records: %w", err)
 		}
 	}
 	// Timers last, once every session is in place: an expiry or a will
 	// due already runs at once.
-	for _, pw := range wills {
-		sess := willOf[pw]
-		pw.timer = time.AfterFunc(max(0, dueAt[pw].Sub(now)), func() { s.fireWill(sess, pw) })
-	}
-	s.mu.Lock()
-	restored := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		restored = append(restored, sess)
-	}
-	s.mu.Unlock()
-	for _, sess := range restored {
+	for _, sess := range placed {
 		sess.mu.Lock()
+		if pw := sess.pendingWill; pw != nil {
+			pw.timer = time.AfterFunc(max(0, wills[sess].Sub(now)), func() { s.fireWill(sess, pw) })
+		}
 		s.armExpiry(sess)
 		sess.mu.Unlock()
 	}
-	if n := len(restored); n > 0 {
-		s.log.Notice(fmt.Sprintf("Restored %d persistent sessions.", n))
-	}
-	return nil
+	return len(placed), nil
 }
 
-// restoreSession rebuilds a session from its record, disconnected.
-func (s *Server) restoreSession(r *store.Session, now time.Time) {
+// sessionOf rebuilds a session from its record, disconnected, not yet in
+// place.
+func (s *Server) sessionOf(r *store.Session, now time.Time) *session {
 	sess := newSession(r.ClientID)
-	sess.stored = true
 	sess.version = r.ProtocolVersion
 	if sess.version == 0 {
 		sess.version = packet.V311
@@ -355,19 +416,14 @@ func (s *Server) restoreSession(r *store.Session, now time.Time) {
 	// username; the listener is not known (with per_listener_settings the
 	// ACLs then refuse, as Mosquitto's do).
 	sess.info = &ClientInfo{ClientID: r.ClientID, Username: r.Username, HasUsername: r.Username != "", ProtocolVersion: sess.version}
-	s.mu.Lock()
-	s.sessions[r.ClientID] = sess
-	s.mu.Unlock()
 	for _, sub := range r.Subscriptions {
 		opts := topic.Options{QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionID: sub.ID}
 		if sess.subs == nil {
 			sess.subs = make(map[string]topic.Options)
 		}
 		sess.subs[sub.Filter] = opts
-		if !s.subs.Subscribe(sess, sub.Filter, opts) {
-			s.relaySubscribed(sub.Filter)
-		}
 	}
+	return sess
 }
 
 // restoreOutgoing puts a stored message back in its session's queue or

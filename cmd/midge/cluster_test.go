@@ -199,3 +199,46 @@ func TestClusterNodePaused(t *testing.T) {
 		t.Fatal("n1 never took the paused n2 as lost")
 	}
 }
+
+// A persistent session outlives its node killed with kill -9: the QoS 1
+// messages acknowledged while it was queued there, and those published
+// after the node went, reach the client when it reconnects to another
+// node, none lost and none twice.
+func TestClusterSessionSurvivesKill(t *testing.T) {
+	nodes := runCluster(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	for _, nd := range nodes {
+		waitLog(t, nd.name, nd.log, "persistent sessions replicated on 3 nodes", 1)
+	}
+	opts := client.Options{ClientID: "dev", ProtocolVersion: client.MQTT5, KeepSession: true}
+	opts.Properties.SessionExpiry = 300
+	opts.Properties.Set(client.PropSessionExpiry)
+	first := record(t, n2.addr, opts, client.Subscription{Filter: "s/#", QoS: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bridgeWait)
+	defer cancel()
+	if err := first.c.Disconnect(ctx, client.Success, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := publisher(t, n1.addr, "pub")
+	const n = 300
+	if acked, err := publishStream(ctx, pub, "s/a", "a", n, 10); err != nil || acked != n {
+		t.Fatalf("before: %d of %d acknowledged: %v", acked, n, err)
+	}
+	n2.kill()
+	waitLog(t, "n1", n1.log, "took over 1 persistent sessions of node n2", 1)
+	if acked, err := publishStream(ctx, pub, "s/b", "b", n, 10); err != nil || acked != n {
+		t.Fatalf("after: %d of %d acknowledged: %v", acked, n, err)
+	}
+	again := record(t, n3.addr, opts)
+	if !again.c.Connack().SessionPresent {
+		t.Fatal("the session did not outlive its node")
+	}
+	for _, s := range []string{"a", "b"} {
+		again.waitStream(t, s, n)
+		lost, dup, first := again.lostAndDuplicated(s, n)
+		t.Logf("kill -9 of the session's node: stream %s, %d QoS 1 messages, %d lost, %d duplicated", s, n, lost, dup)
+		if lost != 0 || dup != 0 {
+			t.Fatalf("stream %s: %d lost (the first %s), %d duplicated", s, lost, first, dup)
+		}
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -77,6 +78,14 @@ type Config struct {
 	// SysInterval is sys_interval: how often the cluster's figures are
 	// published under $SYS/broker/cluster/ (see sys.go); 0: never.
 	SysInterval time.Duration
+	// Replicas is how many nodes keep a copy of each persistent session
+	// (cluster_replicas; see replica.go): 0 is the default, min(nodes, 3)
+	// counting this node and its Peers; below 2, sessions are kept by
+	// their node only.
+	Replicas int
+	// StoreDir is where the embedded NATS server keeps the replicas on
+	// disk (a directory beside the persistence file); "": in memory.
+	StoreDir string
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -134,8 +143,15 @@ type Node struct {
 	// replaceRetained: they replace this node's own.
 	needRetained, replaceRetained bool
 	matches                       sync.Pool
-	stop                          chan struct{}
-	wg                            sync.WaitGroup
+
+	// rep replicates persistent sessions (nil: not replicated); adopting
+	// holds, per lost node, a channel closed once its sessions were taken
+	// over (guarded by mu).
+	rep      *replica
+	adopting map[string]chan struct{}
+	tmpDir   string // the JetStream directory made for an in-memory store
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 type peer struct {
@@ -170,6 +186,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Quorum <= 0 {
 		cfg.Quorum = defaultQuorum(cfg.Peers)
 	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = min(len(cfg.Peers)+1, 3)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -189,6 +208,7 @@ func New(cfg Config) (*Node, error) {
 		stop:    make(chan struct{}),
 
 		needRetained: true,
+		adopting:     make(map[string]chan struct{}),
 	}
 	n.own = n.prefix + "n." + n.self + "."
 	n.matches.New = func() any { return new(topic.Matches[string]) }
@@ -198,10 +218,15 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("connecting to NATS at %s: %w", cfg.NATSURL, err)
 		}
 		n.nc = nc
-		return n, nil
-	}
-	if err := n.startServer(); err != nil {
+	} else if err := n.startServer(); err != nil {
 		return nil, err
+	}
+	if cfg.Replicas >= 2 {
+		if err := n.newReplica(); err != nil {
+			n.nc.Close()
+			n.shutdownServer()
+			return nil, err
+		}
 	}
 	return n, nil
 }
@@ -239,6 +264,19 @@ func (n *Node) startServer() error {
 	if n.cfg.TLS != nil {
 		opts.Cluster.TLSTimeout = 5
 	}
+	if n.cfg.Replicas >= 2 {
+		opts.JetStream = true
+		opts.StoreDir = n.cfg.StoreDir
+		if opts.StoreDir == "" {
+			// JetStream keeps its own state on disk even for streams in
+			// memory.
+			d, err := os.MkdirTemp("", "midge-cluster-")
+			if err != nil {
+				return fmt.Errorf("cluster: %w", err)
+			}
+			n.tmpDir, opts.StoreDir = d, d
+		}
+	}
 	var routes []string
 	for _, p := range n.cfg.Peers {
 		routes = append(routes, "nats-route://"+p)
@@ -248,6 +286,7 @@ func (n *Node) startServer() error {
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		n.shutdownServer()
 		return fmt.Errorf("starting the cluster's NATS server: %w", err)
 	}
 	ns.SetLoggerV2(natsLogger{n.log}, false, false, false)
@@ -334,6 +373,11 @@ func (n *Node) Start(srv *broker.Server) error {
 		n.wg.Go(n.sysLoop)
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: node %s started (epoch %x).", n.cfg.Name, n.self, n.epoch))
+	if n.rep != nil {
+		// The stream may take a few seconds (JetStream elects its
+		// leaders first): persistent sessions wait for it meanwhile.
+		n.wg.Go(n.rep.open)
+	}
 	if !n.quorate() {
 		n.log.Warn(fmt.Sprintf("Cluster %s: waiting for %d of the other nodes (cluster_quorum %d) before taking QoS 1/2 and retained messages and new connections.", n.cfg.Name, n.cfg.Quorum-1, n.cfg.Quorum))
 	}
@@ -365,11 +409,20 @@ func (n *Node) Close() error {
 	}
 	_ = n.nc.Flush()
 	n.nc.Close()
+	n.shutdownServer()
+	return nil
+}
+
+// shutdownServer stops the embedded server, if any, and removes the
+// directory made for it.
+func (n *Node) shutdownServer() {
 	if n.ns != nil {
 		n.ns.Shutdown()
 		n.ns.WaitForShutdown()
 	}
-	return nil
+	if n.tmpDir != "" {
+		_ = os.RemoveAll(n.tmpDir)
+	}
 }
 
 // Peers returns the names of the peers taken as alive.
@@ -452,7 +505,7 @@ func (n *Node) seen(name string, epoch uint64) *peer {
 	}
 	if p != nil {
 		// Replaced by its new incarnation at once: no loss of quorum.
-		n.removePeerLocked(p, "restarted")
+		n.removePeerLocked(p, restarted)
 	}
 	p = &peer{name: name, epoch: epoch, lastSeen: time.Now(), filters: make(map[string]struct{}), gone: make(chan struct{}), subject: n.prefix + "n." + name + "."}
 	n.peers[name] = p
@@ -462,6 +515,10 @@ func (n *Node) seen(name string, epoch uint64) *peer {
 	if n.started {
 		w := n.requestLocked(p, "ctl", n.syncMsg(true))
 		n.wg.Go(func() { n.afterSync(p, w) })
+		if n.rep != nil {
+			// Back after the others took this node as lost?
+			n.wg.Go(func() { n.rep.reconcile(false) })
+		}
 	}
 	return p
 }
@@ -499,6 +556,9 @@ func (n *Node) dropPeerLocked(p *peer, why string) {
 	}
 }
 
+// restarted is why a peer replaced by its new incarnation is forgotten.
+const restarted = "restarted"
+
 // removePeerLocked forgets a peer and its filters, and reports whether
 // it did (it was still the peer of its name). Called with n.mu held.
 func (n *Node) removePeerLocked(p *peer, why string) bool {
@@ -512,6 +572,9 @@ func (n *Node) removePeerLocked(p *peer, why string) bool {
 	}
 	close(p.gone)
 	n.log.Warn(fmt.Sprintf("Cluster %s: node %s %s; its subscriptions are dropped here.", n.cfg.Name, p.name, why))
+	if why != restarted {
+		n.lostLocked(p)
+	}
 	return true
 }
 

@@ -34,6 +34,13 @@ type testCluster struct {
 	seed    string // the first node's route address
 	// timeout, when set, replaces the nodes' 3 s request timeout.
 	timeout time.Duration
+	// replicas is the nodes' Config.Replicas: 0 keeps sessions on their
+	// node only.
+	replicas int
+	// routes, when set, are every node's route address: node i listens
+	// on routes[i] and routes to the others (JetStream wants routes on
+	// each).
+	routes []string
 }
 
 func logger(t testing.TB) *slog.Logger {
@@ -57,45 +64,65 @@ func newCluster(t testing.TB, n int) *testCluster {
 
 // add starts one more node; st, when set, is its store.
 func (tc *testCluster) add(name string, st store.Store) *member {
+	tc.t.Helper()
+	listen := "127.0.0.1:0"
+	if i := len(tc.members); i < len(tc.routes) {
+		listen = tc.routes[i]
+	}
+	m, err := tc.start(name, listen, st)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.members = append(tc.members, m)
+	return m
+}
+
+// start starts a node listening for routes on listen, not yet a member.
+func (tc *testCluster) start(name, listen string, st store.Store) (*member, error) {
 	t := tc.t
-	t.Helper()
-	cfg := Config{Name: "test", NodeName: name, Listen: "127.0.0.1:0", Heartbeat: 50 * time.Millisecond, Timeout: 3 * time.Second, Logger: logger(t), SysInterval: 100 * time.Millisecond}
+	cfg := Config{Name: "test", NodeName: name, Listen: listen, Heartbeat: 50 * time.Millisecond, Timeout: 3 * time.Second, Logger: logger(t), SysInterval: 100 * time.Millisecond}
 	if tc.timeout > 0 {
 		cfg.Timeout = tc.timeout
 	}
-	if tc.seed != "" {
+	cfg.Replicas = max(tc.replicas, 1)
+	if tc.routes != nil {
+		for _, r := range tc.routes {
+			if r != listen {
+				cfg.Peers = append(cfg.Peers, r)
+			}
+		}
+	} else if tc.seed != "" {
 		cfg.Peers = []string{tc.seed}
 	}
 	node, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	if tc.seed == "" {
+	if tc.seed == "" && tc.routes == nil {
 		tc.seed = node.RouteAddr()
 	}
 	opts := broker.DefaultOptions()
 	opts.SysInterval = 0
 	opts.Relay = node
-	opts.Store = st
+	opts.Store = node.Store(st)
 	opts.Logger = logger(t)
 	srv := broker.New(opts)
 	if err := srv.Restore(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := node.Start(srv); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	l := broker.DefaultListener(0)
 	l.AllowAnonymous = true
 	m := &member{node: node, srv: srv, addr: ln.Addr().String(), name: name, ln: ln, done: make(chan struct{})}
 	go func() { _ = srv.Serve(ln, l); close(m.done) }()
-	tc.members = append(tc.members, m)
 	t.Cleanup(func() { m.stop() })
-	return m
+	return m, nil
 }
 
 func (m *member) stop() {

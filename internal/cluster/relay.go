@@ -29,6 +29,8 @@ type control struct {
 	Resume bool   `json:"resume,omitempty"`
 	// Page asks for the retained messages from the Page-th on.
 	Page int `json:"page,omitempty"`
+	// Lost names the node whose sessions the sender took over (adopted).
+	Lost string `json:"lost,omitempty"`
 }
 
 // controlReply answers a control request.
@@ -153,6 +155,8 @@ func (n *Node) handleControl(m *nats.Msg) {
 		}
 	case "retained":
 		r.Retained, r.More = n.retainedFrom(c.Page)
+	case "adopted":
+		n.adopted(c.Lost, false)
 	default:
 		r.Err = "unknown request " + c.Op
 	}
@@ -367,12 +371,18 @@ func (n *Node) deliverRelayed(m *nats.Msg) error {
 // peer that cannot be asked in time refuses the connection: two sessions
 // of one client id would diverge.
 func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error) {
+	return n.claim(clientID, resume, true)
+}
+
+func (n *Node) claim(clientID string, resume, again bool) (*broker.SessionState, error) {
 	if !n.quorate() {
 		return nil, n.errNoQuorum()
 	}
 	if n.live.Load() == 0 {
 		return nil, nil
 	}
+	// A session that was on a lost node is where its take-over put it.
+	n.waitAdoptions()
 	c := n.controlMsg("claim")
 	c.Client, c.Resume = clientID, resume
 	b, _ := json.Marshal(c)
@@ -384,9 +394,11 @@ func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error)
 	n.mu.Unlock()
 	var st *broker.SessionState
 	var err error
+	lost := false
 	for _, w := range ws {
 		b, e := w.wait()
 		if errors.Is(e, errPeerLost) {
+			lost = true
 			continue
 		}
 		if e != nil {
@@ -412,6 +424,11 @@ func (n *Node) Claim(clientID string, resume bool) (*broker.SessionState, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if st == nil && lost && n.rep != nil && again {
+		// The node lost while it was asked may have held the session:
+		// ask again once it was taken over.
+		return n.claim(clientID, resume, false)
 	}
 	return st, nil
 }

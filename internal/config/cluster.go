@@ -24,6 +24,10 @@ type Cluster struct {
 	// be in reach for a node to take QoS 1/2 and retained messages and
 	// new connections (0: the default, see cluster.Config.Quorum).
 	Quorum int
+	// Replicas is cluster_replicas: how many nodes keep each persistent
+	// session (0: the default, see cluster.Config.Replicas; 1: its own
+	// node only).
+	Replicas int
 	// CAFile, CertFile and KeyFile (cluster_tls_cafile, _certfile,
 	// _keyfile) secure the routes with mutual TLS.
 	CAFile, CertFile, KeyFile string
@@ -102,6 +106,15 @@ func applyClusterQuorum(c *call) error {
 	return nil
 }
 
+func applyClusterReplicas(c *call) error {
+	v, err := c.intIn(1, 5)
+	if err != nil {
+		return err
+	}
+	c.p.cfg.Cluster.Replicas = v
+	return nil
+}
+
 func clusterString(field func(*Cluster) *string) func(*call) error {
 	return func(c *call) error { return c.setString(field(&c.p.cfg.Cluster)) }
 }
@@ -110,7 +123,7 @@ func clusterString(field func(*Cluster) *string) func(*call) error {
 func checkCluster(c *Config) error {
 	k := &c.Cluster
 	if k.Name == "" {
-		if k.Listen != "" || len(k.Peers) > 0 || k.NATSURL != "" || k.NodeName != "" || k.Quorum != 0 || k.CAFile != "" || k.CertFile != "" || k.KeyFile != "" {
+		if k.Listen != "" || len(k.Peers) > 0 || k.NATSURL != "" || k.NodeName != "" || k.Quorum != 0 || k.Replicas != 0 || k.CAFile != "" || k.CertFile != "" || k.KeyFile != "" {
 			return &Error{File: c.File, Msg: "cluster options need cluster_name"}
 		}
 		return nil

@@ -24,6 +24,9 @@ func TestClusterOptionErrors(t *testing.T) {
 		{"cluster_name eu\ncluster_listen :7422\ncluster_quorum 0\n", "cluster_quorum", 3},
 		{"cluster_name eu\ncluster_listen :7422\ncluster_quorum two\n", "cluster_quorum", 3},
 		{"cluster_quorum 2\n", "need cluster_name", 0},
+		{"cluster_name eu\ncluster_listen :7422\ncluster_replicas 0\n", "cluster_replicas", 3},
+		{"cluster_name eu\ncluster_listen :7422\ncluster_replicas 6\n", "cluster_replicas", 3},
+		{"cluster_replicas 2\n", "need cluster_name", 0},
 	} {
 		e := parseErr(t, tc.conf)
 		if !strings.Contains(e.Msg, tc.want) || e.Line != tc.line {

@@ -163,6 +163,7 @@ func optionTable() map[string]option {
 		"cluster_listen":       supported(applyClusterListen),
 		"cluster_peer":         supported(applyClusterPeer),
 		"cluster_quorum":       supported(applyClusterQuorum),
+		"cluster_replicas":     supported(applyClusterReplicas),
 		"cluster_nats_url":     supported(clusterString(func(k *Cluster) *string { return &k.NATSURL })),
 		"cluster_tls_cafile":   supported(clusterString(func(k *Cluster) *string { return &k.CAFile })),
 		"cluster_tls_certfile": supported(clusterString(func(k *Cluster) *string { return &k.CertFile })),

@@ -222,6 +222,7 @@ var optionRows = []struct {
 	{global, "cluster_name eu\ncluster_node_name n1\ncluster_listen :7422", func(c *Config) any { return c.Cluster.NodeName }, "n1", ""},
 	{global, "cluster_name eu\ncluster_listen :7422\ncluster_peer 10.0.0.2:7422\ncluster_peer 10.0.0.3:7422", func(c *Config) any { return c.Cluster.Peers }, []string{"10.0.0.2:7422", "10.0.0.3:7422"}, []string(nil)},
 	{global, "cluster_name eu\ncluster_listen :7422\ncluster_quorum 3", func(c *Config) any { return c.Cluster.Quorum }, 3, 0},
+	{global, "cluster_name eu\ncluster_listen :7422\ncluster_replicas 2", func(c *Config) any { return c.Cluster.Replicas }, 2, 0},
 	{global, "cluster_name eu\ncluster_nats_url nats://10.0.0.9:4222", func(c *Config) any { return c.Cluster.NATSURL }, "nats://10.0.0.9:4222", ""},
 	{global, "cluster_name eu\ncluster_listen :7422\ncluster_tls_cafile ca.pem\ncluster_tls_certfile c.pem\ncluster_tls_keyfile k.pem", func(c *Config) any { return c.Cluster.CAFile + " " + c.Cluster.CertFile + " " + c.Cluster.KeyFile }, "ca.pem c.pem k.pem", "  "},
 	{global, "per_listener_settings true\nlistener 1884\njwt_key k.pem", func(c *Config) any { return lst(c).Security.JWT.Keys }, []string{"k.pem"}, nil},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,7 +30,12 @@ func startCluster(cfg *config.Config, log *slog.Logger) (*cluster.Node, error) {
 		}
 		node = nodeNameOf(h)
 	}
-	cc := cluster.Config{Name: k.Name, NodeName: node, Listen: k.Listen, Peers: k.Peers, NATSURL: k.NATSURL, Quorum: k.Quorum, Logger: log, SysInterval: time.Duration(cfg.SysInterval) * time.Second}
+	cc := cluster.Config{Name: k.Name, NodeName: node, Listen: k.Listen, Peers: k.Peers, NATSURL: k.NATSURL, Quorum: k.Quorum, Replicas: k.Replicas, Logger: log, SysInterval: time.Duration(cfg.SysInterval) * time.Second}
+	if cfg.Persistence {
+		// The replicas of persistent sessions are durable beside the
+		// node's own store.
+		cc.StoreDir = filepath.Join(cfg.PersistenceLocation, cfg.PersistenceFile+".cluster")
+	}
 	if k.CertFile != "" {
 		t, err := clusterTLS(k)
 		if err != nil {

@@ -259,6 +259,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if node != nil {
 		opts.Relay = node
+		opts.Store = node.Store(opts.Store)
 		defer node.Close() // after the broker, whose last wills it forwards
 	}
 	srv := broker.New(opts)

@@ -1,0 +1,570 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/midge-mqtt/midge/internal/store"
+)
+
+// Replicated sessions. With Config.Replicas two or more, every change the
+// broker makes durable about a persistent session (its record and
+// subscriptions, the QoS 1/2 messages queued or in flight to it, the
+// inbound QoS 2 messages held until their PUBREL, a delayed will) is also
+// written to a JetStream stream that NATS replicates on that many nodes,
+// before the broker counts it done: a PUBACK, PUBREC or SUBACK that
+// depends on it waits for the replicas as it waits for the disk.
+//
+// The stream holds one subject per store key, under the node that keeps
+// the session (midge.<cluster>.js.s.<node>.<client>.<record>), and the
+// latest value per subject; a deleted key gets a tombstone that expires.
+// When a node is lost (not restarted), the peer with the lowest name
+// among those in reach, if it has the quorum, takes its sessions over: it
+// writes a marker (midge.<cluster>.js.a.<node>), loads the lost node's
+// records into its broker (AdoptStored: subscriptions live again, the
+// messages wait for their clients) and under its own name, and purges the
+// lost node's. A client claiming its session meanwhile waits for that. A
+// node that finds its marker when it (re)joins knows its sessions went
+// elsewhere and ends those it still holds whose records are gone.
+
+// tombstone marks a deleted key; it expires after tombstoneTTL (the value
+// it replaced is gone at once: one message per subject).
+const (
+	tombstone    = "Midge-Deleted"
+	tombstoneTTL = time.Minute
+)
+
+var b64 = base64.RawURLEncoding
+
+// adoptTimeout bounds a take-over, which may wait for the replicas to
+// elect a leader in place of the lost node.
+const adoptTimeout = time.Minute
+
+type replica struct {
+	n     *Node
+	local store.Store // nil without persistence on this node
+	js    jetstream.JetStream
+	// ready is closed once the stream exists; stream is set then.
+	ready  chan struct{}
+	stream jetstream.Stream
+	subj   string // midge.<cluster>.js.
+}
+
+// Store returns the store the broker should use: local (nil without
+// persistence) when sessions are not replicated, else one that also
+// writes every session change to the cluster's replicas. Call it before
+// Start, and give the result to the broker as Options.Store.
+func (n *Node) Store(local store.Store) store.Store {
+	if n.rep == nil {
+		if local == nil {
+			return nil // not a typed nil
+		}
+		return local
+	}
+	n.rep.local = local
+	return n.rep
+}
+
+func (n *Node) newReplica() error {
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return fmt.Errorf("cluster: JetStream: %w", err)
+	}
+	n.rep = &replica{n: n, js: js, ready: make(chan struct{}), subj: n.prefix + "js."}
+	return nil
+}
+
+func (r *replica) own(node string) string { return r.subj + "s." + node + "." }
+
+// open creates (or finds) the stream, retrying until NATS has the
+// replicas it asks for, then reconciles this node's sessions.
+func (r *replica) open() {
+	n := r.n
+	storage := jetstream.MemoryStorage
+	if n.cfg.StoreDir != "" {
+		storage = jetstream.FileStorage
+	}
+	cfg := jetstream.StreamConfig{
+		Name:              "midge_" + n.cfg.Name,
+		Description:       "midge cluster " + n.cfg.Name + ": persistent sessions",
+		Subjects:          []string{r.subj + ">"},
+		Storage:           storage,
+		Replicas:          n.cfg.Replicas,
+		MaxMsgsPerSubject: 1,
+		AllowMsgTTL:       true,
+		AllowDirect:       true,
+	}
+	logged := false
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := r.js.CreateOrUpdateStream(ctx, cfg)
+		cancel()
+		if err == nil {
+			r.stream = st
+			close(r.ready)
+			break
+		}
+		if !logged {
+			n.log.Warn(fmt.Sprintf("Cluster %s: waiting for JetStream to keep sessions on %d nodes (%v); persistent sessions wait meanwhile.", n.cfg.Name, n.cfg.Replicas, err))
+			logged = true
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	n.log.Info(fmt.Sprintf("Cluster %s: persistent sessions replicated on %d nodes.", n.cfg.Name, n.cfg.Replicas))
+	r.reconcile(true)
+}
+
+func (r *replica) waitReady(ctx context.Context) error {
+	select {
+	case <-r.ready:
+		return nil
+	default:
+	}
+	t := time.NewTimer(r.n.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-r.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("cluster %s: the session replicas are not available yet", r.n.cfg.Name)
+	case <-r.n.stop:
+		return store.ErrClosed
+	}
+}
+
+// Apply is part of store.Store: ops go to the local store and to the
+// replicas at once, and Apply returns when both have them. An error from
+// either fails it (the other may have applied them: a message the
+// publisher is refused and sends again is then delivered at least once).
+func (r *replica) Apply(ctx context.Context, ops ...store.Op) error {
+	ctx, cancel := context.WithTimeout(ctx, r.n.cfg.Timeout)
+	defer cancel()
+	lerr := make(chan error, 1)
+	if r.local != nil {
+		go func() { lerr <- r.local.Apply(ctx, ops...) }()
+	} else {
+		lerr <- nil
+	}
+	w := &jsWriter{r: r, ctx: ctx, prefix: r.own(r.n.self)}
+	err := store.Encode(w, ops)
+	if err == nil {
+		err = w.flush()
+	}
+	if err != nil {
+		err = fmt.Errorf("cluster %s: replicating: %w", r.n.cfg.Name, err)
+	}
+	return errors.Join(err, <-lerr)
+}
+
+// Load is part of store.Store: what this node's own store holds (the
+// replicas are read when the node joins, see reconcile).
+func (r *replica) Load(v store.Visitor) error {
+	if r.local == nil {
+		return nil
+	}
+	return r.local.Load(v)
+}
+
+// Close is part of store.Store. The local store is closed by whoever
+// opened it.
+func (r *replica) Close() error { return nil }
+
+// jsWriter turns a batch's key/value mutations into stream messages.
+// Retained messages are not written: every node keeps them all.
+type jsWriter struct {
+	r      *replica
+	ctx    context.Context
+	prefix string
+	acks   []jetstream.PubAckFuture
+}
+
+// subject is the subject of a client record's key: the client prefix
+// ('c', length, id) and the rest (tag, sequence or packet id), each
+// base64url, so that a client's records share a subject prefix.
+func subjectOf(prefix string, key []byte) (string, bool) {
+	if len(key) < 4 || key[0] != 'c' {
+		return "", false
+	}
+	end := 3 + int(binary.BigEndian.Uint16(key[1:3]))
+	if end > len(key) {
+		return "", false
+	}
+	s := prefix + b64.EncodeToString(key[:end])
+	if end < len(key) {
+		s += "." + b64.EncodeToString(key[end:])
+	}
+	return s, true
+}
+
+// keyOf reverses subjectOf.
+func keyOf(prefix, subject string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok {
+		return nil, fmt.Errorf("subject %q", subject)
+	}
+	var key []byte
+	for part := range strings.SplitSeq(rest, ".") {
+		b, err := b64.DecodeString(part)
+		if err != nil {
+			return nil, fmt.Errorf("subject %q: %w", subject, err)
+		}
+		key = append(key, b...)
+	}
+	return key, nil
+}
+
+func (w *jsWriter) publish(m *nats.Msg, opts ...jetstream.PublishOpt) error {
+	// Only a batch with session records waits for the stream: retained
+	// messages, which are not written, never do.
+	if err := w.r.waitReady(w.ctx); err != nil {
+		return err
+	}
+	f, err := w.r.js.PublishMsgAsync(m, opts...)
+	if err != nil {
+		return err
+	}
+	w.acks = append(w.acks, f)
+	return nil
+}
+
+func (w *jsWriter) Set(key, value []byte) error {
+	subject, ok := subjectOf(w.prefix, key)
+	if !ok {
+		return nil
+	}
+	return w.publish(&nats.Msg{Subject: subject, Data: bytes.Clone(value)})
+}
+
+func (w *jsWriter) Delete(key []byte) error {
+	subject, ok := subjectOf(w.prefix, key)
+	if !ok {
+		return nil
+	}
+	m := &nats.Msg{Subject: subject, Header: nats.Header{tombstone: []string{"1"}}}
+	return w.publish(m, jetstream.WithMsgTTL(tombstoneTTL))
+}
+
+// DeleteRange is only asked for a client's prefix (DeleteSession): its
+// subjects are purged, after what was published before.
+func (w *jsWriter) DeleteRange(start, _ []byte) error {
+	subject, ok := subjectOf(w.prefix, append(bytes.Clone(start), 0))
+	if !ok {
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.r.waitReady(w.ctx); err != nil {
+		return err
+	}
+	subject = subject[:strings.LastIndexByte(subject, '.')] // the client part
+	if err := w.r.stream.Purge(w.ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+		return err
+	}
+	err := w.r.stream.Purge(w.ctx, jetstream.WithPurgeSubject(subject+".>"))
+	return err
+}
+
+func (w *jsWriter) flush() error {
+	acks := w.acks
+	w.acks = w.acks[:0]
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-w.ctx.Done():
+			return w.ctx.Err()
+		}
+	}
+	return nil
+}
+
+type record struct{ key, value []byte }
+
+// records reads what the stream holds under node's name, in key order
+// (a client's session, inbound ids, outgoing messages by sequence, will),
+// as store.Load hands them. A stream whose leader was just lost answers
+// once its replicas have elected another: it tries again until ctx ends.
+func (r *replica) records(ctx context.Context, node string) ([]record, error) {
+	var recs []record
+	err := r.retry(ctx, func(ctx context.Context) error {
+		var err error
+		recs, err = r.recordsOnce(ctx, node)
+		return err
+	})
+	return recs, err
+}
+
+// retry runs f, each time for at most the request timeout, until it
+// succeeds or ctx ends: a request that reaches a stream while its
+// replicas elect a new leader goes unanswered.
+func (r *replica) retry(ctx context.Context, f func(context.Context) error) error {
+	for {
+		try, cancel := context.WithTimeout(ctx, r.n.cfg.Timeout)
+		err := f(try)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-r.n.stop:
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (r *replica) recordsOnce(ctx context.Context, node string) ([]record, error) {
+	prefix := r.own(node)
+	info, err := r.stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, err
+	}
+	if len(info.State.Subjects) == 0 {
+		return nil, nil
+	}
+	cons, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{prefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var recs []record
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		got, last := 0, false
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err == nil && md.NumPending == 0 {
+				last = true
+			}
+			if m.Headers().Get(tombstone) != "" {
+				continue
+			}
+			key, err := keyOf(prefix, m.Subject())
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, record{key, m.Data()})
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, err
+		}
+		if last || got == 0 {
+			break
+		}
+	}
+	slices.SortFunc(recs, func(a, b record) int { return bytes.Compare(a.key, b.key) })
+	return recs, nil
+}
+
+// load hands recs to a store visitor.
+func load(recs []record) func(store.Visitor) error {
+	return func(v store.Visitor) error {
+		for _, rc := range recs {
+			if err := store.Decode(rc.key, rc.value, &v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// marker is what the node that took over a lost node's sessions writes.
+type marker struct {
+	By    string `json:"by"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// adopt takes over the sessions of the lost node name, then tells the
+// peers it is done.
+func (r *replica) adopt(name string, epoch uint64) {
+	n := r.n
+	defer n.adopted(name, true)
+	if r.waitReady(context.Background()) != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
+	defer cancel()
+	b, _ := json.Marshal(marker{By: n.self, Epoch: epoch})
+	if err := r.retry(ctx, func(ctx context.Context) error {
+		_, err := r.js.Publish(ctx, r.subj+"a."+name, b)
+		return err
+	}); err != nil {
+		n.log.Error(fmt.Sprintf("Cluster %s: cannot take over the sessions of node %s: %v.", n.cfg.Name, name, err))
+		return
+	}
+	recs, err := r.records(ctx, name)
+	if err != nil {
+		n.log.Error(fmt.Sprintf("Cluster %s: reading the sessions of node %s: %v.", n.cfg.Name, name, err))
+		return
+	}
+	if len(recs) == 0 {
+		return
+	}
+	taken, err := n.srv.AdoptStored(load(recs))
+	if err != nil {
+		n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
+		return // its records stay: a node taking over later finds them
+	}
+	if err := r.retry(ctx, func(ctx context.Context) error {
+		return r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.own(name)+">"))
+	}); err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster %s: removing the sessions of node %s taken over: %v.", n.cfg.Name, name, err))
+	}
+	n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
+}
+
+// reconcile runs when this node starts and when a peer joins it: if
+// another node took its sessions over while it was away, those it still
+// holds without records in the replicas end here (their clients find
+// them on the node that took them). At the start, the sessions the
+// replicas keep under its name and it lacks (it restarted without its
+// own store) are continued here.
+func (r *replica) reconcile(starting bool) {
+	n := r.n
+	if r.waitReady(context.Background()) != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
+	defer cancel()
+	mk, err := r.stream.GetLastMsgForSubject(ctx, r.subj+"a."+n.self)
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		n.log.Warn(fmt.Sprintf("Cluster %s: %v.", n.cfg.Name, err))
+		return
+	}
+	var recs []record
+	if err == nil || starting {
+		if recs, err = r.records(ctx, n.self); err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: reading this node's replicated sessions: %v.", n.cfg.Name, err))
+			return
+		}
+	}
+	if mk != nil {
+		var m marker
+		_ = json.Unmarshal(mk.Data, &m)
+		kept := map[string]bool{}
+		_ = load(recs)(store.Visitor{Session: func(s store.Session) error { kept[s.ClientID] = true; return nil }})
+		ended := 0
+		for _, s := range n.srv.Sessions() {
+			if s.Expiry != 0 && !kept[s.ClientID] {
+				n.srv.Handover(s.ClientID, false)
+				ended++
+			}
+		}
+		if err := r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.subj+"a."+n.self)); err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: %v.", n.cfg.Name, err))
+		}
+		n.log.Info(fmt.Sprintf("Cluster %s: node %s took over this node's sessions while it was away; %d ended here.", n.cfg.Name, m.By, ended))
+	}
+	if starting && len(recs) > 0 {
+		if k, err := n.srv.AdoptStored(load(recs)); err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: restoring this node's replicated sessions: %v.", n.cfg.Name, err))
+		} else if k > 0 {
+			n.log.Info(fmt.Sprintf("Cluster %s: restored %d persistent sessions from the replicas.", n.cfg.Name, k))
+		}
+	}
+}
+
+// lostLocked runs when peer p is lost (not restarted): the node in reach
+// with the lowest name takes its sessions over, if it has the quorum;
+// every node notes that a take-over is due, for Claim to wait for it.
+// Called with n.mu held.
+func (n *Node) lostLocked(p *peer) {
+	if n.rep == nil || !n.started {
+		return
+	}
+	if _, ok := n.adopting[p.name]; !ok {
+		n.adopting[p.name] = make(chan struct{})
+	}
+	if !n.quorate() {
+		return
+	}
+	for name := range n.peers {
+		if name < n.self {
+			return // that one takes them
+		}
+	}
+	// Also those of nodes lost before whose take-over has not been
+	// announced: the node doing it may be this lost one.
+	for name := range n.adopting {
+		epoch := p.epoch
+		if name != p.name {
+			epoch = 0
+		}
+		n.wg.Go(func() { n.rep.adopt(name, epoch) })
+	}
+}
+
+// adopted ends the wait for the take-over of node name's sessions, and
+// tells the peers when this node did it.
+func (n *Node) adopted(name string, tell bool) {
+	n.mu.Lock()
+	if ch, ok := n.adopting[name]; ok {
+		close(ch)
+		delete(n.adopting, name)
+	}
+	if tell {
+		c := n.controlMsg("adopted")
+		c.Lost = name
+		b, _ := json.Marshal(c)
+		for _, p := range n.peers {
+			_ = n.nc.Publish(p.subject+"ctl", b)
+		}
+	}
+	n.mu.Unlock()
+}
+
+// waitAdoptions waits, at most for the request timeout, for the
+// take-overs of lost nodes' sessions under way, so that a client
+// claiming its session finds it where it went.
+func (n *Node) waitAdoptions() {
+	if n.rep == nil {
+		return
+	}
+	n.mu.Lock()
+	var chs []chan struct{}
+	for _, ch := range n.adopting {
+		chs = append(chs, ch)
+	}
+	n.mu.Unlock()
+	if len(chs) == 0 {
+		return
+	}
+	t := time.NewTimer(n.cfg.Timeout)
+	defer t.Stop()
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-n.stop:
+			return
+		}
+	}
+}
