@@ -4,16 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/midge-mqtt/midge/client"
+	"github.com/midge-mqtt/midge/internal/store"
 )
 
 // replicatedCluster starts three nodes that keep every persistent
-// session on all three.
-func replicatedCluster(t *testing.T) *testCluster {
+// session on all three; stores, when given, are their own stores.
+func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, replicas: 3}
 	for range 3 {
@@ -30,7 +32,11 @@ func replicatedCluster(t *testing.T) *testCluster {
 	ms := make([]*member, 3)
 	errs := make([]error, 3)
 	for i := range 3 {
-		wg.Go(func() { ms[i], errs[i] = tc.start(fmt.Sprintf("n%d", i+1), tc.routes[i], nil) })
+		var st store.Store
+		if i < len(stores) {
+			st = stores[i]
+		}
+		wg.Go(func() { ms[i], errs[i] = tc.start(fmt.Sprintf("n%d", i+1), tc.routes[i], st) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -104,5 +110,85 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	}
 	if _, ok := n2.srv.Session("dev"); ok {
 		t.Fatal("n2 still holds the session")
+	}
+}
+
+// A node back after its sessions were taken over ends those it still
+// holds (restored from its own store), and the client keeps the one the
+// other node took.
+func TestNodeBackEndsSessionsTakenOver(t *testing.T) {
+	own := store.NewMemory()
+	tc := replicatedCluster(t, own)
+	n1, n2 := tc.members[0], tc.members[1]
+	dev := connect(t, n1, "dev", keep300())
+	subscribe(t, dev, "cmd/#", 1)
+	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
+		t.Fatal(err)
+	}
+	n1.stop()
+	waitSession(t, n2, "dev")
+	back, err := tc.start("n1", tc.routes[0], own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.srv.Session("dev"); !ok {
+		t.Fatal("the session was not restored from the node's own store")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, ok := back.srv.Session("dev"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node back still holds the session taken over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := n2.srv.Session("dev"); !ok {
+		t.Fatal("n2 lost the session it took over")
+	}
+	for len(back.node.Peers()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node back sees %v", back.node.Peers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pub := connect(t, back, "pub", client.Options{})
+	publish(t, pub, &client.Message{Topic: "cmd/x", Payload: []byte("after"), QoS: 1})
+	box := newInbox()
+	again := connect(t, back, "dev", withInbox(keep300(), box))
+	if !again.Connack().SessionPresent {
+		t.Fatal("session not present")
+	}
+	if m := box.wait(t, 1)[0]; string(m.Payload) != "after" {
+		t.Fatalf("got %s", m.Payload)
+	}
+}
+
+// Store keys become subjects and back, a client's records sharing the
+// client's subject prefix whatever its id holds.
+func TestSubjectOfKey(t *testing.T) {
+	prefix := "midge.c.js.s.n1."
+	for _, id := range []string{"dev", "a.b*>c d", "", "\xff\x00ü"} {
+		key := append([]byte{'c', 0, byte(len(id))}, id...)
+		for _, rest := range [][]byte{{1}, {3, 0, 0, 0, 0, 0, 0, 0, 7}} {
+			k := append(append([]byte{}, key...), rest...)
+			subject, ok := subjectOf(prefix, k)
+			if !ok {
+				t.Fatalf("%q: no subject", k)
+			}
+			for part := range strings.SplitSeq(strings.TrimPrefix(subject, prefix), ".") {
+				if part == "" || strings.ContainsAny(part, "*> ") {
+					t.Fatalf("%q: subject %q", k, subject)
+				}
+			}
+			back, err := keyOf(prefix, subject)
+			if err != nil || string(back) != string(k) {
+				t.Fatalf("%q: back %q, %v", k, back, err)
+			}
+		}
+	}
+	if _, ok := subjectOf(prefix, []byte("rtopic")); ok {
+		t.Fatal("a retained message's key has a subject")
 	}
 }
