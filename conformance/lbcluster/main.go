@@ -134,6 +134,10 @@ func run(args []string) int {
 			"cluster_name " + clusterName,
 			fmt.Sprintf("cluster_node_name n%d", i+1),
 			fmt.Sprintf("cluster_listen 127.0.0.1:%d", routes[i]),
+			// Replicated sessions wait for JetStream's first stream,
+			// made seconds after the nodes meet: longer than the
+			// suite gives a fresh broker for each test.
+			"cluster_replicas 1",
 		}
 		for j, r := range routes {
 			if j != i {
@@ -437,7 +441,7 @@ func nodeFiles(n int) []string {
 	var out []string
 	for i := range n {
 		base := fmt.Sprintf("%s.n%d", dbFile, i+1)
-		out = append(out, base, base+".midge", base+".midge.old")
+		out = append(out, base, base+".midge", base+".midge.old", base+".cluster")
 	}
 	return out
 }
