@@ -59,6 +59,7 @@ type settings struct {
 	payload     int
 	inflight    int
 	queued      int
+	persistent  bool // subscribers keep their sessions
 }
 
 func run() error {
@@ -77,6 +78,7 @@ func run() error {
 		inflight = flag.Int("inflight", 100, "max_inflight_messages of every node")
 		queued   = flag.Int("queued", 10000, "max_queued_messages of every node")
 		out      = flag.String("out", "", "also write the results as markdown to this file")
+		persist  = flag.Bool("persistent", false, "subscribers keep a session (clean session off): with a cluster, their messages go through the session replicas")
 		midgeBin = flag.String("midge", "", "use this midge binary instead of building ./cmd/midge")
 	)
 	flag.Parse()
@@ -84,7 +86,7 @@ func run() error {
 		return fmt.Errorf("unexpected arguments: %q", flag.Args())
 	}
 	s := settings{pairs: *pairs, subscribers: *subs, fanin: *fanin, duration: *duration, drain: *drain, rate: *rate,
-		latency: *latency, payload: *payload, inflight: *inflight, queued: *queued}
+		latency: *latency, payload: *payload, inflight: *inflight, queued: *queued, persistent: *persist}
 	if err := s.parse(*nodeList, *loadList, *qosList); err != nil {
 		return err
 	}
@@ -209,6 +211,7 @@ func loadConfig(load string, qos byte, s *settings, addrs []string) bench.Config
 	cfg.Duration = s.duration
 	cfg.Drain = s.drain
 	cfg.Inflight = s.inflight
+	cfg.Persistent = s.persistent
 	return cfg
 }
 

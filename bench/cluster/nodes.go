@@ -113,5 +113,18 @@ func startCluster(ctx context.Context, spec harness.Spec, dir string, n int, s *
 			}
 		}
 	}
+	if s.persistent && n >= 2 {
+		// Persistent sessions wait for the replicas' stream.
+		deadline := time.Now().Add(formTimeout)
+		for i, p := range c.procs {
+			for !strings.Contains(p.Output(), "persistent sessions replicated on") {
+				if time.Now().After(deadline) {
+					c.stop()
+					return nil, fmt.Errorf("node %d: no session replicas within %v\n%s", i+1, formTimeout, p.Output())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
 	return c, nil
 }
