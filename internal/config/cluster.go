@@ -97,22 +97,20 @@ func applyClusterPeer(c *call) error {
 	return nil
 }
 
-func applyClusterQuorum(c *call) error {
-	v, err := c.intIn(1, 1000)
-	if err != nil {
-		return err
-	}
-	c.p.cfg.Cluster.Quorum = v
-	return nil
-}
+var (
+	applyClusterQuorum   = clusterInt(func(k *Cluster) *int { return &k.Quorum }, 1, 1000)
+	applyClusterReplicas = clusterInt(func(k *Cluster) *int { return &k.Replicas }, 1, 5)
+)
 
-func applyClusterReplicas(c *call) error {
-	v, err := c.intIn(1, 5)
-	if err != nil {
-		return err
+func clusterInt(field func(*Cluster) *int, lo, hi int) func(*call) error {
+	return func(c *call) error {
+		v, err := c.intIn(lo, hi)
+		if err != nil {
+			return err
+		}
+		*field(&c.p.cfg.Cluster) = v
+		return nil
 	}
-	c.p.cfg.Cluster.Replicas = v
-	return nil
 }
 
 func clusterString(field func(*Cluster) *string) func(*call) error {
