@@ -105,7 +105,10 @@ func (r *replica) open() {
 		AllowMsgTTL:       true,
 		AllowDirect:       true,
 	}
-	logged := false
+	// JetStream elects its leaders a few seconds after the nodes meet:
+	// only a longer wait is worth a warning (too few nodes up, nodes
+	// configured differently).
+	warnAt, warned := time.Now().Add(30*time.Second), false
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		st, err := r.js.CreateOrUpdateStream(ctx, cfg)
@@ -115,9 +118,9 @@ func (r *replica) open() {
 			close(r.ready)
 			break
 		}
-		if !logged {
-			n.log.Warn(fmt.Sprintf("Cluster %s: waiting for JetStream to keep sessions on %d nodes (%v); persistent sessions wait meanwhile.", n.cfg.Name, n.cfg.Replicas, err))
-			logged = true
+		if !warned && time.Now().After(warnAt) {
+			n.log.Warn(fmt.Sprintf("Cluster %s: still waiting for JetStream to keep sessions on %d nodes (%v); persistent sessions wait meanwhile.", n.cfg.Name, n.cfg.Replicas, err))
+			warned = true
 		}
 		select {
 		case <-n.stop:
@@ -275,11 +278,7 @@ func (w *jsWriter) DeleteRange(start, _ []byte) error {
 		return err
 	}
 	subject = subject[:strings.LastIndexByte(subject, '.')] // the client part
-	if err := w.r.stream.Purge(w.ctx, jetstream.WithPurgeSubject(subject)); err != nil {
-		return err
-	}
-	err := w.r.stream.Purge(w.ctx, jetstream.WithPurgeSubject(subject+".>"))
-	return err
+	return w.r.stream.Purge(w.ctx, jetstream.WithPurgeSubject(subject+".>"))
 }
 
 func (w *jsWriter) flush() error {

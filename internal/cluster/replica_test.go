@@ -111,6 +111,35 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	if _, ok := n2.srv.Session("dev"); ok {
 		t.Fatal("n2 still holds the session")
 	}
+	// Its records moved with it: none left under n2's name.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, err := n3.node.rep.records(context.Background(), "n2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records of n2 left", len(recs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Under n3's: the session alone, its delivered messages forgotten.
+	for {
+		recs, err := n3.node.rep.records(context.Background(), "n3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records under n3, want the session's alone", len(recs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // A node back after its sessions were taken over ends those it still
