@@ -53,8 +53,18 @@ func needMosquitto(t *testing.T) dropinTools {
 // dropinPorts are one broker's three listeners.
 type dropinPorts struct{ plain, tls, ws int }
 
+// newDropinPorts picks three distinct ports outside the ephemeral range
+// (a port just released there may be handed out again, to this test or
+// to any other process).
 func newDropinPorts(t *testing.T) dropinPorts {
-	return dropinPorts{plain: freePort(t), tls: freePort(t), ws: freePort(t)}
+	p := dropinPorts{plain: listenPort(t)}
+	for p.tls == 0 || p.tls == p.plain {
+		p.tls = listenPort(t)
+	}
+	for p.ws == 0 || p.ws == p.plain || p.ws == p.tls {
+		p.ws = listenPort(t)
+	}
+	return p
 }
 
 // dropinFiles are the security files both brokers read.
