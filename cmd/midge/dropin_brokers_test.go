@@ -53,18 +53,20 @@ func needMosquitto(t *testing.T) dropinTools {
 // dropinPorts are one broker's three listeners.
 type dropinPorts struct{ plain, tls, ws int }
 
-// newDropinPorts picks three distinct ports outside the ephemeral range
-// (a port just released there may be handed out again, to this test or
-// to any other process).
+// newDropinPorts picks three distinct free ports, holding each open
+// until all are chosen (a port just released may be handed out again).
 func newDropinPorts(t *testing.T) dropinPorts {
-	p := dropinPorts{plain: listenPort(t)}
-	for p.tls == 0 || p.tls == p.plain {
-		p.tls = listenPort(t)
+	t.Helper()
+	var ports [3]int
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	for p.ws == 0 || p.ws == p.plain || p.ws == p.tls {
-		p.ws = listenPort(t)
-	}
-	return p
+	return dropinPorts{plain: ports[0], tls: ports[1], ws: ports[2]}
 }
 
 // dropinFiles are the security files both brokers read.
