@@ -255,15 +255,18 @@ func (s *Server) AdoptStored(load func(store.Visitor) error) (int, error) {
 func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (int, error) {
 	now := time.Now()
 	var (
-		ops     []store.Op // expired records to drop, or adopted ones to keep
+		ops     []store.Op // expired records to drop, or adopted ones to write
 		built   = map[string]*session{}
 		order   []*session
 		orphans = map[string]bool{}
 		wills   = map[*session]time.Time{}
 	)
-	keep := func(op store.Op) {
+	// kept are the adopted records to write here, per session: only
+	// those of the sessions put in place are written.
+	kept := map[string][]store.Op{}
+	keep := func(op store.Op, id string) {
 		if adopting && s.journal != nil {
-			ops = append(ops, op)
+			kept[id] = append(kept[id], op)
 		}
 	}
 	lookup := func(id string) *session {
@@ -294,7 +297,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 			built[r.ClientID] = sess
 			order = append(order, sess)
 			r.DisconnectedAt = sess.disconnectedAt
-			keep(store.PutSession(&r))
+			keep(store.PutSession(&r), r.ClientID)
 			return nil
 		},
 		Inbound: func(id string, pid uint16) error {
@@ -303,7 +306,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 					sess.inbound = make(map[uint16]*message)
 				}
 				sess.inbound[pid] = nil // routed when it came
-				keep(store.PutInbound(id, pid))
+				keep(store.PutInbound(id, pid), id)
 			}
 			return nil
 		},
@@ -313,7 +316,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 					sess.inbound = make(map[uint16]*message)
 				}
 				sess.inbound[pid] = fromStored(&m) // routed at its PUBREL
-				keep(store.PutInboundMessage(id, pid, &m))
+				keep(store.PutInboundMessage(id, pid, &m), id)
 			}
 			return nil
 		},
@@ -331,7 +334,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 				return nil
 			}
 			s.restoreOutgoing(sess, &o, m, sess.stored)
-			keep(store.PutOutgoing(id, &o))
+			keep(store.PutOutgoing(id, &o), id)
 			return nil
 		},
 		Will: func(w store.Will) error {
@@ -341,7 +344,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 			}
 			sess.pendingWill = &pendingWill{msg: fromStored(&w.Message), info: sess.info, stored: sess.stored}
 			wills[sess] = w.Due
-			keep(store.PutWill(&w))
+			keep(store.PutWill(&w), w.ClientID)
 			return nil
 		},
 	}
@@ -375,6 +378,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 			}
 		}
 		placed = append(placed, sess)
+		ops = append(ops, kept[sess.id]...)
 	}
 	if len(ops) > 0 {
 		if err := s.journal.add(ops...).wait(); err != nil {

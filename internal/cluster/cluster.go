@@ -145,13 +145,16 @@ type Node struct {
 	matches                       sync.Pool
 
 	// rep replicates persistent sessions (nil: not replicated); adopting
-	// holds, per lost node, a channel closed once its sessions were taken
-	// over (guarded by mu).
-	rep      *replica
-	adopting map[string]chan struct{}
-	tmpDir   string // the JetStream directory made for an in-memory store
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// holds, per lost node, the take-over of its sessions under way, and
+	// adoptedAt when this node last heard one was done (both guarded by
+	// mu); takingOver counts the take-overs under way.
+	rep        *replica
+	adopting   map[string]*adoption
+	adoptedAt  map[string]time.Time
+	takingOver atomic.Int32
+	tmpDir     string // the JetStream directory made for an in-memory store
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 type peer struct {
@@ -208,7 +211,8 @@ func New(cfg Config) (*Node, error) {
 		stop:    make(chan struct{}),
 
 		needRetained: true,
-		adopting:     make(map[string]chan struct{}),
+		adopting:     make(map[string]*adoption),
+		adoptedAt:    make(map[string]time.Time),
 	}
 	n.own = n.prefix + "n." + n.self + "."
 	n.matches.New = func() any { return new(topic.Matches[string]) }

@@ -217,6 +217,15 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 	if (rm.QoS > 0 || rm.Retain) && !n.quorate() {
 		return 0, nil, nil, n.errNoQuorum()
 	}
+	if rm.QoS > 0 {
+		// The filters of a lost node's sessions are gone from here until
+		// the node taking them over announces them: a message for them
+		// waits for that rather than finding no subscriber, and is
+		// refused if it is not done in time.
+		if err := n.waitAdoptions(); err != nil {
+			return 0, nil, nil, err
+		}
+	}
 	if n.live.Load() == 0 {
 		return 0, nil, nil, nil
 	}
@@ -382,7 +391,9 @@ func (n *Node) claim(clientID string, resume, again bool) (*broker.SessionState,
 		return nil, nil
 	}
 	// A session that was on a lost node is where its take-over put it.
-	n.waitAdoptions()
+	if err := n.waitAdoptions(); err != nil {
+		return nil, err
+	}
 	c := n.controlMsg("claim")
 	c.Client, c.Resume = clientID, resume
 	b, _ := json.Marshal(c)

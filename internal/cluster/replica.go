@@ -51,6 +51,11 @@ var b64 = base64.RawURLEncoding
 // elect a leader in place of the lost node.
 const adoptTimeout = time.Minute
 
+// attemptTimeout bounds one try of a JetStream request that is tried
+// again: a request made while the stream elects a leader goes
+// unanswered, and the next try after the election is answered at once.
+const attemptTimeout = 2 * time.Second
+
 type replica struct {
 	n     *Node
 	local store.Store // nil without persistence on this node
@@ -110,7 +115,7 @@ func (r *replica) open() {
 	// configured differently).
 	warnAt, warned := time.Now().Add(30*time.Second), false
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
 		st, err := r.js.CreateOrUpdateStream(ctx, cfg)
 		cancel()
 		if err == nil {
@@ -312,12 +317,12 @@ func (r *replica) records(ctx context.Context, node string) ([]record, error) {
 	return recs, err
 }
 
-// retry runs f, each time for at most the request timeout, until it
+// retry runs f, each time for at most attemptTimeout, until it
 // succeeds or ctx ends: a request that reaches a stream while its
 // replicas elect a new leader goes unanswered.
 func (r *replica) retry(ctx context.Context, f func(context.Context) error) error {
 	for {
-		try, cancel := context.WithTimeout(ctx, r.n.cfg.Timeout)
+		try, cancel := context.WithTimeout(ctx, min(attemptTimeout, r.n.cfg.Timeout))
 		err := f(try)
 		cancel()
 		if err == nil || ctx.Err() != nil {
@@ -490,16 +495,28 @@ func (r *replica) reconcile(starting bool) {
 	}
 }
 
+// adoption is the take-over of a lost node's sessions, as seen by a
+// node waiting for it: done is closed once it was announced.
+type adoption struct {
+	done  chan struct{}
+	since time.Time
+}
+
 // lostLocked runs when peer p is lost (not restarted): the node in reach
 // with the lowest name takes its sessions over, if it has the quorum;
-// every node notes that a take-over is due, for Claim to wait for it.
-// Called with n.mu held.
+// every node notes that a take-over is due, for claims and QoS 1 and 2
+// messages to wait for it. Called with n.mu held.
 func (n *Node) lostLocked(p *peer) {
 	if n.rep == nil || !n.started {
 		return
 	}
+	if t, ok := n.adoptedAt[p.name]; ok && t.After(p.lastSeen) {
+		// Taken over already: the node that did it saw the loss first.
+		return
+	}
 	if _, ok := n.adopting[p.name]; !ok {
-		n.adopting[p.name] = make(chan struct{})
+		n.adopting[p.name] = &adoption{done: make(chan struct{}), since: time.Now()}
+		n.takingOver.Add(1)
 	}
 	if !n.quorate() {
 		return
@@ -524,10 +541,9 @@ func (n *Node) lostLocked(p *peer) {
 // tells the peers when this node did it.
 func (n *Node) adopted(name string, tell bool) {
 	n.mu.Lock()
-	if ch, ok := n.adopting[name]; ok {
-		close(ch)
-		delete(n.adopting, name)
-	}
+	defer n.mu.Unlock()
+	n.adoptedAt[name] = time.Now()
+	n.endAdoptionLocked(name)
 	if tell {
 		c := n.controlMsg("adopted")
 		c.Lost = name
@@ -536,34 +552,57 @@ func (n *Node) adopted(name string, tell bool) {
 			_ = n.nc.Publish(p.subject+"ctl", b)
 		}
 	}
-	n.mu.Unlock()
+}
+
+// endAdoptionLocked stops waiting for the take-over of node name's
+// sessions. Called with n.mu held.
+func (n *Node) endAdoptionLocked(name string) {
+	if a, ok := n.adopting[name]; ok {
+		close(a.done)
+		delete(n.adopting, name)
+		n.takingOver.Add(-1)
+	}
 }
 
 // waitAdoptions waits, at most for the request timeout, for the
 // take-overs of lost nodes' sessions under way, so that a client
-// claiming its session finds it where it went.
-func (n *Node) waitAdoptions() {
-	if n.rep == nil {
-		return
+// claiming its session finds it where it went, and a message for a
+// session being taken over goes where the session goes; it fails if one
+// is not done by then (the claim or message is refused, not misplaced).
+// A take-over not announced within adoptTimeout (its announcement was
+// missed, or the node doing it was cut off) is no longer waited for.
+func (n *Node) waitAdoptions() error {
+	if n.rep == nil || n.takingOver.Load() == 0 {
+		return nil
+	}
+	type due struct {
+		name string
+		done chan struct{}
 	}
 	n.mu.Lock()
-	var chs []chan struct{}
-	for _, ch := range n.adopting {
-		chs = append(chs, ch)
+	var dues []due
+	for name, a := range n.adopting {
+		if time.Since(a.since) > adoptTimeout {
+			n.log.Warn(fmt.Sprintf("Cluster %s: no node announced it took over the sessions of node %s; no longer waiting for it.", n.cfg.Name, name))
+			n.endAdoptionLocked(name)
+			continue
+		}
+		dues = append(dues, due{name, a.done})
 	}
 	n.mu.Unlock()
-	if len(chs) == 0 {
-		return
+	if len(dues) == 0 {
+		return nil
 	}
 	t := time.NewTimer(n.cfg.Timeout)
 	defer t.Stop()
-	for _, ch := range chs {
+	for _, d := range dues {
 		select {
-		case <-ch:
+		case <-d.done:
 		case <-t.C:
-			return
+			return fmt.Errorf("the sessions of node %s, lost, are not taken over yet", d.name)
 		case <-n.stop:
-			return
+			return errors.New("leaving the cluster")
 		}
 	}
+	return nil
 }

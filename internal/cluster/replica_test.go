@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +19,9 @@ import (
 // session on all three; stores, when given, are their own stores.
 func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t, replicas: 3}
+	// A take-over waits for JetStream to elect the lost node's
+	// successors: seconds, more than the tests' usual request timeout.
+	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
 	for range 3 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -87,13 +91,21 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	}
 	n1.stop()
 	// n2, the lowest name left, takes the session over; it goes on
-	// queueing what is published.
-	waitSession(t, n2, "dev")
+	// queueing what is published, from the moment n3 knows n1 is gone
+	// (until n2 announces the session's subscription, n3 holds them).
+	deadline := time.Now().Add(20 * time.Second)
+	for slices.Contains(n3.node.Peers(), "n1") {
+		if time.Now().After(deadline) {
+			t.Fatal("n3 still counts n1 in")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for i := 5; i < 10; i++ {
 		if ack := publish(t, pub, &client.Message{Topic: "cmd/x", Payload: fmt.Appendf(nil, "m%d", i), QoS: 1}); ack.ReasonCode != client.Success {
 			t.Fatalf("PUBACK %v", ack.ReasonCode)
 		}
 	}
+	waitSession(t, n2, "dev")
 	box := newInbox()
 	again := connect(t, n3, "dev", withInbox(keep300(), box))
 	if !again.Connack().SessionPresent {
@@ -112,7 +124,7 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 		t.Fatal("n2 still holds the session")
 	}
 	// Its records moved with it: none left under n2's name.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		recs, err := n3.node.rep.records(context.Background(), "n2")
 		if err != nil {
@@ -219,5 +231,58 @@ func TestSubjectOfKey(t *testing.T) {
 	}
 	if _, ok := subjectOf(prefix, []byte("rtopic")); ok {
 		t.Fatal("a retained message's key has a subject")
+	}
+}
+
+// A take-over due is waited for until it is announced, refused after
+// the request timeout, not waited for once announced before the loss
+// was seen here, and given up after adoptTimeout.
+func TestWaitAdoptions(t *testing.T) {
+	n := &Node{
+		cfg:       Config{Name: "test", NodeName: "n3", Timeout: 50 * time.Millisecond, Quorum: 2},
+		log:       slog.New(slog.DiscardHandler),
+		adopting:  make(map[string]*adoption),
+		adoptedAt: make(map[string]time.Time),
+		stop:      make(chan struct{}),
+		started:   true,
+		rep:       &replica{},
+	}
+	lose := func(p *peer) {
+		n.mu.Lock()
+		n.lostLocked(p)
+		n.mu.Unlock()
+	}
+	if err := n.waitAdoptions(); err != nil {
+		t.Fatal(err)
+	}
+	lose(&peer{name: "n1", lastSeen: time.Now()})
+	if err := n.waitAdoptions(); err == nil || !strings.Contains(err.Error(), "node n1") {
+		t.Fatalf("no take-over announced: %v", err)
+	}
+	go func() { time.Sleep(10 * time.Millisecond); n.adopted("n1", false) }()
+	if err := n.waitAdoptions(); err != nil {
+		t.Fatalf("take-over announced while waiting: %v", err)
+	}
+	// n2's loss seen here after the announcement of its take-over.
+	seen := time.Now()
+	time.Sleep(time.Millisecond)
+	n.adopted("n2", false)
+	lose(&peer{name: "n2", lastSeen: seen})
+	if err := n.waitAdoptions(); err != nil {
+		t.Fatalf("take-over announced before the loss was seen: %v", err)
+	}
+	// n2 back, then lost again: a new take-over is due.
+	lose(&peer{name: "n2", lastSeen: time.Now().Add(time.Millisecond)})
+	if n.takingOver.Load() != 1 {
+		t.Fatalf("%d take-overs due, want 1", n.takingOver.Load())
+	}
+	n.mu.Lock()
+	n.adopting["n2"].since = time.Now().Add(-adoptTimeout - time.Second)
+	n.mu.Unlock()
+	if err := n.waitAdoptions(); err != nil {
+		t.Fatalf("a take-over never announced is still waited for: %v", err)
+	}
+	if n.takingOver.Load() != 0 || len(n.adopting) != 0 {
+		t.Fatalf("%d take-overs due, want none", n.takingOver.Load())
 	}
 }
