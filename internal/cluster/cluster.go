@@ -146,11 +146,11 @@ type Node struct {
 
 	// rep replicates persistent sessions (nil: not replicated); adopting
 	// holds, per lost node, the take-over of its sessions under way, and
-	// adoptedAt when this node last heard one was done (both guarded by
-	// mu); takingOver counts the take-overs under way.
+	// takenOver the last one done (both guarded by mu); takingOver counts
+	// the take-overs under way.
 	rep        *replica
 	adopting   map[string]*adoption
-	adoptedAt  map[string]time.Time
+	takenOver  map[string]takeOver
 	takingOver atomic.Int32
 	tmpDir     string // the JetStream directory made for an in-memory store
 	stop       chan struct{}
@@ -212,7 +212,7 @@ func New(cfg Config) (*Node, error) {
 
 		needRetained: true,
 		adopting:     make(map[string]*adoption),
-		adoptedAt:    make(map[string]time.Time),
+		takenOver:    make(map[string]takeOver),
 	}
 	n.own = n.prefix + "n." + n.self + "."
 	n.matches.New = func() any { return new(topic.Matches[string]) }
@@ -574,11 +574,15 @@ func (n *Node) removePeerLocked(p *peer, why string) bool {
 	for f := range p.filters {
 		n.remote.Unsubscribe(p.name, f)
 	}
-	close(p.gone)
 	n.log.Warn(fmt.Sprintf("Cluster %s: node %s %s; its subscriptions are dropped here.", n.cfg.Name, p.name, why))
 	if why != restarted {
 		n.lostLocked(p)
+	} else if n.rep != nil {
+		// Its sessions are not taken over but restored where they were:
+		// what it did not answer may have missed them.
+		n.takenOver[p.name] = takeOver{at: time.Now(), unsure: true}
 	}
+	close(p.gone) // after lostLocked: a waiter finds the take-over due
 	return true
 }
 

@@ -29,8 +29,11 @@ type control struct {
 	Resume bool   `json:"resume,omitempty"`
 	// Page asks for the retained messages from the Page-th on.
 	Page int `json:"page,omitempty"`
-	// Lost names the node whose sessions the sender took over (adopted).
-	Lost string `json:"lost,omitempty"`
+	// Lost names the node whose sessions the sender took over (adopted):
+	// Taken are their filters, and Unsure says the take-over failed.
+	Lost   string   `json:"lost,omitempty"`
+	Taken  []string `json:"taken,omitempty"`
+	Unsure bool     `json:"unsure,omitempty"`
 }
 
 // controlReply answers a control request.
@@ -156,7 +159,7 @@ func (n *Node) handleControl(m *nats.Msg) {
 	case "retained":
 		r.Retained, r.More = n.retainedFrom(c.Page)
 	case "adopted":
-		n.adopted(c.Lost, false)
+		n.adopted(c.Lost, takeOver{filters: c.Taken, unsure: c.Unsure}, false)
 	default:
 		r.Err = "unknown request " + c.Op
 	}
@@ -320,15 +323,18 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 	}
 	var wait func() error
 	if len(ws) > 0 {
-		wait = func() error { return waitAll(ws) }
+		name := rm.Topic
+		wait = func() error { return waitAll(ws, name) }
 	}
 	return matched, local, wait, nil
 }
 
-// waitAll waits for the answers of every node a QoS 1/2 message went
-// to. A node lost meanwhile is no refusal (its subscribers went with
-// it) while this node keeps its quorum.
-func waitAll(ws []*waiter) error {
+// waitAll waits for the answers of every node a QoS 1/2 message on
+// topic name went to. A node lost meanwhile is no refusal (its
+// subscribers went with it) while this node keeps its quorum, unless
+// persistent sessions taken over from it may have wanted the message:
+// they may have missed it, and the publisher is told.
+func waitAll(ws []*waiter, name string) error {
 	var err error
 	for _, w := range ws {
 		b, e := w.wait()
@@ -338,6 +344,8 @@ func waitAll(ws []*waiter) error {
 				// Cut off rather than gone, maybe: its subscribers
 				// may be there still.
 				err = w.n.errNoQuorum()
+			} else if w.n.rep != nil && w.n.lostMayHaveWanted(w.p.name, name) {
+				err = fmt.Errorf("node %s was lost before it took the message, which its persistent sessions may want", w.p.name)
 			}
 		case e != nil:
 			err = e
@@ -357,8 +365,16 @@ func (n *Node) handleMessage(m *nats.Msg) {
 		n.handleReply(m)
 		return
 	}
+	if testHookRelayed != nil && !testHookRelayed(n) {
+		return
+	}
 	n.answer(m.Reply, n.deliverRelayed(m))
 }
+
+// testHookRelayed, when set by a test, is asked before node n delivers
+// a QoS 1/2 or retained message a peer forwarded; false drops it
+// unanswered, as a node that dies then would.
+var testHookRelayed func(n *Node) bool
 
 // handleMessage0 delivers the QoS 0 messages a peer forwarded, in order.
 func (n *Node) handleMessage0(m *nats.Msg) { _ = n.deliverRelayed(m) }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/midge-mqtt/midge/internal/store"
+	"github.com/midge-mqtt/midge/internal/topic"
 )
 
 // Replicated sessions. With Config.Replicas two or more, every change the
@@ -405,13 +406,44 @@ type marker struct {
 	Epoch uint64 `json:"epoch"`
 }
 
+// takeOver is what a node heard of the take-over of a lost node's
+// sessions: when, the filters of the sessions taken, and whether it
+// failed (unsure: the sessions may want any message).
+type takeOver struct {
+	at      time.Time
+	filters []string
+	unsure  bool
+}
+
+// wants reports whether the sessions taken over may want a message on
+// topic name.
+func (t *takeOver) wants(name string) bool {
+	if t.unsure {
+		return true
+	}
+	for _, f := range t.filters {
+		if _, g, shared := topic.SplitShared(f); shared {
+			f = g
+		}
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // adopt takes over the sessions of the lost node name, then tells the
 // peers it is done.
 func (r *replica) adopt(name string, epoch uint64) {
+	t := r.takeOver(name, epoch)
+	r.n.adopted(name, t, true)
+}
+
+func (r *replica) takeOver(name string, epoch uint64) takeOver {
 	n := r.n
-	defer n.adopted(name, true)
+	failed := takeOver{unsure: true}
 	if r.waitReady(context.Background()) != nil {
-		return
+		return failed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
@@ -421,20 +453,29 @@ func (r *replica) adopt(name string, epoch uint64) {
 		return err
 	}); err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: cannot take over the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return
+		return failed
 	}
 	recs, err := r.records(ctx, name)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: reading the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return
+		return failed
 	}
 	if len(recs) == 0 {
-		return
+		return takeOver{}
 	}
+	var t takeOver
+	_ = load(recs)(store.Visitor{Session: func(s store.Session) error {
+		for _, sub := range s.Subscriptions {
+			t.filters = append(t.filters, sub.Filter)
+		}
+		return nil
+	}})
+	slices.Sort(t.filters)
+	t.filters = slices.Compact(t.filters)
 	taken, err := n.srv.AdoptStored(load(recs))
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return // its records stay: a node taking over later finds them
+		return failed // its records stay: a node taking over later finds them
 	}
 	if err := r.retry(ctx, func(ctx context.Context) error {
 		return r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.own(name)+">"))
@@ -442,6 +483,7 @@ func (r *replica) adopt(name string, epoch uint64) {
 		n.log.Warn(fmt.Sprintf("Cluster %s: removing the sessions of node %s taken over: %v.", n.cfg.Name, name, err))
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
+	return t
 }
 
 // reconcile runs when this node starts and when a peer joins it: if
@@ -510,7 +552,7 @@ func (n *Node) lostLocked(p *peer) {
 	if n.rep == nil || !n.started {
 		return
 	}
-	if t, ok := n.adoptedAt[p.name]; ok && t.After(p.lastSeen) {
+	if t, ok := n.takenOver[p.name]; ok && t.at.After(p.lastSeen) {
 		// Taken over already: the node that did it saw the loss first.
 		return
 	}
@@ -537,16 +579,17 @@ func (n *Node) lostLocked(p *peer) {
 	}
 }
 
-// adopted ends the wait for the take-over of node name's sessions, and
-// tells the peers when this node did it.
-func (n *Node) adopted(name string, tell bool) {
+// adopted ends the wait for the take-over t of node name's sessions,
+// and tells the peers when this node did it.
+func (n *Node) adopted(name string, t takeOver, tell bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.adoptedAt[name] = time.Now()
+	t.at = time.Now()
+	n.takenOver[name] = t
 	n.endAdoptionLocked(name)
 	if tell {
 		c := n.controlMsg("adopted")
-		c.Lost = name
+		c.Lost, c.Taken, c.Unsure = name, t.filters, t.unsure
 		b, _ := json.Marshal(c)
 		for _, p := range n.peers {
 			_ = n.nc.Publish(p.subject+"ctl", b)
@@ -584,6 +627,7 @@ func (n *Node) waitAdoptions() error {
 	for name, a := range n.adopting {
 		if time.Since(a.since) > adoptTimeout {
 			n.log.Warn(fmt.Sprintf("Cluster %s: no node announced it took over the sessions of node %s; no longer waiting for it.", n.cfg.Name, name))
+			n.takenOver[name] = takeOver{at: time.Now(), unsure: true}
 			n.endAdoptionLocked(name)
 			continue
 		}
@@ -605,4 +649,28 @@ func (n *Node) waitAdoptions() error {
 		}
 	}
 	return nil
+}
+
+// lostMayHaveWanted reports, once the take-over of its sessions is done,
+// whether the sessions of node name, lost before it answered a message
+// on topic name, may have wanted it: the message may have missed them.
+func (n *Node) lostMayHaveWanted(node, name string) bool {
+	n.mu.Lock()
+	a := n.adopting[node]
+	n.mu.Unlock()
+	if a != nil {
+		t := time.NewTimer(n.cfg.Timeout)
+		defer t.Stop()
+		select {
+		case <-a.done:
+		case <-t.C:
+			return true
+		case <-n.stop:
+			return true
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t, ok := n.takenOver[node]
+	return !ok || t.wants(name)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,7 +243,7 @@ func TestWaitAdoptions(t *testing.T) {
 		cfg:       Config{Name: "test", NodeName: "n3", Timeout: 50 * time.Millisecond, Quorum: 2},
 		log:       slog.New(slog.DiscardHandler),
 		adopting:  make(map[string]*adoption),
-		adoptedAt: make(map[string]time.Time),
+		takenOver: make(map[string]takeOver),
 		stop:      make(chan struct{}),
 		started:   true,
 		rep:       &replica{},
@@ -259,14 +260,17 @@ func TestWaitAdoptions(t *testing.T) {
 	if err := n.waitAdoptions(); err == nil || !strings.Contains(err.Error(), "node n1") {
 		t.Fatalf("no take-over announced: %v", err)
 	}
-	go func() { time.Sleep(10 * time.Millisecond); n.adopted("n1", false) }()
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		n.adopted("n1", takeOver{filters: []string{"cmd/#"}}, false)
+	}()
 	if err := n.waitAdoptions(); err != nil {
 		t.Fatalf("take-over announced while waiting: %v", err)
 	}
 	// n2's loss seen here after the announcement of its take-over.
 	seen := time.Now()
 	time.Sleep(time.Millisecond)
-	n.adopted("n2", false)
+	n.adopted("n2", takeOver{}, false)
 	lose(&peer{name: "n2", lastSeen: seen})
 	if err := n.waitAdoptions(); err != nil {
 		t.Fatalf("take-over announced before the loss was seen: %v", err)
@@ -284,5 +288,83 @@ func TestWaitAdoptions(t *testing.T) {
 	}
 	if n.takingOver.Load() != 0 || len(n.adopting) != 0 {
 		t.Fatalf("%d take-overs due, want none", n.takingOver.Load())
+	}
+	// What the sessions taken over may have wanted.
+	for _, c := range []struct {
+		node, topic string
+		want        bool
+	}{
+		{"n1", "cmd/x", true},   // its sessions took cmd/#
+		{"n1", "tele/x", false}, // not that
+		{"n2", "cmd/x", true},   // its take-over given up: unknown
+		{"n4", "cmd/x", true},   // no take-over heard of
+	} {
+		if got := n.lostMayHaveWanted(c.node, c.topic); got != c.want {
+			t.Errorf("sessions of %s may want %s: %v, want %v", c.node, c.topic, got, c.want)
+		}
+	}
+}
+
+func TestTakeOverWants(t *testing.T) {
+	to := takeOver{filters: []string{"a/+", "$share/g/b/#"}}
+	for name, want := range map[string]bool{"a/x": true, "a/x/y": false, "b": true, "b/c/d": true, "c": false} {
+		if got := to.wants(name); got != want {
+			t.Errorf("wants(%s) = %v, want %v", name, got, want)
+		}
+	}
+	if !(&takeOver{unsure: true}).wants("c") {
+		t.Error("a failed take-over wants nothing")
+	}
+}
+
+// A QoS 1 message that was on its way to a node lost before it took
+// the message is refused to its publisher when the persistent sessions
+// taken over from that node may want it (they may have missed it); sent
+// again, it reaches them. One that only that node's clean sessions
+// wanted is acknowledged: they went with it.
+func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
+	var drop atomic.Bool
+	testHookRelayed = func(n *Node) bool { return n.self != "n1" || !drop.Load() }
+	t.Cleanup(func() { testHookRelayed = nil })
+	tc := replicatedCluster(t)
+	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
+	dev := connect(t, n1, "dev", keep300())
+	subscribe(t, dev, "cmd/#", 1)
+	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
+	pub := connect(t, n3, "pub", client.Options{})
+	drop.Store(true)
+	errs := make(map[string]chan error)
+	for _, name := range []string{"cmd/x", "tele/x"} {
+		ch := make(chan error, 1)
+		errs[name] = ch
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := pub.Publish(ctx, &client.Message{Topic: name, Payload: []byte("m0"), QoS: 1})
+			ch <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // n1 has them, unanswered
+	n1.stop()
+	if err := <-errs["cmd/x"]; err == nil || !strings.Contains(err.Error(), "PUBACK") {
+		t.Fatalf("a message that may have missed the session taken over: %v, want a refusal", err)
+	}
+	if err := <-errs["tele/x"]; err != nil {
+		t.Fatalf("a message only the lost node's clean session wanted: %v", err)
+	}
+	waitSession(t, n2, "dev")
+	if ack := publish(t, pub, &client.Message{Topic: "cmd/x", Payload: []byte("m1"), QoS: 1}); ack.ReasonCode != client.Success {
+		t.Fatalf("sent again: PUBACK %v", ack.ReasonCode)
+	}
+	box := newInbox()
+	again := connect(t, n3, "dev", withInbox(keep300(), box))
+	if !again.Connack().SessionPresent {
+		t.Fatal("session not present after its node was lost")
+	}
+	if m := box.wait(t, 1); string(m[0].Payload) != "m1" {
+		t.Fatalf("got %s", m[0].Payload)
 	}
 }
