@@ -85,15 +85,11 @@ func (h *hosts) cut(i, j int, cut bool) {
 	h.ip("-n", h.names[j-1], "route", op, "blackhole", h.addr(i)+"/32")
 }
 
-// TestClusterPartition cuts one node of three off from the other two in
-// the middle of QoS 1 traffic. The two keep the quorum (cluster_quorum
-// defaults to a majority): they go on, and lose or duplicate nothing. The
-// one cut off sends its clients elsewhere (DISCONNECT 0x9C), refuses new
-// connections and does not diverge; when the network heals it joins again
-// and takes the retained messages set meanwhile.
-func TestClusterPartition(t *testing.T) {
-	h := netnsHosts(t, 3)
-	nodes := make([]*clusterNode, 3)
+// netnsCluster runs a node on each host, every one a peer of the others,
+// and waits until they have all met.
+func netnsCluster(t *testing.T, h *hosts) []*clusterNode {
+	t.Helper()
+	nodes := make([]*clusterNode, len(h.names))
 	for i := range nodes {
 		lines := []string{
 			"listener 1883", "allow_anonymous true",
@@ -114,6 +110,18 @@ func TestClusterPartition(t *testing.T) {
 			}
 		}
 	}
+	return nodes
+}
+
+// TestClusterPartition cuts one node of three off from the other two in
+// the middle of QoS 1 traffic. The two keep the quorum (cluster_quorum
+// defaults to a majority): they go on, and lose or duplicate nothing. The
+// one cut off sends its clients elsewhere (DISCONNECT 0x9C), refuses new
+// connections and does not diverge; when the network heals it joins again
+// and takes the retained messages set meanwhile.
+func TestClusterPartition(t *testing.T) {
+	h := netnsHosts(t, 3)
+	nodes := netnsCluster(t, h)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	v5 := func(id string) client.Options {
 		return client.Options{ClientID: id, ProtocolVersion: client.MQTT5}
@@ -198,4 +206,65 @@ func TestClusterPartition(t *testing.T) {
 		}
 	}
 	sub.waitFor(t, "a message published on the node back", func(_ []received, copies map[string]int) bool { return copies["healed"] > 0 })
+}
+
+// TestClusterPartitionOfTheFirstNode cuts off n1, the node that takes
+// over the sessions of lost nodes while it has the quorum. Cut off, it
+// has not: it takes none of the others' sessions (it may see one of them
+// lost while the other still counts); healed, their persistent sessions
+// are where they were, with what was published for them meanwhile.
+func TestClusterPartitionOfTheFirstNode(t *testing.T) {
+	h := netnsHosts(t, 3)
+	nodes := netnsCluster(t, h)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	for _, nd := range nodes {
+		waitLog(t, nd.name, nd.log, "persistent sessions replicated on 3 nodes", 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	keep := func(id string) client.Options {
+		o := client.Options{ClientID: id, ProtocolVersion: client.MQTT5, KeepSession: true}
+		o.Properties.SessionExpiry = 300
+		o.Properties.Set(client.PropSessionExpiry)
+		return o
+	}
+	for _, nd := range []*clusterNode{n2, n3} {
+		r := record(t, nd.addr, keep("on-"+nd.name), client.Subscription{Filter: "s/#", QoS: 1})
+		if err := r.c.Disconnect(ctx, client.Success, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	h.cut(1, 2, true)
+	h.cut(1, 3, true)
+	waitLog(t, "n1", n1.log, "nodes cluster_quorum needs in reach: refusing", 1)
+	waitLog(t, "n2", n2.log, "node n1 is not answering", 1)
+	waitLog(t, "n3", n3.log, "node n1 is not answering", 1)
+	pub := publisher(t, n3.addr, "pub")
+	const n = 50
+	if acked, err := publishStream(ctx, pub, "s/a", "a", n, 10); err != nil || acked != n {
+		t.Fatalf("during the partition: %d of %d acknowledged: %v", acked, n, err)
+	}
+
+	h.cut(1, 2, false)
+	h.cut(1, 3, false)
+	waitLog(t, "n1", n1.log, "as cluster_quorum needs: taking every message", 2)
+	// Past the moment a take-over n1 started while cut off would be
+	// done.
+	time.Sleep(6 * time.Second)
+	for _, other := range []string{"n2", "n3"} {
+		if strings.Contains(n1.log(), "persistent sessions of node "+other) {
+			t.Fatalf("n1, cut off, took over the sessions of %s, which was not lost", other)
+		}
+	}
+	for _, nd := range []*clusterNode{n2, n3} {
+		again := record(t, nd.addr, keep("on-"+nd.name))
+		if !again.c.Connack().SessionPresent {
+			t.Fatalf("the session on %s did not outlive the partition of n1", nd.name)
+		}
+		again.waitStream(t, "a", n)
+		if lost, dup, first := again.lostAndDuplicated("a", n); lost != 0 || dup != 0 {
+			t.Fatalf("session on %s: %d lost (the first %s), %d duplicated", nd.name, lost, first, dup)
+		}
+	}
 }

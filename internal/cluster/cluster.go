@@ -515,6 +515,7 @@ func (n *Node) seen(name string, epoch uint64) *peer {
 	n.peers[name] = p
 	n.live.Add(1)
 	n.log.Info(fmt.Sprintf("Cluster %s: node %s joined.", n.cfg.Name, name))
+	n.backLocked(name)
 	n.quorumChangedLocked(-1)
 	if n.started {
 		w := n.requestLocked(p, "ctl", n.syncMsg(true))

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"time"
 )
 
 // Quorum. A node that cannot reach enough of the others (Config.Quorum,
@@ -43,6 +44,21 @@ func (n *Node) quorumChangedLocked(was int) {
 	case q <= 1:
 	case was < 0 && now == q:
 		n.log.Info(fmt.Sprintf("Cluster %s: %d nodes in reach, as cluster_quorum needs: taking every message and connection.", n.cfg.Name, now))
+		if n.rep != nil && len(n.adopting) > 0 {
+			// Take-overs due since before: not before the nodes still
+			// in reach had the time to be heard again (this node may
+			// be the one that was cut off).
+			n.wg.Go(func() {
+				select {
+				case <-time.After(4 * n.cfg.Heartbeat):
+				case <-n.stop:
+					return
+				}
+				n.mu.Lock()
+				n.adoptDueLocked(nil)
+				n.mu.Unlock()
+			})
+		}
 	case was > 0 && now == q-1:
 		n.log.Warn(fmt.Sprintf("Cluster %s: only %d of the %d nodes cluster_quorum needs in reach: refusing QoS 1/2 and retained messages and new connections, and sending this node's clients elsewhere.", n.cfg.Name, now, q))
 		n.needRetained, n.replaceRetained = true, true

@@ -326,7 +326,7 @@ func (r *replica) retry(ctx context.Context, f func(context.Context) error) erro
 		try, cancel := context.WithTimeout(ctx, min(attemptTimeout, r.n.cfg.Timeout))
 		err := f(try)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, errNotDue) {
 			return err
 		}
 		select {
@@ -432,36 +432,72 @@ func (t *takeOver) wants(name string) bool {
 	return false
 }
 
+// errNotDue stops a take-over whose node is in reach again, or that
+// this node may no longer do (it lost the quorum: it may be the node cut
+// off).
+var errNotDue = errors.New("the node is in reach again, or this node lost the quorum")
+
+// stillLost reports whether node name is still lost and this node has
+// the quorum.
+func (n *Node) stillLost(name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.quorate() && n.peers[name] == nil
+}
+
 // adopt takes over the sessions of the lost node name, then tells the
 // peers it is done.
 func (r *replica) adopt(name string, epoch uint64) {
-	t := r.takeOver(name, epoch)
-	r.n.adopted(name, t, true)
+	n := r.n
+	t, err := r.takeOver(name, epoch)
+	if err != nil {
+		// Not done: a node back keeps its sessions; one still lost is
+		// due again once this node has the quorum back.
+		n.log.Info(fmt.Sprintf("Cluster %s: not taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
+		n.mu.Lock()
+		if a := n.adopting[name]; a != nil {
+			if n.peers[name] != nil {
+				n.endAdoptionLocked(name)
+			} else {
+				a.mine = false
+			}
+		}
+		n.mu.Unlock()
+		return
+	}
+	n.adopted(name, t, true)
 }
 
-func (r *replica) takeOver(name string, epoch uint64) takeOver {
+// takeOver does adopt's work: it fails only with errNotDue, and
+// reports a take-over that went wrong as unsure.
+func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	n := r.n
 	failed := takeOver{unsure: true}
 	if r.waitReady(context.Background()) != nil {
-		return failed
+		return failed, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
 	b, _ := json.Marshal(marker{By: n.self, Epoch: epoch})
 	if err := r.retry(ctx, func(ctx context.Context) error {
+		if !n.stillLost(name) {
+			return errNotDue
+		}
 		_, err := r.js.Publish(ctx, r.subj+"a."+name, b)
 		return err
-	}); err != nil {
+	}); errors.Is(err, errNotDue) {
+		return failed, err
+	} else if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: cannot take over the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return failed
+		return failed, nil
 	}
 	recs, err := r.records(ctx, name)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: reading the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return failed
+		return failed, nil
 	}
 	if len(recs) == 0 {
-		return takeOver{}
+		return takeOver{}, nil
 	}
 	var t takeOver
 	_ = load(recs)(store.Visitor{Session: func(s store.Session) error {
@@ -475,7 +511,7 @@ func (r *replica) takeOver(name string, epoch uint64) takeOver {
 	taken, err := n.srv.AdoptStored(load(recs))
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return failed // its records stay: a node taking over later finds them
+		return failed, nil // its records stay: a node taking over later finds them
 	}
 	if err := r.retry(ctx, func(ctx context.Context) error {
 		return r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.own(name)+">"))
@@ -483,7 +519,7 @@ func (r *replica) takeOver(name string, epoch uint64) takeOver {
 		n.log.Warn(fmt.Sprintf("Cluster %s: removing the sessions of node %s taken over: %v.", n.cfg.Name, name, err))
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
-	return t
+	return t, nil
 }
 
 // reconcile runs when this node starts and when a peer joins it: if
@@ -542,6 +578,7 @@ func (r *replica) reconcile(starting bool) {
 type adoption struct {
 	done  chan struct{}
 	since time.Time
+	mine  bool // this node is doing it
 }
 
 // lostLocked runs when peer p is lost (not restarted): the node in reach
@@ -560,7 +597,18 @@ func (n *Node) lostLocked(p *peer) {
 		n.adopting[p.name] = &adoption{done: make(chan struct{}), since: time.Now()}
 		n.takingOver.Add(1)
 	}
-	if !n.quorate() {
+	n.adoptDueLocked(p)
+}
+
+// adoptDueLocked starts the take-overs due that are this node's to do:
+// all of them when it is the node in reach with the lowest name and has
+// the quorum. It runs when a peer is lost (lost: the peer's epoch goes
+// in the marker) and a moment after the quorum is reached again. Those of nodes
+// lost before whose take-over has not been announced are done too: the
+// node doing them may be the one lost, or the take-over may have been
+// due while no node had the quorum. Called with n.mu held.
+func (n *Node) adoptDueLocked(lost *peer) {
+	if n.rep == nil || !n.started || !n.quorate() {
 		return
 	}
 	for name := range n.peers {
@@ -568,13 +616,15 @@ func (n *Node) lostLocked(p *peer) {
 			return // that one takes them
 		}
 	}
-	// Also those of nodes lost before whose take-over has not been
-	// announced: the node doing it may be this lost one.
-	for name := range n.adopting {
-		epoch := p.epoch
-		if name != p.name {
-			epoch = 0
+	for name, a := range n.adopting {
+		if a.mine {
+			continue
 		}
+		var epoch uint64
+		if lost != nil && name == lost.name {
+			epoch = lost.epoch
+		}
+		a.mine = true
 		n.wg.Go(func() { n.rep.adopt(name, epoch) })
 	}
 }
@@ -594,6 +644,17 @@ func (n *Node) adopted(name string, t takeOver, tell bool) {
 		for _, p := range n.peers {
 			_ = n.nc.Publish(p.subject+"ctl", b)
 		}
+	}
+}
+
+// backLocked runs when node name is in reach again: a take-over of its
+// sessions that another node was to do is no longer waited for. If one
+// is under way, the node back ends the sessions it loses (reconcile);
+// if none is, as when this node was the one cut off, none will be
+// announced. Called with n.mu held.
+func (n *Node) backLocked(name string) {
+	if a, ok := n.adopting[name]; ok && !a.mine {
+		n.endAdoptionLocked(name)
 	}
 }
 

@@ -289,6 +289,15 @@ func TestWaitAdoptions(t *testing.T) {
 	if n.takingOver.Load() != 0 || len(n.adopting) != 0 {
 		t.Fatalf("%d take-overs due, want none", n.takingOver.Load())
 	}
+	// A node back in reach: its take-over, another node's to do, is no
+	// longer waited for (this node may be the one that was cut off).
+	lose(&peer{name: "n5", lastSeen: time.Now()})
+	n.mu.Lock()
+	n.backLocked("n5")
+	n.mu.Unlock()
+	if err := n.waitAdoptions(); err != nil || n.takingOver.Load() != 0 {
+		t.Fatalf("the take-over of a node back is still waited for: %v", err)
+	}
 	// What the sessions taken over may have wanted.
 	for _, c := range []struct {
 		node, topic string
