@@ -94,8 +94,7 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	// n2, the lowest name left, takes the session over; it goes on
 	// queueing what is published, from the moment n3 knows n1 is gone
 	// (until n2 announces the session's subscription, n3 holds them).
-	deadline := time.Now().Add(20 * time.Second)
-	for slices.Contains(n3.node.Peers(), "n1") {
+	for deadline := time.Now().Add(20 * time.Second); slices.Contains(n3.node.Peers(), "n1"); {
 		if time.Now().After(deadline) {
 			t.Fatal("n3 still counts n1 in")
 		}
@@ -124,32 +123,27 @@ func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	if _, ok := n2.srv.Session("dev"); ok {
 		t.Fatal("n2 still holds the session")
 	}
-	// Its records moved with it: none left under n2's name.
-	deadline = time.Now().Add(10 * time.Second)
+	// Its records moved with it: none left under n2's name; under n3's,
+	// the session alone, its delivered messages forgotten.
+	waitRecords(t, n3, "n2", 0)
+	waitRecords(t, n3, "n3", 1)
+}
+
+// waitRecords waits until the replicas, read from m, hold want records
+// under node's name.
+func waitRecords(t *testing.T, m *member, node string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		recs, err := n3.node.rep.records(context.Background(), "n2")
+		recs, err := m.node.rep.records(context.Background(), node)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 0 {
-			break
+		if len(recs) == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d records of n2 left", len(recs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	// Under n3's: the session alone, its delivered messages forgotten.
-	for {
-		recs, err := n3.node.rep.records(context.Background(), "n3")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(recs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d records under n3, want the session's alone", len(recs))
+			t.Fatalf("%d records under %s, want %d", len(recs), node, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
