@@ -455,14 +455,15 @@ func (r *replica) adopt(name string, epoch uint64) {
 		// due again once this node has the quorum back.
 		n.log.Info(fmt.Sprintf("Cluster %s: not taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
 		n.mu.Lock()
-		if a := n.adopting[name]; a != nil {
-			if n.peers[name] != nil {
-				n.endAdoptionLocked(name)
-			} else {
-				a.mine = false
-			}
+		a := n.adopting[name]
+		if a != nil {
+			a.mine = false
+			a.back = n.peers[name] != nil
 		}
 		n.mu.Unlock()
+		if a != nil && a.back {
+			r.backFilters(name, a)
+		}
 		return
 	}
 	n.adopted(name, t, true)
@@ -499,15 +500,7 @@ func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	if len(recs) == 0 {
 		return takeOver{}, nil
 	}
-	var t takeOver
-	_ = load(recs)(store.Visitor{Session: func(s store.Session) error {
-		for _, sub := range s.Subscriptions {
-			t.filters = append(t.filters, sub.Filter)
-		}
-		return nil
-	}})
-	slices.Sort(t.filters)
-	t.filters = slices.Compact(t.filters)
+	t := takeOver{filters: sessionFilters(recs)}
 	taken, err := n.srv.AdoptStored(load(recs))
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
@@ -520,6 +513,44 @@ func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
 	return t, nil
+}
+
+// sessionFilters returns the distinct filters of the sessions in recs.
+func sessionFilters(recs []record) []string {
+	var fs []string
+	_ = load(recs)(store.Visitor{Session: func(s store.Session) error {
+		for _, sub := range s.Subscriptions {
+			fs = append(fs, sub.Filter)
+		}
+		return nil
+	}})
+	slices.Sort(fs)
+	return slices.Compact(fs)
+}
+
+// backFilters runs when node name is in reach again before its
+// sessions were taken over: its sessions stayed there, and the messages
+// it did not answer while away may have missed those that want them.
+// Their filters are read from the replicas and stand for the take-over
+// that did not happen (unsure if they cannot be read).
+func (r *replica) backFilters(name string, a *adoption) {
+	n := r.n
+	t := takeOver{unsure: true}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	defer cancel()
+	if r.waitReady(ctx) == nil {
+		if recs, err := r.records(ctx, name); err == nil {
+			t = takeOver{filters: sessionFilters(recs)}
+		} else {
+			n.log.Warn(fmt.Sprintf("Cluster %s: reading the sessions of node %s, back: %v.", n.cfg.Name, name, err))
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.adopting[name] != a || !a.back {
+		return // lost again meanwhile: a take-over is due
+	}
+	n.settleLocked(name, t)
 }
 
 // reconcile runs when this node starts and when a peer joins it: if
@@ -579,6 +610,7 @@ type adoption struct {
 	done  chan struct{}
 	since time.Time
 	mine  bool // this node is doing it
+	back  bool // the node is in reach again: its sessions' filters are read
 }
 
 // lostLocked runs when peer p is lost (not restarted): the node in reach
@@ -593,7 +625,9 @@ func (n *Node) lostLocked(p *peer) {
 		// Taken over already: the node that did it saw the loss first.
 		return
 	}
-	if _, ok := n.adopting[p.name]; !ok {
+	if a, ok := n.adopting[p.name]; ok {
+		a.back = false
+	} else {
 		n.adopting[p.name] = &adoption{done: make(chan struct{}), since: time.Now()}
 		n.takingOver.Add(1)
 	}
@@ -617,7 +651,7 @@ func (n *Node) adoptDueLocked(lost *peer) {
 		}
 	}
 	for name, a := range n.adopting {
-		if a.mine {
+		if a.mine || a.back {
 			continue
 		}
 		var epoch uint64
@@ -634,9 +668,7 @@ func (n *Node) adoptDueLocked(lost *peer) {
 func (n *Node) adopted(name string, t takeOver, tell bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	t.at = time.Now()
-	n.takenOver[name] = t
-	n.endAdoptionLocked(name)
+	n.settleLocked(name, t)
 	if tell {
 		c := n.controlMsg("adopted")
 		c.Lost, c.Taken, c.Unsure = name, t.filters, t.unsure
@@ -647,14 +679,25 @@ func (n *Node) adopted(name string, t takeOver, tell bool) {
 	}
 }
 
+// settleLocked records what became of the sessions of node name, lost
+// (t), and ends the wait for it. Called with n.mu held.
+func (n *Node) settleLocked(name string, t takeOver) {
+	t.at = time.Now()
+	n.takenOver[name] = t
+	n.endAdoptionLocked(name)
+}
+
 // backLocked runs when node name is in reach again: a take-over of its
 // sessions that another node was to do is no longer waited for. If one
 // is under way, the node back ends the sessions it loses (reconcile);
 // if none is, as when this node was the one cut off, none will be
-// announced. Called with n.mu held.
+// announced. What its sessions want is read from the replicas instead
+// (backFilters; adopt does it if this node was taking them over).
+// Called with n.mu held.
 func (n *Node) backLocked(name string) {
-	if a, ok := n.adopting[name]; ok && !a.mine {
-		n.endAdoptionLocked(name)
+	if a, ok := n.adopting[name]; ok && !a.mine && !a.back {
+		a.back = true
+		n.wg.Go(func() { n.rep.backFilters(name, a) })
 	}
 }
 

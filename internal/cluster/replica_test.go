@@ -240,8 +240,8 @@ func TestWaitAdoptions(t *testing.T) {
 		takenOver: make(map[string]takeOver),
 		stop:      make(chan struct{}),
 		started:   true,
-		rep:       &replica{},
 	}
+	n.rep = &replica{n: n}
 	lose := func(p *peer) {
 		n.mu.Lock()
 		n.lostLocked(p)
@@ -289,6 +289,7 @@ func TestWaitAdoptions(t *testing.T) {
 	n.mu.Lock()
 	n.backLocked("n5")
 	n.mu.Unlock()
+	n.wg.Wait() // its sessions' filters cannot be read: no replicas here
 	if err := n.waitAdoptions(); err != nil || n.takingOver.Load() != 0 {
 		t.Fatalf("the take-over of a node back is still waited for: %v", err)
 	}
@@ -300,6 +301,7 @@ func TestWaitAdoptions(t *testing.T) {
 		{"n1", "cmd/x", true},   // its sessions took cmd/#
 		{"n1", "tele/x", false}, // not that
 		{"n2", "cmd/x", true},   // its take-over given up: unknown
+		{"n5", "tele/x", true},  // back, its sessions unknown
 		{"n4", "cmd/x", true},   // no take-over heard of
 	} {
 		if got := n.lostMayHaveWanted(c.node, c.topic); got != c.want {
@@ -369,5 +371,30 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 	}
 	if m := box.wait(t, 1); string(m[0].Payload) != "m1" {
 		t.Fatalf("got %s", m[0].Payload)
+	}
+}
+
+// A node taken as lost and back in reach before its sessions were taken
+// over keeps them: what it did not answer meanwhile may have missed
+// those of them that want it (read from the replicas), and no others.
+func TestNodeBackBeforeTakeOver(t *testing.T) {
+	tc := replicatedCluster(t)
+	n1, n3 := tc.members[0], tc.members[2]
+	dev := connect(t, n1, "dev", keep300())
+	subscribe(t, dev, "cmd/#", 1)
+	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
+	n := n3.node
+	n.mu.Lock()
+	n.lostLocked(n.peers["n1"]) // n2's to take over
+	n.backLocked("n1")
+	n.mu.Unlock()
+	if !n.lostMayHaveWanted("n1", "cmd/x") {
+		t.Error("a message the node back's persistent session wants is taken as delivered")
+	}
+	if n.lostMayHaveWanted("n1", "tele/x") {
+		t.Error("a message only the node back's clean session wants is taken as missed")
+	}
+	if err := n.waitAdoptions(); err != nil || n.takingOver.Load() != 0 {
+		t.Fatalf("the take-over of the node back is still waited for: %v", err)
 	}
 }
