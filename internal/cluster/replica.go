@@ -539,9 +539,20 @@ func (r *replica) backFilters(name string, a *adoption) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
 	defer cancel()
 	if r.waitReady(ctx) == nil {
-		if recs, err := r.records(ctx, name); err == nil {
-			t = takeOver{filters: sessionFilters(recs)}
-		} else {
+		recs, err := r.records(ctx, name)
+		if err == nil {
+			// Read after the records: a take-over writes its marker
+			// before it moves them.
+			_, err = r.stream.GetLastMsgForSubject(ctx, r.subj+"a."+name)
+			if err == nil {
+				// Another node is taking them over (its announcement
+				// will say what they want): unknown here.
+				err = errors.New("a take-over is under way")
+			} else if errors.Is(err, jetstream.ErrMsgNotFound) {
+				t, err = takeOver{filters: sessionFilters(recs)}, nil
+			}
+		}
+		if err != nil {
 			n.log.Warn(fmt.Sprintf("Cluster %s: reading the sessions of node %s, back: %v.", n.cfg.Name, name, err))
 		}
 	}
@@ -688,12 +699,12 @@ func (n *Node) settleLocked(name string, t takeOver) {
 }
 
 // backLocked runs when node name is in reach again: a take-over of its
-// sessions that another node was to do is no longer waited for. If one
-// is under way, the node back ends the sessions it loses (reconcile);
-// if none is, as when this node was the one cut off, none will be
-// announced. What its sessions want is read from the replicas instead
-// (backFilters; adopt does it if this node was taking them over).
-// Called with n.mu held.
+// sessions that another node was to do is waited for only until what
+// its sessions want is read from the replicas (backFilters; adopt does
+// it if this node was taking them over). If one is under way, the node
+// back ends the sessions it loses (reconcile); if none is, as when this
+// node was the one cut off, none will be announced. Called with n.mu
+// held.
 func (n *Node) backLocked(name string) {
 	if a, ok := n.adopting[name]; ok && !a.mine && !a.back {
 		a.back = true
