@@ -93,6 +93,11 @@ func (n *Node) newReplica() error {
 
 func (r *replica) own(node string) string { return r.subj + "s." + node + "." }
 
+func (r *replica) streamName() string { return "midge_" + r.n.cfg.Name }
+
+// testHookOpen, when set by a test, runs before node n makes its stream.
+var testHookOpen func(n *Node)
+
 // open creates (or finds) the stream, retrying until NATS has the
 // replicas it asks for, then reconciles this node's sessions.
 func (r *replica) open() {
@@ -101,8 +106,11 @@ func (r *replica) open() {
 	if n.cfg.StoreDir != "" {
 		storage = jetstream.FileStorage
 	}
+	if testHookOpen != nil {
+		testHookOpen(n)
+	}
 	cfg := jetstream.StreamConfig{
-		Name:              "midge_" + n.cfg.Name,
+		Name:              r.streamName(),
 		Description:       "midge cluster " + n.cfg.Name + ": persistent sessions",
 		Subjects:          []string{r.subj + ">"},
 		Storage:           storage,
@@ -136,6 +144,46 @@ func (r *replica) open() {
 	}
 	n.log.Info(fmt.Sprintf("Cluster %s: persistent sessions replicated on %d nodes.", n.cfg.Name, n.cfg.Replicas))
 	r.reconcile(true)
+}
+
+// errNoStream: JetStream answers that no node made the stream.
+var errNoStream = errors.New("no session replicas")
+
+// awaitStream waits, at most for the request timeout, for this node's
+// stream, as waitReady does, but fails with errNoStream as soon as
+// JetStream answers that no node made it: as when a node is lost before
+// the replicas were first made, which will not be until it is back
+// (the stream wants every replica).
+func (r *replica) awaitStream() error {
+	n := r.n
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Timeout)
+	defer cancel()
+	for {
+		select {
+		case <-r.ready:
+			return nil
+		default:
+		}
+		try, stop := context.WithTimeout(ctx, min(attemptTimeout, n.cfg.Timeout))
+		_, err := r.js.Stream(try, r.streamName())
+		stop()
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return errNoStream
+		}
+		if err == nil {
+			// Made: this node finds it within a second.
+			return r.waitReady(ctx)
+		}
+		select {
+		case <-r.ready:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s: the session replicas are not available yet", n.cfg.Name)
+		case <-n.stop:
+			return store.ErrClosed
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (r *replica) waitReady(ctx context.Context) error {
@@ -474,7 +522,14 @@ func (r *replica) adopt(name string, epoch uint64) {
 func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	n := r.n
 	failed := takeOver{unsure: true}
-	if r.waitReady(context.Background()) != nil {
+	switch r.awaitStream() {
+	case errNoStream:
+		// No node made it, so none kept a persistent session: the lost
+		// node's sessions died with it, as clean ones do.
+		n.log.Info(fmt.Sprintf("Cluster %s: node %s had no replicated sessions (the replicas were not made yet).", n.cfg.Name, name))
+		return takeOver{}, nil
+	case nil:
+	default:
 		return failed, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)

@@ -398,3 +398,57 @@ func TestNodeBackBeforeTakeOver(t *testing.T) {
 		t.Fatalf("the take-over of the node back is still waited for: %v", err)
 	}
 }
+
+// A node lost before the replicas were first made had no persistent
+// session to take over: a message it did not answer is acknowledged
+// (its clean sessions went with it), not refused for want of a
+// take-over that cannot be done.
+func TestNodeLostBeforeReplicas(t *testing.T) {
+	hold := make(chan struct{})
+	testHookOpen = func(n *Node) {
+		select {
+		case <-hold:
+		case <-n.stop: // closed without replicas
+		}
+	}
+	var drop atomic.Bool
+	testHookRelayed = func(n *Node) bool { return n.self != "n1" || !drop.Load() }
+	t.Cleanup(func() { testHookOpen, testHookRelayed = nil, nil })
+	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.routes = append(tc.routes, ln.Addr().String())
+		ln.Close()
+	}
+	for i := range 3 {
+		tc.add(fmt.Sprintf("n%d", i+1), nil)
+	}
+	t.Cleanup(func() { close(hold) }) // before the nodes are closed
+	tc.waitFormed()
+	n1, n3 := tc.members[0], tc.members[2]
+	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
+	pub := connect(t, n3, "pub", client.Options{})
+	drop.Store(true)
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := pub.Publish(ctx, &client.Message{Topic: "tele/x", Payload: []byte("m0"), QoS: 1})
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // n1 has it, unanswered
+	n1.stop()
+	if err := <-errc; err != nil {
+		t.Fatalf("a message only the lost node's clean session wanted: %v", err)
+	}
+	for _, m := range tc.members[1:] {
+		select {
+		case <-m.node.rep.ready:
+			t.Fatalf("node %s made the replicas: the test did not lose n1 before them", m.name)
+		default:
+		}
+	}
+}
