@@ -16,10 +16,9 @@ import (
 	"github.com/midge-mqtt/midge/internal/store"
 )
 
-// replicatedCluster starts three nodes that keep every persistent
-// session on all three; stores, when given, are their own stores.
-func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
-	t.Helper()
+// routed3 is a test cluster of three nodes that keep every persistent
+// session on all three, each with its route address picked.
+func routed3(t *testing.T) *testCluster {
 	// A take-over waits for JetStream to elect the lost node's
 	// successors: seconds, more than the tests' usual request timeout.
 	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
@@ -31,6 +30,14 @@ func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
 		tc.routes = append(tc.routes, ln.Addr().String())
 		ln.Close()
 	}
+	return tc
+}
+
+// replicatedCluster starts three nodes that keep every persistent
+// session on all three; stores, when given, are their own stores.
+func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
+	t.Helper()
+	tc := routed3(t)
 	// Started together: JetStream makes the stream once three servers
 	// are up.
 	var wg sync.WaitGroup
@@ -414,15 +421,7 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 	var drop atomic.Bool
 	testHookRelayed = func(n *Node) bool { return n.self != "n1" || !drop.Load() }
 	t.Cleanup(func() { testHookOpen, testHookRelayed = nil, nil })
-	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tc.routes = append(tc.routes, ln.Addr().String())
-		ln.Close()
-	}
+	tc := routed3(t)
 	for i := range 3 {
 		tc.add(fmt.Sprintf("n%d", i+1), nil)
 	}
