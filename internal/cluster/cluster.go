@@ -164,6 +164,8 @@ type peer struct {
 	filters  map[string]struct{}
 	gone     chan struct{} // closed when the peer is lost
 	figures  figures       // from its last heartbeat
+	replicas uint8         // heartbeat.Replicas, the highest heard
+	heard    bool          // a heartbeat came (replicas is known)
 	subject  string        // midge.<cluster>.n.<name>.
 	// acks holds the QoS 1/2 messages sent to the peer and not yet
 	// acknowledged, in the order sent (see acks.go). Guarded by Node.mu.
@@ -448,23 +450,28 @@ type heartbeat struct {
 	Epoch   uint64   `json:"epoch"`
 	Leaving bool     `json:"leaving,omitempty"`
 	Figures *figures `json:"figures,omitempty"`
+	// Replicas says where the node's session replicas stand (see
+	// replica.writable): 0 it keeps none, 1 it waits for the stream, 2
+	// the stream is there.
+	Replicas uint8 `json:"replicas,omitempty"`
 }
+
+const (
+	replicasWaiting = 1
+	replicasReady   = 2
+)
 
 func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
-	beat := func() {
-		f := n.ownFigures()
-		n.publishControl(n.prefix+"hb", &heartbeat{Node: n.self, Epoch: n.epoch, Figures: &f})
-	}
-	beat()
+	n.beat()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
-		beat()
+		n.beat()
 		n.expirePeers(time.Now().Add(-3 * n.cfg.Heartbeat))
 	}
 }
@@ -474,6 +481,19 @@ func (n *Node) publishControl(subject string, v any) {
 	if err := n.nc.Publish(subject, b); err != nil {
 		n.log.Warn(fmt.Sprintf("Cluster: publishing to %s: %v.", subject, err))
 	}
+}
+
+// beat sends this node's heartbeat.
+func (n *Node) beat() {
+	f := n.ownFigures()
+	hb := &heartbeat{Node: n.self, Epoch: n.epoch, Figures: &f}
+	if n.rep != nil {
+		hb.Replicas = replicasWaiting
+		if n.rep.isReady() {
+			hb.Replicas = replicasReady
+		}
+	}
+	n.publishControl(n.prefix+"hb", hb)
 }
 
 func (n *Node) handleHeartbeat(m *nats.Msg) {
@@ -490,11 +510,17 @@ func (n *Node) handleHeartbeat(m *nats.Msg) {
 		return
 	}
 	p := n.seen(hb.Node, hb.Epoch)
+	n.mu.Lock()
 	if hb.Figures != nil {
-		n.mu.Lock()
 		p.figures = *hb.Figures
-		n.mu.Unlock()
 	}
+	if (!p.heard || hb.Replicas > p.replicas) && n.peers[p.name] == p {
+		p.heard, p.replicas = true, max(p.replicas, hb.Replicas)
+		if n.rep != nil {
+			n.rep.checkWritableLocked()
+		}
+	}
+	n.mu.Unlock()
 }
 
 // seen records that the peer name (in its incarnation epoch) is alive.
@@ -584,6 +610,9 @@ func (n *Node) removePeerLocked(p *peer, why string) bool {
 		n.takenOver[p.name] = takeOver{at: time.Now(), unsure: true}
 	}
 	close(p.gone) // after lostLocked: a waiter finds the take-over due
+	if n.rep != nil {
+		n.rep.checkWritableLocked() // one node fewer to wait for
+	}
 	return true
 }
 

@@ -35,9 +35,10 @@ import (
 // writes a marker (midge.<cluster>.js.a.<node>), loads the lost node's
 // records into its broker (AdoptStored: subscriptions live again, the
 // messages wait for their clients) and under its own name, and purges the
-// lost node's. A client claiming its session meanwhile waits for that. A
-// node that finds its marker when it (re)joins knows its sessions went
-// elsewhere and ends those it still holds whose records are gone.
+// lost node's, and marks the take-over done. A client claiming its
+// session meanwhile waits for that. A node that finds its marker when it
+// (re)joins knows its sessions went elsewhere: once the take-over is
+// done it ends those it still holds whose records are gone.
 
 // tombstone marks a deleted key; it expires after tombstoneTTL (the value
 // it replaced is gone at once: one message per subject).
@@ -64,7 +65,14 @@ type replica struct {
 	// ready is closed once the stream exists; stream is set then.
 	ready  chan struct{}
 	stream jetstream.Stream
-	subj   string // midge.<cluster>.js.
+	// writable is closed once ready is and every node in reach that
+	// keeps replicas has said its stream is there too: nothing is
+	// written to the stream before. So a node lost before it told this
+	// node that its stream was there, while this node's is not there
+	// yet, wrote nothing (see takeOver): its sessions need no take-over,
+	// whether or not JetStream can answer yet. Guarded by Node.mu.
+	writable chan struct{}
+	subj     string // midge.<cluster>.js.
 }
 
 // Store returns the store the broker should use: local (nil without
@@ -87,11 +95,39 @@ func (n *Node) newReplica() error {
 	if err != nil {
 		return fmt.Errorf("cluster: JetStream: %w", err)
 	}
-	n.rep = &replica{n: n, js: js, ready: make(chan struct{}), subj: n.prefix + "js."}
+	n.rep = &replica{n: n, js: js, ready: make(chan struct{}), writable: make(chan struct{}), subj: n.prefix + "js."}
 	return nil
 }
 
 func (r *replica) own(node string) string { return r.subj + "s." + node + "." }
+
+func (r *replica) isReady() bool {
+	select {
+	case <-r.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// checkWritableLocked closes writable if it is due. Called with n.mu
+// held.
+func (r *replica) checkWritableLocked() {
+	select {
+	case <-r.writable:
+		return
+	default:
+	}
+	if !r.isReady() {
+		return
+	}
+	for _, p := range r.n.peers {
+		if !p.heard || p.replicas == replicasWaiting {
+			return
+		}
+	}
+	close(r.writable)
+}
 
 func (r *replica) streamName() string { return "midge_" + r.n.cfg.Name }
 
@@ -130,6 +166,12 @@ func (r *replica) open() {
 		if err == nil {
 			r.stream = st
 			close(r.ready)
+			// Told before anything is written: the write goes out
+			// on the same connection after it.
+			n.beat()
+			n.mu.Lock()
+			r.checkWritableLocked()
+			n.mu.Unlock()
 			break
 		}
 		if !warned && time.Now().After(warnAt) {
@@ -186,16 +228,21 @@ func (r *replica) awaitStream() error {
 	}
 }
 
-func (r *replica) waitReady(ctx context.Context) error {
+func (r *replica) waitReady(ctx context.Context) error { return r.waitFor(ctx, r.ready) }
+
+// waitWritable waits until this node may write to the stream.
+func (r *replica) waitWritable(ctx context.Context) error { return r.waitFor(ctx, r.writable) }
+
+func (r *replica) waitFor(ctx context.Context, ch chan struct{}) error {
 	select {
-	case <-r.ready:
+	case <-ch:
 		return nil
 	default:
 	}
 	t := time.NewTimer(r.n.cfg.Timeout)
 	defer t.Stop()
 	select {
-	case <-r.ready:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -290,7 +337,7 @@ func keyOf(prefix, subject string) ([]byte, error) {
 func (w *jsWriter) publish(m *nats.Msg, opts ...jetstream.PublishOpt) error {
 	// Only a batch with session records waits for the stream: retained
 	// messages, which are not written, never do.
-	if err := w.r.waitReady(w.ctx); err != nil {
+	if err := w.r.waitWritable(w.ctx); err != nil {
 		return err
 	}
 	f, err := w.r.js.PublishMsgAsync(m, opts...)
@@ -328,7 +375,7 @@ func (w *jsWriter) DeleteRange(start, _ []byte) error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	if err := w.r.waitReady(w.ctx); err != nil {
+	if err := w.r.waitWritable(w.ctx); err != nil {
 		return err
 	}
 	subject = subject[:strings.LastIndexByte(subject, '.')] // the client part
@@ -448,11 +495,35 @@ func load(recs []record) func(store.Visitor) error {
 	}
 }
 
-// marker is what the node that took over a lost node's sessions writes.
+// marker is what the node that took over a lost node's sessions writes:
+// once before it reads their records, and again with Done once it has
+// loaded them and purged them from under the lost node's name.
 type marker struct {
 	By    string `json:"by"`
 	Epoch uint64 `json:"epoch"`
+	Done  bool   `json:"done,omitempty"`
 }
+
+// markerOf returns the marker of a take-over of node's sessions, nil if
+// there is none.
+func (r *replica) markerOf(ctx context.Context, node string) (*marker, error) {
+	mk, err := r.stream.GetLastMsgForSubject(ctx, r.subj+"a."+node)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m marker
+	if err := json.Unmarshal(mk.Data, &m); err != nil {
+		return nil, fmt.Errorf("the take-over marker of node %s: %w", node, err)
+	}
+	return &m, nil
+}
+
+// testHookTakeOver, when set by a test, runs once node n has written the
+// marker of its take-over of node lost, before it reads the records.
+var testHookTakeOver func(n *Node, lost string)
 
 // takeOver is what a node heard of the take-over of a lost node's
 // sessions: when, the filters of the sessions taken, and whether it
@@ -522,6 +593,16 @@ func (r *replica) adopt(name string, epoch uint64) {
 func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	n := r.n
 	failed := takeOver{unsure: true}
+	n.mu.Lock()
+	a := n.adopting[name]
+	wrote := a == nil || a.hadReplicas
+	n.mu.Unlock()
+	if !wrote && !r.isReady() {
+		// It wrote nothing (see writable), and JetStream, which may
+		// have no leader without it yet, need not be asked.
+		n.log.Info(fmt.Sprintf("Cluster %s: node %s had no replicated sessions (it was lost before its replicas were there).", n.cfg.Name, name))
+		return takeOver{}, nil
+	}
 	switch r.awaitStream() {
 	case errNoStream:
 		// No node made it, so none kept a persistent session: the lost
@@ -534,39 +615,54 @@ func (r *replica) takeOver(name string, epoch uint64) (takeOver, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
-	b, _ := json.Marshal(marker{By: n.self, Epoch: epoch})
-	if err := r.retry(ctx, func(ctx context.Context) error {
-		if !n.stillLost(name) {
-			return errNotDue
-		}
-		_, err := r.js.Publish(ctx, r.subj+"a."+name, b)
-		return err
-	}); errors.Is(err, errNotDue) {
+	mark := func(done bool) error {
+		b, _ := json.Marshal(marker{By: n.self, Epoch: epoch, Done: done})
+		return r.retry(ctx, func(ctx context.Context) error {
+			if !done && !n.stillLost(name) {
+				return errNotDue
+			}
+			_, err := r.js.Publish(ctx, r.subj+"a."+name, b)
+			return err
+		})
+	}
+	if err := mark(false); errors.Is(err, errNotDue) {
 		return failed, err
 	} else if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: cannot take over the sessions of node %s: %v.", n.cfg.Name, name, err))
 		return failed, nil
+	}
+	if testHookTakeOver != nil {
+		testHookTakeOver(n, name)
 	}
 	recs, err := r.records(ctx, name)
 	if err != nil {
 		n.log.Error(fmt.Sprintf("Cluster %s: reading the sessions of node %s: %v.", n.cfg.Name, name, err))
 		return failed, nil
 	}
-	if len(recs) == 0 {
-		return takeOver{}, nil
-	}
 	t := takeOver{filters: sessionFilters(recs)}
-	taken, err := n.srv.AdoptStored(load(recs))
-	if err != nil {
-		n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
-		return failed, nil // its records stay: a node taking over later finds them
+	taken := 0
+	if len(recs) > 0 {
+		if taken, err = n.srv.AdoptStored(load(recs)); err != nil {
+			n.log.Error(fmt.Sprintf("Cluster %s: taking over the sessions of node %s: %v.", n.cfg.Name, name, err))
+			return failed, nil // its records stay: a node taking over later finds them
+		}
+		if err := r.retry(ctx, func(ctx context.Context) error {
+			return r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.own(name)+">"))
+		}); err != nil {
+			// The node, back, would keep the sessions whose records
+			// are left: no Done for it to wait for (it waits a while).
+			n.log.Warn(fmt.Sprintf("Cluster %s: removing the sessions of node %s taken over: %v.", n.cfg.Name, name, err))
+			return t, nil
+		}
 	}
-	if err := r.retry(ctx, func(ctx context.Context) error {
-		return r.stream.Purge(ctx, jetstream.WithPurgeSubject(r.own(name)+">"))
-	}); err != nil {
-		n.log.Warn(fmt.Sprintf("Cluster %s: removing the sessions of node %s taken over: %v.", n.cfg.Name, name, err))
+	// The node, back, reads its records once this is written: those
+	// left are its own again.
+	if err := mark(true); err != nil {
+		n.log.Warn(fmt.Sprintf("Cluster %s: marking the take-over of node %s done: %v.", n.cfg.Name, name, err))
 	}
-	n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
+	if taken > 0 {
+		n.log.Info(fmt.Sprintf("Cluster %s: took over %d persistent sessions of node %s.", n.cfg.Name, taken, name))
+	}
 	return t, nil
 }
 
@@ -632,21 +728,26 @@ func (r *replica) reconcile(starting bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
 	defer cancel()
-	mk, err := r.stream.GetLastMsgForSubject(ctx, r.subj+"a."+n.self)
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	m, err := r.markerOf(ctx, n.self)
+	if err != nil {
 		n.log.Warn(fmt.Sprintf("Cluster %s: %v.", n.cfg.Name, err))
 		return
 	}
+	if m != nil && !m.Done {
+		// The records are moving: those read now may be gone from
+		// here and live on the other node a moment later.
+		if m, err = r.takeOverDone(ctx, m); err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: node %s is taking over this node's sessions and has not finished (%v); the sessions whose records are left stay here.", n.cfg.Name, m.By, err))
+		}
+	}
 	var recs []record
-	if err == nil || starting {
+	if m != nil || starting {
 		if recs, err = r.records(ctx, n.self); err != nil {
 			n.log.Warn(fmt.Sprintf("Cluster %s: reading this node's replicated sessions: %v.", n.cfg.Name, err))
 			return
 		}
 	}
-	if mk != nil {
-		var m marker
-		_ = json.Unmarshal(mk.Data, &m)
+	if m != nil {
 		kept := map[string]bool{}
 		_ = load(recs)(store.Visitor{Session: func(s store.Session) error { kept[s.ClientID] = true; return nil }})
 		ended := 0
@@ -670,6 +771,29 @@ func (r *replica) reconcile(starting bool) {
 	}
 }
 
+// takeOverDone waits until the take-over marked by m is done, or ctx
+// ends; it returns the last marker read.
+func (r *replica) takeOverDone(ctx context.Context, m *marker) (*marker, error) {
+	for !m.Done {
+		select {
+		case <-ctx.Done():
+			return m, ctx.Err()
+		case <-r.n.stop:
+			return m, errors.New("stopping")
+		case <-time.After(200 * time.Millisecond):
+		}
+		next, err := r.markerOf(ctx, r.n.self)
+		if err != nil {
+			continue // asked again: the stream may be electing a leader
+		}
+		if next == nil {
+			return m, errors.New("the marker is gone")
+		}
+		m = next
+	}
+	return m, nil
+}
+
 // adoption is the take-over of a lost node's sessions, as seen by a
 // node waiting for it: done is closed once it was announced.
 type adoption struct {
@@ -677,6 +801,9 @@ type adoption struct {
 	since time.Time
 	mine  bool // this node is doing it
 	back  bool // the node is in reach again: its sessions' filters are read
+	// hadReplicas: the node said its stream was there; until it did, it
+	// wrote nothing to it.
+	hadReplicas bool
 }
 
 // lostLocked runs when peer p is lost (not restarted): the node in reach
@@ -691,12 +818,15 @@ func (n *Node) lostLocked(p *peer) {
 		// Taken over already: the node that did it saw the loss first.
 		return
 	}
-	if a, ok := n.adopting[p.name]; ok {
+	a, ok := n.adopting[p.name]
+	if ok {
 		a.back = false
 	} else {
-		n.adopting[p.name] = &adoption{done: make(chan struct{}), since: time.Now()}
+		a = &adoption{done: make(chan struct{}), since: time.Now()}
+		n.adopting[p.name] = a
 		n.takingOver.Add(1)
 	}
+	a.hadReplicas = a.hadReplicas || p.replicas == replicasReady || !p.heard
 	n.adoptDueLocked(p)
 }
 

@@ -451,3 +451,123 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 		}
 	}
 }
+
+// A node back while another is taking its sessions over waits for the
+// take-over to finish before it reads its records: the session the other
+// node took ends on the node back, which held it from its own store, so
+// that one node alone holds it.
+func TestNodeBackDuringTakeOver(t *testing.T) {
+	hold, reached := make(chan struct{}), make(chan struct{}, 1)
+	release := sync.OnceFunc(func() { close(hold) })
+	testHookTakeOver = func(n *Node, lost string) {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+		select {
+		case <-hold:
+		case <-n.stop:
+		}
+	}
+	t.Cleanup(func() { testHookTakeOver = nil })
+	own := store.NewMemory()
+	tc := replicatedCluster(t, own)
+	t.Cleanup(release) // before the nodes are closed
+	n1, n2 := tc.members[0], tc.members[1]
+	dev := connect(t, n1, "dev", keep300())
+	subscribe(t, dev, "cmd/#", 1)
+	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
+		t.Fatal(err)
+	}
+	n1.stop()
+	select {
+	case <-reached: // n2 wrote its marker, the records are still there
+	case <-time.After(30 * time.Second):
+		t.Fatal("n2 did not start taking over n1's sessions")
+	}
+	back, err := tc.start("n1", tc.routes[0], own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.srv.Session("dev"); !ok {
+		t.Fatal("the session was not restored from the node's own store")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(back.node.Peers()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node back sees %v", back.node.Peers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Long enough for the node back to have read its records, had it
+	// not waited.
+	time.Sleep(2 * time.Second)
+	release()
+	waitSession(t, n2, "dev")
+	for {
+		if _, ok := back.srv.Session("dev"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node back and n2 both hold the session")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := n2.srv.Session("dev"); !ok {
+		t.Fatal("n2 lost the session it took over")
+	}
+}
+
+// Nothing is written to the replicas before every node in reach has its
+// stream: a node lost before it said so wrote nothing, which the node
+// taking over its sessions then knows without asking JetStream. A
+// persistent session's SUBACK on n1 waits for n3's stream.
+func TestWritesWaitForEveryNodesStream(t *testing.T) {
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	testHookOpen = func(n *Node) {
+		if n.self != "n3" {
+			return
+		}
+		select {
+		case <-hold:
+		case <-n.stop:
+		}
+	}
+	t.Cleanup(func() { testHookOpen = nil })
+	tc := routed3(t)
+	for i := range 3 {
+		tc.add(fmt.Sprintf("n%d", i+1), nil)
+	}
+	t.Cleanup(release) // before the nodes are closed
+	tc.waitFormed()
+	n1 := tc.members[0]
+	select {
+	case <-n1.node.rep.ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("n1: no stream")
+	}
+	dev := connect(t, n1, "dev", keep300())
+	type result struct {
+		ack *client.Suback
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ack, err := dev.Subscribe(ctx, nil, client.Subscription{Filter: "cmd/#", QoS: 1})
+		done <- result{ack, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("SUBACK before n3 had its stream: %+v", r)
+	case <-time.After(time.Second):
+	}
+	release()
+	r := <-done
+	if r.err != nil || len(r.ack.ReasonCodes) != 1 || r.ack.ReasonCodes[0] != client.GrantedQoS1 {
+		t.Fatalf("SUBACK %+v, %v", r.ack, r.err)
+	}
+	waitRecords(t, n1, "n1", 1)
+}
