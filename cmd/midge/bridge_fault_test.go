@@ -72,8 +72,8 @@ func faultBrokers(t *testing.T) (mosq *testtool.MosquittoProcess, mosqAddr strin
 	t.Helper()
 	testtool.Need(t, "mosquitto")
 	checkDropinLeaks(t)
-	mosqPort := listenPort(t)
-	midgePort = listenPort(t)
+	mosqPort := testtool.ListenPort(t)
+	midgePort = testtool.ListenPort(t)
 	mosqAddr, midgeAddr = fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
 	mosq = testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
 	t.Cleanup(func() {
@@ -185,7 +185,7 @@ func TestBridgeQueueSurvivesMidgeKill(t *testing.T) {
 func TestBridgeMidgeKilledMidInStream(t *testing.T) {
 	testtool.Need(t, "mosquitto")
 	checkDropinLeaks(t)
-	mosqPort, midgePort := listenPort(t), listenPort(t)
+	mosqPort, midgePort := testtool.ListenPort(t), testtool.ListenPort(t)
 	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
 	mosq := testtool.StartMosquitto(t, strings.Join([]string{
 		fmt.Sprintf("listener %d 127.0.0.1", mosqPort), "allow_anonymous true",
@@ -254,7 +254,7 @@ func TestBridgeFirstConnectionSendsWaitingMessages(t *testing.T) {
 	testtool.Need(t, "mosquitto")
 	checkDropinLeaks(t)
 	const bridges = 64
-	mosqPort, midgePort := listenPort(t), listenPort(t)
+	mosqPort, midgePort := testtool.ListenPort(t), testtool.ListenPort(t)
 	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
 	mosq := testtool.StartMosquitto(t, durableMosquitto(mosqPort, t.TempDir()))
 	defer func() {

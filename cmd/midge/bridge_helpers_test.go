@@ -5,11 +5,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,35 +24,6 @@ import (
 // bridgeWait bounds every wait of the bridge tests: far longer than any
 // of them takes when things work.
 const bridgeWait = 20 * time.Second
-
-// listenPort returns a free port on 127.0.0.1 below the kernel's range
-// of ephemeral ports. A port from freePort is in that range: between its
-// release and the broker's listen, any outgoing connection of the
-// parallel tests may take it as its source port.
-func listenPort(t *testing.T) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				low = n
-			}
-		}
-	}
-	const from = 10000
-	if low <= from+1000 {
-		return freePort(t)
-	}
-	for range 100 {
-		port := from + rand.IntN(low-from)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	return freePort(t)
-}
 
 // midgeProcess is a midge broker run from a configuration file.
 type midgeProcess struct {

@@ -109,7 +109,7 @@ func TestBridgeInteropMatrix(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			midgePort, mosqPort := listenPort(t), listenPort(t)
+			midgePort, mosqPort := testtool.ListenPort(t), testtool.ListenPort(t)
 			remotePort := mosqPort
 			if !tc.midgeHolds {
 				remotePort = midgePort
@@ -387,7 +387,7 @@ func TestBridgeTLS(t *testing.T) {
 
 	t.Run("midge to mosquitto", func(t *testing.T) {
 		t.Parallel()
-		plain, secure, local := listenPort(t), listenPort(t), listenPort(t)
+		plain, secure, local := testtool.ListenPort(t), testtool.ListenPort(t), testtool.ListenPort(t)
 		mosq := testtool.StartMosquitto(t, strings.Join(append([]string{
 			fmt.Sprintf("listener %d 127.0.0.1", plain), "allow_anonymous true"}, tlsListener(secure)...), "\n")+"\n")
 		runMidge(t, append([]string{fmt.Sprintf("listener %d 127.0.0.1", local), "allow_anonymous true"}, block(secure, verified...)...)...)
@@ -399,7 +399,7 @@ func TestBridgeTLS(t *testing.T) {
 
 	t.Run("mosquitto to midge", func(t *testing.T) {
 		t.Parallel()
-		plain, secure, local := listenPort(t), listenPort(t), listenPort(t)
+		plain, secure, local := testtool.ListenPort(t), testtool.ListenPort(t), testtool.ListenPort(t)
 		m := runMidge(t, append([]string{fmt.Sprintf("listener %d 127.0.0.1", plain), "allow_anonymous true"}, tlsListener(secure)...)...)
 		mosq := testtool.StartMosquitto(t, strings.Join(append([]string{
 			fmt.Sprintf("listener %d 127.0.0.1", local), "allow_anonymous true"}, block(secure, verified...)...), "\n")+"\n")
@@ -428,7 +428,7 @@ func TestBridgeTLS(t *testing.T) {
 	} {
 		t.Run("midge to mosquitto, "+bad.name, func(t *testing.T) {
 			t.Parallel()
-			plain, secure, local := listenPort(t), listenPort(t), listenPort(t)
+			plain, secure, local := testtool.ListenPort(t), testtool.ListenPort(t), testtool.ListenPort(t)
 			mosq := testtool.StartMosquitto(t, strings.Join(append([]string{
 				fmt.Sprintf("listener %d 127.0.0.1", plain), "allow_anonymous true"}, tlsListener(secure)...), "\n")+"\n")
 			remoteSub := record(t, fmt.Sprintf("127.0.0.1:%d", plain), client.Options{ClientID: "remote-sub"},
@@ -474,7 +474,7 @@ func TestBridgeTLS(t *testing.T) {
 func TestBridgeAddedByReload(t *testing.T) {
 	testtool.Need(t, "mosquitto")
 	checkDropinLeaks(t)
-	mosqPort, midgePort := listenPort(t), listenPort(t)
+	mosqPort, midgePort := testtool.ListenPort(t), testtool.ListenPort(t)
 	mosqAddr, midgeAddr := fmt.Sprintf("127.0.0.1:%d", mosqPort), fmt.Sprintf("127.0.0.1:%d", midgePort)
 	mosq := testtool.StartMosquitto(t, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", mosqPort))
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/midge-mqtt/midge/client"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // The cluster as three midge processes on loopback (docs/cluster.md):
@@ -30,11 +31,11 @@ func runCluster(t *testing.T, n int, extra ...string) []*clusterNode {
 	t.Helper()
 	routes := make([]int, n)
 	for i := range routes {
-		routes[i] = listenPort(t)
+		routes[i] = testtool.ListenPort(t)
 	}
 	nodes := make([]*clusterNode, n)
 	for i := range nodes {
-		port := listenPort(t)
+		port := testtool.ListenPort(t)
 		lines := []string{
 			fmt.Sprintf("listener %d 127.0.0.1", port), "allow_anonymous true",
 			"cluster_name t", fmt.Sprintf("cluster_node_name n%d", i+1),

@@ -150,7 +150,7 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 		filepath.Join("testdata", "wine", "prng.c"), "-ladvapi32")
 
 	t.Run("service", func(t *testing.T) {
-		port := listenPort(t)
+		port := testtool.ListenPort(t)
 		conf := filepath.Join(prefix, "drive_c", "midge")
 		if err := os.MkdirAll(conf, 0o755); err != nil {
 			t.Fatal(err)
@@ -189,7 +189,7 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 	})
 	// The broker from a console, last: its stop ends the Wine server.
 	t.Run("console", func(t *testing.T) {
-		port := listenPort(t)
+		port := testtool.ListenPort(t)
 		broker := exec.CommandContext(ctx, wine, exe, "-p", fmt.Sprint(port), "-v")
 		broker.Env = append(os.Environ(), wineEnv...)
 		// Wine gives the Windows process no console to send Ctrl-C to:
@@ -208,7 +208,7 @@ func TestLinuxArmBuildsUnderQEMU(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			exe := crossBuild(ctx, t, t.TempDir(), "linux", arch.goarch)
-			port := listenPort(t)
+			port := testtool.ListenPort(t)
 			broker := exec.CommandContext(ctx, qemu, exe, "-p", fmt.Sprint(port), "-v")
 			exit := smokeRoundTrip(ctx, t, broker, port, func() {
 				if err := broker.Process.Signal(os.Interrupt); err != nil {

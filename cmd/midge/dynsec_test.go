@@ -94,7 +94,7 @@ func dynsecFile(t *testing.T, content []byte) string {
 // startDynsecMidge runs midge with the plugin on a copy of content.
 func startDynsecMidge(t *testing.T, content []byte, anonymous bool) *dynsecBroker {
 	t.Helper()
-	b := &dynsecBroker{name: "midge", port: listenPort(t), file: dynsecFile(t, content)}
+	b := &dynsecBroker{name: "midge", port: testtool.ListenPort(t), file: dynsecFile(t, content)}
 	b.conf = writeConf(t, "user root", strings.TrimSuffix(dynsecConfBody(b.port, anonymous, b.file), "\n"))
 	b.start(t)
 	t.Cleanup(func() {
@@ -109,7 +109,7 @@ func startDynsecMidge(t *testing.T, content []byte, anonymous bool) *dynsecBroke
 // of content.
 func startDynsecMosquitto(t *testing.T, content []byte, anonymous bool) *dynsecBroker {
 	t.Helper()
-	b := &dynsecBroker{name: "mosquitto", port: listenPort(t), file: dynsecFile(t, content)}
+	b := &dynsecBroker{name: "mosquitto", port: testtool.ListenPort(t), file: dynsecFile(t, content)}
 	b.mosq = testtool.StartMosquitto(t, dynsecConfBody(b.port, anonymous, b.file))
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/midge-mqtt/midge/client"
 	"github.com/midge-mqtt/midge/internal/store"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // routed3 is a test cluster of three nodes that keep every persistent
@@ -22,13 +22,10 @@ func routed3(t *testing.T) *testCluster {
 	// A take-over waits for JetStream to elect the lost node's
 	// successors: seconds, more than the tests' usual request timeout.
 	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
-	for range 3 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for len(tc.routes) < 3 {
+		if r := fmt.Sprintf("127.0.0.1:%d", testtool.ListenPort(t)); !slices.Contains(tc.routes, r) {
+			tc.routes = append(tc.routes, r)
 		}
-		tc.routes = append(tc.routes, ln.Addr().String())
-		ln.Close()
 	}
 	return tc
 }
@@ -88,11 +85,7 @@ func waitSession(t *testing.T, m *member, id string) {
 func TestReplicatedSessionOutlivesItsNode(t *testing.T) {
 	tc := replicatedCluster(t)
 	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
-	dev := connect(t, n1, "dev", keep300())
-	subscribe(t, dev, "cmd/#", 1)
-	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveSession(t, n1)
 	pub := connect(t, n3, "pub", client.Options{})
 	for i := range 5 {
 		publish(t, pub, &client.Message{Topic: "cmd/x", Payload: fmt.Appendf(nil, "m%d", i), QoS: 1})
@@ -163,33 +156,12 @@ func TestNodeBackEndsSessionsTakenOver(t *testing.T) {
 	own := store.NewMemory()
 	tc := replicatedCluster(t, own)
 	n1, n2 := tc.members[0], tc.members[1]
-	dev := connect(t, n1, "dev", keep300())
-	subscribe(t, dev, "cmd/#", 1)
-	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveSession(t, n1)
 	n1.stop()
 	waitSession(t, n2, "dev")
-	back, err := tc.start("n1", tc.routes[0], own)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := back.srv.Session("dev"); !ok {
-		t.Fatal("the session was not restored from the node's own store")
-	}
+	back := restartN1(t, tc, own)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, ok := back.srv.Session("dev"); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the node back still holds the session taken over")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, ok := n2.srv.Session("dev"); !ok {
-		t.Fatal("n2 lost the session it took over")
-	}
+	waitMoved(t, back, n2, deadline, "the node back still holds the session taken over")
 	for len(back.node.Peers()) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the node back sees %v", back.node.Peers())
@@ -340,11 +312,7 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 	t.Cleanup(func() { testHookRelayed = nil })
 	tc := replicatedCluster(t)
 	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
-	dev := connect(t, n1, "dev", keep300())
-	subscribe(t, dev, "cmd/#", 1)
-	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveSession(t, n1)
 	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
 	pub := connect(t, n3, "pub", client.Options{})
 	drop.Store(true)
@@ -474,24 +442,14 @@ func TestNodeBackDuringTakeOver(t *testing.T) {
 	tc := replicatedCluster(t, own)
 	t.Cleanup(release) // before the nodes are closed
 	n1, n2 := tc.members[0], tc.members[1]
-	dev := connect(t, n1, "dev", keep300())
-	subscribe(t, dev, "cmd/#", 1)
-	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
-		t.Fatal(err)
-	}
+	leaveSession(t, n1)
 	n1.stop()
 	select {
 	case <-reached: // n2 wrote its marker, the records are still there
 	case <-time.After(30 * time.Second):
 		t.Fatal("n2 did not start taking over n1's sessions")
 	}
-	back, err := tc.start("n1", tc.routes[0], own)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := back.srv.Session("dev"); !ok {
-		t.Fatal("the session was not restored from the node's own store")
-	}
+	back := restartN1(t, tc, own)
 	deadline := time.Now().Add(30 * time.Second)
 	for len(back.node.Peers()) < 2 {
 		if time.Now().After(deadline) {
@@ -504,12 +462,44 @@ func TestNodeBackDuringTakeOver(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	release()
 	waitSession(t, n2, "dev")
+	waitMoved(t, back, n2, deadline, "the node back and n2 both hold the session")
+}
+
+// leaveSession connects dev to m, subscribes it to cmd/# at QoS 1 and
+// disconnects it, its session kept.
+func leaveSession(t *testing.T, m *member) {
+	t.Helper()
+	dev := connect(t, m, "dev", keep300())
+	subscribe(t, dev, "cmd/#", 1)
+	if err := dev.Disconnect(context.Background(), client.Success, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restartN1 starts n1 again on its own store, which restores the session
+// of dev.
+func restartN1(t *testing.T, tc *testCluster, own store.Store) *member {
+	t.Helper()
+	back, err := tc.start("n1", tc.routes[0], own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := back.srv.Session("dev"); !ok {
+		t.Fatal("the session was not restored from the node's own store")
+	}
+	return back
+}
+
+// waitMoved waits until the node back ends the session of dev, which n2
+// took over, and checks that n2 still holds it.
+func waitMoved(t *testing.T, back, n2 *member, deadline time.Time, failure string) {
+	t.Helper()
 	for {
 		if _, ok := back.srv.Session("dev"); !ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the node back and n2 both hold the session")
+			t.Fatal(failure)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

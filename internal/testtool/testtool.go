@@ -6,9 +6,13 @@ package testtool
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -216,4 +220,38 @@ func (l *logBuffer) since(n int) (string, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()[n:], l.changed
+}
+
+// ListenPort returns a free port on 127.0.0.1 below the kernel's range of
+// ephemeral ports, for a server a test starts on a port it must know
+// beforehand. A port from listening on port 0 is in that range: between
+// its release and the server's listen, any outgoing connection of the
+// tests running in parallel may take it as its source port.
+func ListenPort(t testing.TB) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	if low > from+1000 {
+		for range 100 {
+			port := from + rand.IntN(low-from)
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				ln.Close()
+				return port
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
