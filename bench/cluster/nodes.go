@@ -64,6 +64,11 @@ func nodeConfig(port int, s *settings, i int, routes []int) string {
 	var sb strings.Builder
 	sb.WriteString(conf)
 	fmt.Fprintf(&sb, "cluster_name bench\ncluster_node_name n%d\ncluster_listen %s\n", i+1, loopback(routes[i]))
+	if s.persistent {
+		// startCluster waits for the information that the session
+		// replicas are there.
+		sb.WriteString("log_type information\n")
+	}
 	for j, r := range routes {
 		if j != i {
 			fmt.Fprintf(&sb, "cluster_peer %s\n", loopback(r))

@@ -390,12 +390,20 @@ func (n *Node) Start(srv *broker.Server) error {
 	return nil
 }
 
-// Close leaves the cluster: the peers take this node as lost at once.
-func (n *Node) Close() error {
+// stopping reports whether Close has begun.
+func (n *Node) stopping() bool {
 	select {
 	case <-n.stop:
-		return nil
+		return true
 	default:
+		return false
+	}
+}
+
+// Close leaves the cluster: the peers take this node as lost at once.
+func (n *Node) Close() error {
+	if n.stopping() {
+		return nil
 	}
 	// No goroutine starts once started is false (seen checks it).
 	n.mu.Lock()
@@ -473,6 +481,11 @@ func (n *Node) heartbeats() {
 		}
 		n.beat()
 		n.expirePeers(time.Now().Add(-3 * n.cfg.Heartbeat))
+		if n.rep != nil {
+			n.mu.Lock()
+			n.rep.checkWritableLocked() // its time bound
+			n.mu.Unlock()
+		}
 	}
 }
 

@@ -32,8 +32,9 @@ type testCluster struct {
 	t       testing.TB
 	members []*member
 	seed    string // the first node's route address
-	// timeout, when set, replaces the nodes' 3 s request timeout.
-	timeout time.Duration
+	// timeout, when set, replaces the nodes' 3 s request timeout, and
+	// heartbeat their 50 ms heartbeat.
+	timeout, heartbeat time.Duration
 	// replicas is the nodes' Config.Replicas: 0 keeps sessions on their
 	// node only.
 	replicas int
@@ -83,6 +84,9 @@ func (tc *testCluster) start(name, listen string, st store.Store) (*member, erro
 	cfg := Config{Name: "test", NodeName: name, Listen: listen, Heartbeat: 50 * time.Millisecond, Timeout: 3 * time.Second, Logger: logger(t), SysInterval: 100 * time.Millisecond}
 	if tc.timeout > 0 {
 		cfg.Timeout = tc.timeout
+	}
+	if tc.heartbeat > 0 {
+		cfg.Heartbeat = tc.heartbeat
 	}
 	cfg.Replicas = max(tc.replicas, 1)
 	if tc.routes != nil {

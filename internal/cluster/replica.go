@@ -66,12 +66,16 @@ type replica struct {
 	ready  chan struct{}
 	stream jetstream.Stream
 	// writable is closed once ready is and every node in reach that
-	// keeps replicas has said its stream is there too: nothing is
-	// written to the stream before. So a node lost before it told this
-	// node that its stream was there, while this node's is not there
-	// yet, wrote nothing (see takeOver): its sessions need no take-over,
-	// whether or not JetStream can answer yet. Guarded by Node.mu.
+	// keeps replicas has said its stream is there too, or three
+	// heartbeats after this node said its own was (a node in reach has
+	// heard it by then; one that has not takes this node as lost):
+	// nothing is written to the stream before. So a node lost before it
+	// told this node that its stream was there, while this node's is not
+	// there yet, wrote nothing (see takeOver): its sessions need no
+	// take-over, whether or not JetStream can answer yet. writable and
+	// readyAt are guarded by Node.mu.
 	writable chan struct{}
+	readyAt  time.Time
 	subj     string // midge.<cluster>.js.
 }
 
@@ -121,9 +125,11 @@ func (r *replica) checkWritableLocked() {
 	if !r.isReady() {
 		return
 	}
-	for _, p := range r.n.peers {
-		if !p.heard || p.replicas == replicasWaiting {
-			return
+	if time.Since(r.readyAt) < 3*r.n.cfg.Heartbeat {
+		for _, p := range r.n.peers {
+			if !p.heard || p.replicas == replicasWaiting {
+				return
+			}
 		}
 	}
 	close(r.writable)
@@ -145,6 +151,9 @@ func (r *replica) open() {
 	if testHookOpen != nil {
 		testHookOpen(n)
 	}
+	if n.stopping() {
+		return
+	}
 	cfg := jetstream.StreamConfig{
 		Name:              r.streamName(),
 		Description:       "midge cluster " + n.cfg.Name + ": persistent sessions",
@@ -163,6 +172,10 @@ func (r *replica) open() {
 		ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
 		st, err := r.js.CreateOrUpdateStream(ctx, cfg)
 		cancel()
+		if err == nil && n.stopping() {
+			// Not told to the others: this node writes nothing more.
+			return
+		}
 		if err == nil {
 			r.stream = st
 			close(r.ready)
@@ -170,6 +183,7 @@ func (r *replica) open() {
 			// on the same connection after it.
 			n.beat()
 			n.mu.Lock()
+			r.readyAt = time.Now()
 			r.checkWritableLocked()
 			n.mu.Unlock()
 			break
@@ -736,7 +750,9 @@ func (r *replica) reconcile(starting bool) {
 	if m != nil && !m.Done {
 		// The records are moving: those read now may be gone from
 		// here and live on the other node a moment later.
-		if m, err = r.takeOverDone(ctx, m); err != nil {
+		if m, err = r.takeOverDone(ctx, m); errors.Is(err, store.ErrClosed) {
+			return
+		} else if err != nil {
 			n.log.Warn(fmt.Sprintf("Cluster %s: node %s is taking over this node's sessions and has not finished (%v); the sessions whose records are left stay here.", n.cfg.Name, m.By, err))
 		}
 	}
@@ -779,7 +795,7 @@ func (r *replica) takeOverDone(ctx context.Context, m *marker) (*marker, error) 
 		case <-ctx.Done():
 			return m, ctx.Err()
 		case <-r.n.stop:
-			return m, errors.New("stopping")
+			return m, store.ErrClosed
 		case <-time.After(200 * time.Millisecond):
 		}
 		next, err := r.markerOf(ctx, r.n.self)

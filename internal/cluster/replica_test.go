@@ -509,12 +509,13 @@ func waitMoved(t *testing.T, back, n2 *member, deadline time.Time, failure strin
 }
 
 // Nothing is written to the replicas before every node in reach has its
-// stream: a node lost before it said so wrote nothing, which the node
-// taking over its sessions then knows without asking JetStream. A
-// persistent session's SUBACK on n1 waits for n3's stream.
+// stream, or for three heartbeats after this node said it had its own: a
+// node lost before it said so wrote nothing, which the node taking over
+// its sessions then knows without asking JetStream. A persistent
+// session's SUBACK on n1 waits while n3 has no stream, and comes once the
+// three heartbeats (of a second here) have passed.
 func TestWritesWaitForEveryNodesStream(t *testing.T) {
 	hold := make(chan struct{})
-	release := sync.OnceFunc(func() { close(hold) })
 	testHookOpen = func(n *Node) {
 		if n.self != "n3" {
 			return
@@ -526,10 +527,11 @@ func TestWritesWaitForEveryNodesStream(t *testing.T) {
 	}
 	t.Cleanup(func() { testHookOpen = nil })
 	tc := routed3(t)
+	tc.heartbeat = time.Second
 	for i := range 3 {
 		tc.add(fmt.Sprintf("n%d", i+1), nil)
 	}
-	t.Cleanup(release) // before the nodes are closed
+	t.Cleanup(func() { close(hold) }) // before the nodes are closed
 	tc.waitFormed()
 	n1 := tc.members[0]
 	select {
@@ -554,10 +556,17 @@ func TestWritesWaitForEveryNodesStream(t *testing.T) {
 		t.Fatalf("SUBACK before n3 had its stream: %+v", r)
 	case <-time.After(time.Second):
 	}
-	release()
 	r := <-done
 	if r.err != nil || len(r.ack.ReasonCodes) != 1 || r.ack.ReasonCodes[0] != client.GrantedQoS1 {
 		t.Fatalf("SUBACK %+v, %v", r.ack, r.err)
 	}
 	waitRecords(t, n1, "n1", 1)
+	select {
+	case <-n1.node.rep.writable:
+	default:
+		t.Fatal("writable not closed")
+	}
+	if tc.members[2].node.rep.isReady() {
+		t.Fatal("n3 made its stream: the test did not hold it back")
+	}
 }
