@@ -1,10 +1,9 @@
 package sub
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"net"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,11 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/midge-mqtt/midge/internal/cli/clientflags"
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,44 +36,11 @@ func needTools(t *testing.T, names ...string) {
 // its "running" log line.
 func startMosquitto(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	cmd := exec.Command("mosquitto", "-p", port)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		ok := false
-		for sc.Scan() {
-			if !ok && strings.Contains(sc.Text(), " running") {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("mosquitto exited before it was running")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("mosquitto did not start")
-	}
-	return port
+	// A port below the ephemeral range: one from port 0 may be taken as
+	// a parallel test's source port before mosquitto listens on it.
+	port := testtool.ListenPort(t)
+	testtool.Mosquitto(t, fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port))
+	return strconv.Itoa(port)
 }
 
 func mosquittoPub(t *testing.T, args ...string) {
