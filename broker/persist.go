@@ -34,6 +34,13 @@ import (
 // store keys). pend may hold more for the same wait (the publisher's QoS 2
 // packet id). On error nothing may be delivered or acknowledged.
 func (s *Server) persist(r *router, m *message, pend *pending) error {
+	p := s.queuePersist(r, m, pend)
+	return s.persisted(r, m, p.wait())
+}
+
+// queuePersist is persist's first half: it queues the records and
+// returns what to wait for, which persisted is then told of.
+func (s *Server) queuePersist(r *router, m *message, pend *pending) pending {
 	var p pending
 	if pend != nil {
 		p = *pend
@@ -59,7 +66,13 @@ func (s *Server) persist(r *router, m *message, pend *pending) error {
 			p.add(c)
 		}
 	}
-	if err := p.wait(); err != nil {
+	return p
+}
+
+// persisted is persist's second half, given the wait's result: on error
+// it gives back what queuePersist reserved.
+func (s *Server) persisted(r *router, m *message, err error) error {
+	if err != nil {
 		for i := range r.targets {
 			if r.targets[i].key != 0 {
 				s.unreserve(r.owners[i], &r.targets[i])

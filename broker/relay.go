@@ -205,11 +205,24 @@ func wrapForwardWait(wait func() error) func() error {
 // caller, taking one message after another, paces the servers it
 // relays for.
 func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
+	m, err := toRelayed(rm)
+	if err != nil {
+		return 0, err
+	}
+	n, congested, err := s.route(m, nil)
+	if congested != nil {
+		s.pace(&s.relayPacing, congested)
+	}
+	return n, err
+}
+
+// toRelayed checks a relayed message and makes it the broker's.
+func toRelayed(rm *RelayedMessage) (*message, error) {
 	if err := topic.ValidateName(rm.Topic); err != nil {
-		return 0, fmt.Errorf("relayed message to %q: %w", rm.Topic, err)
+		return nil, fmt.Errorf("relayed message to %q: %w", rm.Topic, err)
 	}
 	if rm.QoS > 2 {
-		return 0, fmt.Errorf("relayed message to %q: QoS %d out of range", rm.Topic, rm.QoS)
+		return nil, fmt.Errorf("relayed message to %q: QoS %d out of range", rm.Topic, rm.QoS)
 	}
 	m := relayedMessage(rm, time.Now())
 	m.relayed = true
@@ -222,11 +235,76 @@ func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
 	} else {
 		m.sharedHere = func(string) bool { return false }
 	}
-	n, congested, err := s.route(m, nil)
+	return m, nil
+}
+
+// RelayedDelivery is a message another server forwarded, matched by
+// PrepareRelayed and delivered by its Finish.
+type RelayedDelivery struct {
+	s   *Server
+	m   *message // nil after an error
+	r   *router  // nil: Finish routes m whole (a retained message)
+	p   pending
+	n   int
+	err error
+}
+
+// PrepareRelayed is DeliverRelayed in two halves, for a stream of
+// messages from another server: it matches the message and queues what
+// the local sessions must not lose of it for the store, without waiting
+// for the store; Finish waits, then delivers it and returns what
+// DeliverRelayed would. Messages prepared one after the other and
+// finished in the same order are stored together, where DeliverRelayed
+// waits for each before the caller can take the next: so the store's
+// round trip is paid once per burst, not once per message. Nothing is
+// delivered or durable before Finish returns; every delivery prepared
+// must be finished, in order. A retained message is routed whole by its
+// Finish (the retained store is updated in the order of the matches):
+// finish it before preparing the next.
+func (s *Server) PrepareRelayed(rm *RelayedMessage) *RelayedDelivery {
+	d := &RelayedDelivery{s: s}
+	d.m, d.err = toRelayed(rm)
+	if d.err != nil || d.m.retain {
+		return d
+	}
+	d.r = s.getRouter()
+	d.n = d.r.match(s, d.m) + d.m.remote
+	if s.journal != nil {
+		d.p = s.queuePersist(d.r, d.m, nil)
+	}
+	return d
+}
+
+// Retained reports whether the message prepared is a retained one,
+// which Finish routes whole.
+func (d *RelayedDelivery) Retained() bool { return d.m != nil && d.m.retain }
+
+// Finish waits until what PrepareRelayed queued for the store is
+// durable, then delivers the message, pacing as DeliverRelayed does.
+func (d *RelayedDelivery) Finish() (int, error) {
+	s := d.s
+	if d.err != nil {
+		return 0, d.err
+	}
+	var congested *session
+	if d.r == nil {
+		var err error
+		if d.n, congested, err = s.route(d.m, nil); err != nil {
+			return 0, err
+		}
+	} else {
+		if s.journal != nil {
+			if err := s.persisted(d.r, d.m, d.p.wait()); err != nil {
+				s.putRouter(d.r)
+				return 0, err
+			}
+		}
+		congested = s.finishRoute(d.r, d.m)
+	}
 	if congested != nil {
 		s.pace(&s.relayPacing, congested)
 	}
-	return n, err
+	return d.n, nil
 }
 
 // relaySubscribed and relayUnsubscribed tell the Relay of a session's

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/midge-mqtt/midge/broker"
 )
 
 // Acknowledging QoS 1/2 messages. A node sends a peer each message on
@@ -17,6 +19,11 @@ import (
 // acknowledgement saying "everything up to seq", with the errors of
 // those it could not deliver. One answer per batch instead of one per
 // message halves what crosses NATS for QoS 1 traffic.
+//
+// Handling a message is two steps (broker.PrepareRelayed): matching it
+// and queueing its records for the store as it arrives, then, for the
+// whole batch at once, waiting for the store and delivering. So a batch
+// bound for persistent sessions costs one commit, not one per message.
 
 // ackBatch is the most messages the handler takes before answering.
 const ackBatch = 128
@@ -28,10 +35,19 @@ type ackMsg struct {
 	Errs map[uint64]string `json:"errs,omitempty"` // seq -> why it was not delivered
 }
 
-// answers is what the message handler owes, by reply prefix.
+// answers is what the message handler has prepared and not yet
+// delivered, in order, and what it owes, by reply prefix.
 type answers struct {
-	owed  map[string]*ackMsg
-	count int
+	prepared []preparedMsg
+	owed     map[string]*ackMsg
+}
+
+// preparedMsg is a message the handler took: d to finish (nil after
+// err), then reply ("" for one that wants no answer) to answer.
+type preparedMsg struct {
+	reply string
+	d     *broker.RelayedDelivery
+	err   error
 }
 
 // sendAckedLocked sends a QoS 1/2 message to p and returns what waits
@@ -52,25 +68,41 @@ func (n *Node) sendAckedLocked(p *peer, data []byte) *waiter {
 	return w
 }
 
-// answer records that the message whose reply subject is reply (""
-// for one that wants no answer) has been handled (err: not delivered),
-// and answers everything owed once no more messages are waiting for the
-// handler.
-func (n *Node) answer(reply string, err error) {
+// took queues a message the handler took, and settles everything
+// queued unless more messages are waiting for the handler: then they
+// are delivered and answered together.
+func (n *Node) took(reply string, d *broker.RelayedDelivery, err error) {
 	a := &n.answering
-	if reply != "" {
-		n.owe(reply, err)
-	}
-	if a.count == 0 {
-		return
-	}
-	if a.count < ackBatch {
+	a.prepared = append(a.prepared, preparedMsg{reply: reply, d: d, err: err})
+	if len(a.prepared) < ackBatch && (d == nil || !d.Retained()) && !n.stopping() {
 		// Pending counts the message being handled too (nats.go updates
 		// it when the handler returns): more than one is more to come.
 		if queued, _, qerr := n.msgSub.Pending(); qerr == nil && queued > 1 {
 			return
 		}
 	}
+	n.settle()
+}
+
+// settle delivers the messages the handler took, in order, and answers
+// them.
+func (n *Node) settle() {
+	a := &n.answering
+	for i := range a.prepared {
+		pm := &a.prepared[i]
+		err := pm.err
+		if pm.d != nil {
+			_, err = pm.d.Finish()
+		}
+		if err != nil {
+			n.log.Warn(fmt.Sprintf("Cluster %s: a message from another node was not delivered: %v.", n.cfg.Name, err))
+		}
+		if pm.reply != "" {
+			n.owe(pm.reply, err)
+		}
+	}
+	clear(a.prepared)
+	a.prepared = a.prepared[:0]
 	for to, am := range a.owed {
 		b, _ := json.Marshal(am)
 		if err := n.nc.Publish(to, b); err != nil {
@@ -78,7 +110,6 @@ func (n *Node) answer(reply string, err error) {
 		}
 	}
 	clear(a.owed)
-	a.count = 0
 }
 
 // owe records the acknowledgement a message's reply subject asks for.
@@ -108,7 +139,6 @@ func (n *Node) owe(reply string, err error) {
 		}
 		am.Errs[seq] = err.Error()
 	}
-	a.count++
 }
 
 // handleAcks completes the waits a peer's cumulative acknowledgement

@@ -362,13 +362,20 @@ func waitAll(ws []*waiter, name string) error {
 func (n *Node) handleMessage(m *nats.Msg) {
 	if strings.HasPrefix(m.Subject[len(n.own):], replySubject) {
 		// A reply comes after what its sender forwarded before it.
+		n.settle()
 		n.handleReply(m)
 		return
 	}
 	if testHookRelayed != nil && !testHookRelayed(n) {
 		return
 	}
-	n.answer(m.Reply, n.deliverRelayed(m))
+	rm, err := decodeMessage(m.Data)
+	if err != nil {
+		n.took(m.Reply, nil, err)
+		return
+	}
+	n.relayed.Add(1)
+	n.took(m.Reply, n.srv.PrepareRelayed(rm), nil)
 }
 
 // testHookRelayed, when set by a test, is asked before node n delivers

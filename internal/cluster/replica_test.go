@@ -18,7 +18,7 @@ import (
 
 // routed3 is a test cluster of three nodes that keep every persistent
 // session on all three, each with its route address picked.
-func routed3(t *testing.T) *testCluster {
+func routed3(t testing.TB) *testCluster {
 	// A take-over waits for JetStream to elect the lost node's
 	// successors: seconds, more than the tests' usual request timeout.
 	tc := &testCluster{t: t, replicas: 3, timeout: 15 * time.Second}
@@ -32,9 +32,18 @@ func routed3(t *testing.T) *testCluster {
 
 // replicatedCluster starts three nodes that keep every persistent
 // session on all three; stores, when given, are their own stores.
-func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
+func replicatedCluster(t testing.TB, stores ...store.Store) *testCluster {
 	t.Helper()
 	tc := routed3(t)
+	tc.startReplicated(stores...)
+	return tc
+}
+
+// startReplicated starts routed3's three nodes and waits for their
+// replicas.
+func (tc *testCluster) startReplicated(stores ...store.Store) {
+	t := tc.t
+	t.Helper()
 	// Started together: JetStream makes the stream once three servers
 	// are up.
 	var wg sync.WaitGroup
@@ -62,7 +71,6 @@ func replicatedCluster(t *testing.T, stores ...store.Store) *testCluster {
 			t.Fatalf("node %s: no replicas", m.name)
 		}
 	}
-	return tc
 }
 
 func waitSession(t *testing.T, m *member, id string) {

@@ -224,11 +224,22 @@ func (l *logBuffer) since(n int) (string, <-chan struct{}) {
 
 // ListenPort returns a free port on 127.0.0.1 below the kernel's range of
 // ephemeral ports, for a server a test starts on a port it must know
-// beforehand. A port from listening on port 0 is in that range: between
-// its release and the server's listen, any outgoing connection of the
-// tests running in parallel may take it as its source port.
+// beforehand (see FreePort).
 func ListenPort(t testing.TB) int {
 	t.Helper()
+	port, err := FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// FreePort returns a port on 127.0.0.1 that was free a moment ago, below
+// the kernel's range of ephemeral ports when there is room. A port from
+// listening on port 0 is in that range: between its release and the
+// server's listen, any outgoing connection on the machine may take it as
+// its source port.
+func FreePort() (int, error) {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -244,14 +255,14 @@ func ListenPort(t testing.TB) int {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err == nil {
 				ln.Close()
-				return port
+				return port, nil
 			}
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/midge-mqtt/midge/internal/testtool"
 )
 
 // Spec names a broker and the binary that runs it. midge and Mosquitto
@@ -136,15 +138,10 @@ func (b *Proc) Stop() {
 // PID is the broker's process id.
 func (b *Proc) PID() int { return b.cmd.Process.Pid }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a loopback TCP port that was free a moment ago, below
+// the ephemeral range (testtool.FreePort): the nodes' route ports are
+// picked before the nodes listen, while the others already dial.
+func FreePort() (int, error) { return testtool.FreePort() }
 
 // BuildMidge compiles the broker from the module at root into dir.
 func BuildMidge(ctx context.Context, root, dir string) (string, error) {

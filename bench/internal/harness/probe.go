@@ -17,7 +17,7 @@ func WaitCrossed(ctx context.Context, from, to, topic string, timeout time.Durat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	arrived := make(chan struct{}, 1)
-	sub, err := client.Connect(ctx, client.Options{
+	sub, err := connectRetrying(ctx, client.Options{
 		Address: to, ProtocolVersion: client.MQTT311,
 		OnMessage: func(*client.Client, *client.Message) {
 			select {
@@ -33,7 +33,7 @@ func WaitCrossed(ctx context.Context, from, to, topic string, timeout time.Durat
 	if _, err := sub.Subscribe(ctx, nil, client.Subscription{Filter: topic}); err != nil {
 		return fmt.Errorf("probe subscription: %w", err)
 	}
-	pub, err := client.Connect(ctx, client.Options{Address: from, ProtocolVersion: client.MQTT311})
+	pub, err := connectRetrying(ctx, client.Options{Address: from, ProtocolVersion: client.MQTT311})
 	if err != nil {
 		return fmt.Errorf("probe publisher: %w", err)
 	}
@@ -53,6 +53,23 @@ func WaitCrossed(ctx context.Context, from, to, topic string, timeout time.Durat
 			}
 			return ctx.Err()
 		case <-tick.C:
+		}
+	}
+}
+
+// connectRetrying connects until the broker takes the connection or ctx
+// ends: a cluster node refuses clients (server unavailable) until it has
+// met enough of the others.
+func connectRetrying(ctx context.Context, opts client.Options) (*client.Client, error) {
+	for {
+		c, err := client.Connect(ctx, opts)
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
