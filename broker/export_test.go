@@ -6,3 +6,11 @@ func SetRetainedMatchedHook(f func(topic string)) (restore func()) {
 	testHookRetainedMatched = f
 	return func() { testHookRetainedMatched = nil }
 }
+
+// JournalQueued is how many changes wait for the journal's next commit.
+func (s *Server) JournalQueued() int {
+	j := s.journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.ops)
+}

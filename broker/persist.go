@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,6 +38,41 @@ func (s *Server) persist(r *router, m *message, pend *pending) error {
 	p := s.queuePersist(r, m, pend)
 	return s.persisted(r, m, p.wait())
 }
+
+// matchAndQueue is prepareRoute without the wait, for a message that is
+// not retained and was forwarded: it matches m for its n receivers and
+// queues its records for the store; awaitStored (or dropStored) ends it.
+func (s *Server) matchAndQueue(m *message) (r *router, n int, p pending) {
+	r = s.getRouter()
+	n = r.match(s, m) + m.remote
+	if s.journal != nil {
+		p = s.queuePersist(r, m, nil)
+	}
+	return r, n, p
+}
+
+// awaitStored waits for the records matchAndQueue queued. On error r has
+// been released, and nothing may be delivered.
+func (s *Server) awaitStored(r *router, m *message, p *pending) error {
+	if s.journal == nil {
+		return nil
+	}
+	err := s.persisted(r, m, p.wait())
+	if err != nil {
+		s.putRouter(r)
+	}
+	return err
+}
+
+// dropStored gives up a message matchAndQueue matched, undelivered.
+func (s *Server) dropStored(r *router, m *message) {
+	_ = s.persisted(r, m, errDropped)
+	s.putRouter(r)
+}
+
+// errDropped gives up the reservations of a message that will not be
+// delivered.
+var errDropped = errors.New("not delivered")
 
 // queuePersist is persist's first half: it queues the records and
 // returns what to wait for, which persisted is then told of.

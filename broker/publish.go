@@ -127,8 +127,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			break
 		}
 		s.gate.await(c, ticketSubscription)
-		if s.opts.Relay != nil {
-			if queued, err := c.forwardAhead(p.QoS, p.PacketID, m); queued || err != nil {
+		if s.opts.Relay != nil || s.journal != nil {
+			if queued, err := c.readAhead(p.QoS, p.PacketID, m); queued || err != nil {
 				return err
 			}
 		}
@@ -140,13 +140,19 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 // routePublish routes a QoS 0 or 1 message the client published (unless
 // forwarding it to other servers failed with fwdErr) and answers it.
 func (c *conn) routePublish(m *message, qos byte, id uint16, fwdErr error) error {
-	s := c.srv
-	reason := packet.Success
 	var r *router
 	n, err := 0, fwdErr
 	if err == nil {
-		r, n, err = s.prepareRoute(m, nil)
+		r, n, err = c.srv.prepareRoute(m, nil)
 	}
+	return c.answerRouted(m, qos, id, r, n, err)
+}
+
+// answerRouted answers a QoS 0 or 1 message r matched for n receivers
+// (err: it could not be forwarded or stored, r is nil) and delivers it.
+func (c *conn) answerRouted(m *message, qos byte, id uint16, r *router, n int, err error) error {
+	s := c.srv
+	reason := packet.Success
 	switch {
 	case err != nil:
 		s.log.Error(fmt.Sprintf("Error: %v; PUBLISH from %s refused.", err, c.clientID))

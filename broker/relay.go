@@ -267,11 +267,7 @@ func (s *Server) PrepareRelayed(rm *RelayedMessage) *RelayedDelivery {
 	if d.err != nil || d.m.retain {
 		return d
 	}
-	d.r = s.getRouter()
-	d.n = d.r.match(s, d.m) + d.m.remote
-	if s.journal != nil {
-		d.p = s.queuePersist(d.r, d.m, nil)
-	}
+	d.r, d.n, d.p = s.matchAndQueue(d.m)
 	return d
 }
 
@@ -293,11 +289,8 @@ func (d *RelayedDelivery) Finish() (int, error) {
 			return 0, err
 		}
 	} else {
-		if s.journal != nil {
-			if err := s.persisted(d.r, d.m, d.p.wait()); err != nil {
-				s.putRouter(d.r)
-				return 0, err
-			}
+		if err := s.awaitStored(d.r, d.m, &d.p); err != nil {
+			return 0, err
 		}
 		congested = s.finishRoute(d.r, d.m)
 	}

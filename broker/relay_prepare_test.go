@@ -22,11 +22,13 @@ type heldStore struct {
 	held    atomic.Bool
 	release chan struct{}
 	applies atomic.Int32 // while held
+	heldOps atomic.Int32 // in those
 }
 
 func (h *heldStore) Apply(ctx context.Context, ops ...store.Op) error {
 	if h.held.Load() {
 		h.applies.Add(1)
+		h.heldOps.Add(int32(len(ops)))
 		<-h.release
 	}
 	return h.Memory.Apply(ctx, ops...)
