@@ -5,7 +5,9 @@ package main
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -302,6 +305,13 @@ func TestJWTAuthentication(t *testing.T) {
 	if ack.Properties.AuthMethod != "JWT" {
 		t.Errorf("CONNACK authentication method %q", ack.Properties.AuthMethod)
 	}
+	// A 3.1.1 client's token as its password expires too: it is
+	// disconnected (3.x has no DISCONNECT from the server).
+	dialed := time.Now()
+	short3, ack := dialWith(t, port, passwordConnect(packet.V311, "short3", "x", s.token(t, "k1", "dev1", 3*time.Second, rights)))
+	if short3 == nil {
+		t.Fatalf("3.1.1 token refused: %v", ack)
+	}
 	// Another one re-authenticates with a fresh token before its expires.
 	renewed, ack := dialWith(t, port, methodConnect("renewed", "OAUTH2", s.token(t, "k1", "dev1", 3*time.Second, rights)))
 	if renewed == nil {
@@ -318,6 +328,9 @@ func TestJWTAuthentication(t *testing.T) {
 	}
 	if reason, after := short.ended(6 * time.Second); reason != int(packet.MaximumConnectTime) || after < 2*time.Second {
 		t.Errorf("expiring token: DISCONNECT %d after %v, want 0xA0 after about 3 s", reason, after)
+	}
+	if reason, _ := short3.ended(6 * time.Second); reason != -1 || time.Since(dialed) < 2*time.Second {
+		t.Errorf("expiring 3.1.1 token: ended with %d after %v, want closed after about 3 s", reason, time.Since(dialed))
 	}
 	renewed.send(&packet.Pingreq{})
 	if p, _, err := renewed.await(func(p packet.Packet) bool { _, ok := p.(*packet.Pingresp); return ok }); err != nil {
@@ -350,6 +363,55 @@ func TestJWTAuthentication(t *testing.T) {
 	if !strings.Contains(log.String(), "Client short has been disconnected: its credentials expired.") {
 		t.Error("no log line for the expired token")
 	}
+}
+
+// TestJWTKeyFileReloaded rotates the key of a jwt_key file: on SIGHUP the
+// new key's tokens are accepted, the old key's refused and its connected
+// client disconnected; a key file that no longer parses keeps the keys
+// in force.
+func TestJWTKeyFileReloaded(t *testing.T) {
+	s := newTokenSigner(t)
+	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
+	writeKey := func(b []byte) {
+		if err := os.WriteFile(keyFile, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publicPEM := func(kid string) []byte {
+		der, err := x509.MarshalPKIXPublicKey(&s.keys[kid].PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}
+	writeKey(publicPEM("k1"))
+	port := freePort(t)
+	cmd, log := startMidge(t, "midge", "-c", writeConf(t, "user root", fmt.Sprintf("listener %d 127.0.0.1", port),
+		"allow_anonymous false", "jwt_key "+keyFile, "jwt_issuer https://id.test/"))
+	accepted := func(id, kid string) *dynsecConn {
+		c, _ := dialWith(t, port, passwordConnect(packet.V311, id, "x", s.token(t, kid, "dev1", time.Hour, nil)))
+		return c
+	}
+	k1 := accepted("k1a", "k1")
+	if k1 == nil || accepted("k2a", "k2") != nil {
+		t.Fatalf("at the start: want k1 tokens only\n%s", log)
+	}
+	writeKey(publicPEM("k2"))
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, log, "Disconnected 1 clients refused by the reloaded configuration.")
+	if reason, _ := k1.ended(5 * time.Second); reason != -1 {
+		t.Errorf("the old key's client: %d", reason)
+	}
+	if accepted("k2b", "k2") == nil || accepted("k1b", "k1") != nil {
+		t.Fatal("after the rotation: want k2 tokens only")
+	}
+	writeKey([]byte("not a key\n"))
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitForLog(t, log, "keeping the previous password and ACL files")
+	if accepted("k2c", "k2") == nil {
+		t.Error("a broken key file dropped the keys in force")
+	}
+	stopMidge(t, cmd.Process.Pid, cmd.Wait)
 }
 
 // TestHTTPAuthentication runs midge against a test HTTP service for users

@@ -165,14 +165,15 @@ func (v *Verifier) verify(token string) (*Identity, error) {
 }
 
 // candidates are the keys that may have signed a token with header h:
-// those with its key id (all of them if it has none) whose algorithm,
-// when the key names one, is the token's. An unknown key id makes the
+// those with its key id (all of them if it has none) or with none (a PEM
+// file's, a secret) whose algorithm, when the key names one, is the
+// token's. An unknown key id makes the
 // remote set look for new keys first (a rotation).
 func (v *Verifier) candidates(h jose.Header) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	pick := func(keys []jose.JSONWebKey) {
 		for _, k := range keys {
-			if (h.KeyID == "" || k.KeyID == h.KeyID) && (k.Algorithm == "" || k.Algorithm == h.Algorithm) {
+			if (h.KeyID == "" || k.KeyID == "" || k.KeyID == h.KeyID) && (k.Algorithm == "" || k.Algorithm == h.Algorithm) {
 				out = append(out, k)
 			}
 		}

@@ -119,6 +119,7 @@ func TestKeysOfEveryKind(t *testing.T) {
 		valid bool
 	}{
 		{"rsa pem", pemPublic(t, &rsaKey.PublicKey), jose.RS256, rsaKey, "", true},
+		{"pem, a token naming a key id", pemPublic(t, &rsaKey.PublicKey), jose.RS256, rsaKey, "issuer-key-7", true},
 		{"rsa pss pem", pemPublic(t, &rsaKey.PublicKey), jose.PS384, rsaKey, "", true},
 		{"rsa pkcs1 pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)}), jose.RS512, rsaKey, "", true},
 		{"ec certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), jose.ES256, ecKey, "", true},
