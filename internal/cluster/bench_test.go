@@ -16,18 +16,7 @@ import (
 func BenchmarkCrossNode(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		b.Run("QoS"+string('0'+qos), func(b *testing.B) {
-			tc := newCluster(b, 2)
-			for b.Loop() {
-				r, err := bench.Run(context.Background(), bench.Config{Scenario: bench.Pairs, Publishers: 100, Subscribers: 100, QoS: qos,
-					PubBrokers: []bench.Endpoint{{Addr: tc.members[0].addr}, {Addr: tc.members[1].addr}},
-					SubBrokers: []bench.Endpoint{{Addr: tc.members[1].addr}, {Addr: tc.members[0].addr}},
-					Inflight:   100, Duration: 3 * time.Second, Drain: 3 * time.Second})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(r.DeliveredRate, "delivered/s")
-				b.ReportMetric(float64(r.Lost), "lost")
-			}
+			crossNode(b, newCluster(b, 2), qos, false)
 		})
 	}
 }
@@ -41,8 +30,14 @@ func BenchmarkCrossNodePersistent(b *testing.B) {
 	tc := routed3(b)
 	tc.heartbeat = time.Second
 	tc.startReplicated()
+	crossNode(b, tc, 1, true)
+}
+
+// crossNode runs the pairs load over tc's first two nodes, each
+// publisher's subscriber on the other node.
+func crossNode(b *testing.B, tc *testCluster, qos byte, persistent bool) {
 	for b.Loop() {
-		r, err := bench.Run(context.Background(), bench.Config{Scenario: bench.Pairs, Publishers: 100, Subscribers: 100, QoS: 1, Persistent: true,
+		r, err := bench.Run(context.Background(), bench.Config{Scenario: bench.Pairs, Publishers: 100, Subscribers: 100, QoS: qos, Persistent: persistent,
 			PubBrokers: []bench.Endpoint{{Addr: tc.members[0].addr}, {Addr: tc.members[1].addr}},
 			SubBrokers: []bench.Endpoint{{Addr: tc.members[1].addr}, {Addr: tc.members[0].addr}},
 			Inflight:   100, Duration: 3 * time.Second, Drain: 3 * time.Second})
