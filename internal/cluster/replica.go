@@ -460,6 +460,10 @@ func (r *replica) recordsOnce(ctx context.Context, node string) ([]record, error
 	cons, err := r.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + ">"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		// By default a Fetch whose consumer must be made again (its
+		// stream's servers going away) tries without end, deaf to ctx
+		// and to the node stopping; retry, above, tries again instead.
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
 		return nil, err
