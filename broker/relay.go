@@ -205,15 +205,7 @@ func wrapForwardWait(wait func() error) func() error {
 // caller, taking one message after another, paces the servers it
 // relays for.
 func (s *Server) DeliverRelayed(rm *RelayedMessage) (int, error) {
-	m, err := toRelayed(rm)
-	if err != nil {
-		return 0, err
-	}
-	n, congested, err := s.route(m, nil)
-	if congested != nil {
-		s.pace(&s.relayPacing, congested)
-	}
-	return n, err
+	return s.PrepareRelayed(rm).Finish()
 }
 
 // toRelayed checks a relayed message and makes it the broker's.

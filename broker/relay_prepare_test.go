@@ -44,8 +44,7 @@ func relayed(payload string) *broker.RelayedMessage {
 func TestPrepareRelayedStoresABurstTogether(t *testing.T) {
 	st := &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
 	b := startBroker(t, storeOptions(st), nil)
-	s := mustConnect(t, b.addr, packet.V311, "s", false)
-	s.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+	s := persistentSub(t, b)
 	st.held.Store(true)
 	release := sync.OnceFunc(func() { close(st.release) })
 	t.Cleanup(release) // a failed test does not leave the broker waiting
@@ -102,8 +101,7 @@ func TestPrepareRelayedStoresABurstTogether(t *testing.T) {
 func TestPrepareRelayedStoreFailure(t *testing.T) {
 	st := &failingStore{Memory: store.NewMemory()}
 	b := startBroker(t, storeOptions(st), nil)
-	s := mustConnect(t, b.addr, packet.V311, "s", false)
-	s.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
+	s := persistentSub(t, b)
 	st.fail.Store(true)
 	if _, err := b.PrepareRelayed(relayed("lost")).Finish(); err == nil || !strings.Contains(err.Error(), "storing a message") {
 		t.Fatalf("Finish with the store failing: %v", err)
@@ -113,13 +111,7 @@ func TestPrepareRelayedStoreFailure(t *testing.T) {
 	if n, err := b.PrepareRelayed(relayed("kept")).Finish(); err != nil || n != 1 {
 		t.Fatalf("Finish: %d, %v", n, err)
 	}
-	s.nc.Close()
-	waitFor(t, "disconnect", func() bool { return b.ClientCount() == 0 })
-	s = resume(t, b.addr, packet.V311, "s", 0)
-	if got := s.receive(1); got[0] != "t=kept@1" {
-		t.Fatalf("got %q", got)
-	}
-	s.expectNothing(100 * time.Millisecond)
+	keptOnly(t, b, s, 0, "t=kept@1")
 }
 
 // A malformed relayed message is refused by Finish; a retained one is

@@ -111,11 +111,18 @@ func TestStoreAheadFailure(t *testing.T) {
 	s.expectNothing(100 * time.Millisecond)
 	st.fail.Store(false)
 	p5.publish("t", "kept", 1, false, 3)
+	keptOnly(t, b, s, 1, "t=kept@1")
+}
+
+// keptOnly disconnects persistentSub's client s, with others still
+// connected, and checks that its session kept want and nothing more.
+func keptOnly(t *testing.T, b *testBroker, s *rawClient, others int, want string) {
+	t.Helper()
 	s.nc.Close()
-	waitFor(t, "disconnect", func() bool { return b.ClientCount() == 1 })
+	waitFor(t, "disconnect", func() bool { return b.ClientCount() == others })
 	s = resume(t, b.addr, packet.V311, "s", 0)
-	if got := s.receive(1); got[0] != "t=kept@1" {
-		t.Fatalf("got %q", got)
+	if got := s.receive(1); got[0] != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 	s.expectNothing(100 * time.Millisecond)
 }
