@@ -92,6 +92,19 @@ func TestTakeoverKeepsHandshakes(t *testing.T) {
 			t.Fatalf("got %s, want PUBREL", show(rel))
 		}
 		sub.nc.Close()
+		// "three" must find the session offline, queued, not sent to the
+		// closing connection (which would be a DUP on resuming).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			d, ok := a.srv.SessionDetail(id)
+			if ok && !d.Connected {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still connected on %s", id, a.name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 		publish(t, pub, &client.Message{Topic: id + "/x", Payload: []byte("three"), QoS: 1})
 
 		again, ca := dialRaw(t, back, id)
