@@ -29,6 +29,13 @@ type clusterNode struct {
 // joining before it returns.
 func runCluster(t *testing.T, n int, extra ...string) []*clusterNode {
 	t.Helper()
+	return runClusterEach(t, n, func(int) []string { return extra })
+}
+
+// runClusterEach is runCluster with lines of their own for each node:
+// node i's are extra(i).
+func runClusterEach(t *testing.T, n int, extra func(i int) []string) []*clusterNode {
+	t.Helper()
 	routes := make([]int, n)
 	for i := range routes {
 		routes[i] = testtool.ListenPort(t)
@@ -46,7 +53,7 @@ func runCluster(t *testing.T, n int, extra ...string) []*clusterNode {
 				lines = append(lines, fmt.Sprintf("cluster_peer 127.0.0.1:%d", r))
 			}
 		}
-		nodes[i] = &clusterNode{name: fmt.Sprintf("n%d", i+1), addr: fmt.Sprintf("127.0.0.1:%d", port), midgeProcess: runMidge(t, append(lines, extra...)...)}
+		nodes[i] = &clusterNode{name: fmt.Sprintf("n%d", i+1), addr: fmt.Sprintf("127.0.0.1:%d", port), midgeProcess: runMidge(t, append(lines, extra(i)...)...)}
 	}
 	for _, nd := range nodes {
 		for _, other := range nodes {

@@ -152,9 +152,12 @@ type Node struct {
 	adopting   map[string]*adoption
 	takenOver  map[string]takeOver
 	takingOver atomic.Int32
-	tmpDir     string // the JetStream directory made for an in-memory store
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	// shared holds the states shared with the other nodes (see
+	// shared.go), by name; set before Start.
+	shared map[string]*sharedState
+	tmpDir string // the JetStream directory made for an in-memory store
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type peer struct {
@@ -462,6 +465,8 @@ type heartbeat struct {
 	// replica.writable): 0 it keeps none, 1 it waits for the stream, 2
 	// the stream is there.
 	Replicas uint8 `json:"replicas,omitempty"`
+	// Shared are the versions of the node's shared states.
+	Shared map[string]int64 `json:"shared,omitempty"`
 }
 
 const (
@@ -499,7 +504,7 @@ func (n *Node) publishControl(subject string, v any) {
 // beat sends this node's heartbeat.
 func (n *Node) beat() {
 	f := n.ownFigures()
-	hb := &heartbeat{Node: n.self, Epoch: n.epoch, Figures: &f}
+	hb := &heartbeat{Node: n.self, Epoch: n.epoch, Figures: &f, Shared: n.sharedVersions()}
 	if n.rep != nil {
 		hb.Replicas = replicasWaiting
 		if n.rep.isReady() {
@@ -526,6 +531,9 @@ func (n *Node) handleHeartbeat(m *nats.Msg) {
 	n.mu.Lock()
 	if hb.Figures != nil {
 		p.figures = *hb.Figures
+	}
+	if len(hb.Shared) > 0 && n.peers[p.name] == p {
+		n.compareSharedLocked(p, hb.Shared)
 	}
 	if (!p.heard || hb.Replicas > p.replicas) && n.peers[p.name] == p {
 		p.heard, p.replicas = true, max(p.replicas, hb.Replicas)
@@ -654,14 +662,14 @@ func (w *waiter) wait() ([]byte, error) {
 	}
 	select {
 	case b := <-w.ch:
-		return b, nil // answered already: no timer needed
+		return w.answer(b) // answered already: no timer needed
 	default:
 	}
 	t := time.NewTimer(w.n.cfg.Timeout)
 	defer t.Stop()
 	select {
 	case b := <-w.ch:
-		return b, nil
+		return w.answer(b)
 	case <-w.p.gone:
 		return nil, errPeerLost
 	case <-t.C:
@@ -669,6 +677,13 @@ func (w *waiter) wait() ([]byte, error) {
 	case <-w.n.stop:
 		return nil, errors.New("leaving the cluster")
 	}
+}
+
+func (w *waiter) answer(b []byte) ([]byte, error) {
+	if !w.acked && b != nil && len(b) == 0 {
+		return nil, fmt.Errorf("node %s is not listening (stopped?)", w.p.name)
+	}
+	return b, nil
 }
 
 // abandon drops a request whose answer nobody will wait for.
@@ -719,13 +734,22 @@ func (n *Node) handleReply(m *nats.Msg) {
 	n.reqMu.Lock()
 	ch := n.pending[seq]
 	n.reqMu.Unlock()
+	data := m.Data
+	if len(data) == 0 && m.Header.Get("Status") == "503" {
+		data = noResponders // NATS: nothing subscribes to the subject
+	}
 	if ch != nil {
 		select {
-		case ch <- m.Data:
+		case ch <- data:
 		default:
 		}
 	}
 }
+
+// noResponders is the reply NATS makes for the peer when nothing listens
+// on its subjects any more: the peer has stopped, and has not been taken
+// as lost yet. Every reply of a node has data.
+var noResponders = []byte{}
 
 // The most QoS 0 messages (and bytes) from other nodes that wait for
 // this node's handler; beyond them they are dropped.

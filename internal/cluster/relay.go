@@ -16,7 +16,7 @@ import (
 
 // control is a request between nodes, on n.<node>.ctl.
 type control struct {
-	Op     string `json:"op"` // sub, unsub, sync, claim, retained
+	Op     string `json:"op"` // sub, unsub, sync, claim, retained, adopted, adopt, shared
 	Node   string `json:"node"`
 	Epoch  uint64 `json:"epoch"`
 	Filter string `json:"filter,omitempty"`
@@ -34,6 +34,12 @@ type control struct {
 	Lost   string   `json:"lost,omitempty"`
 	Taken  []string `json:"taken,omitempty"`
 	Unsure bool     `json:"unsure,omitempty"`
+	// Name names a shared state (adopt, shared; see shared.go); Version
+	// and Data are the state, Note what goes with a change.
+	Name    string `json:"name,omitempty"`
+	Version int64  `json:"version,omitempty"`
+	Data    []byte `json:"data,omitempty"`
+	Note    []byte `json:"note,omitempty"`
 }
 
 // controlReply answers a control request.
@@ -42,6 +48,9 @@ type controlReply struct {
 	Session  *sessionState `json:"session,omitempty"`
 	Retained [][]byte      `json:"retained,omitempty"`
 	More     bool          `json:"more,omitempty"`
+	// Version and Data are a shared state (shared).
+	Version int64  `json:"version,omitempty"`
+	Data    []byte `json:"data,omitempty"`
 }
 
 // sessionState is a broker.SessionState on the wire.
@@ -160,6 +169,8 @@ func (n *Node) handleControl(m *nats.Msg) {
 		r.Retained, r.More = n.retainedFrom(c.Page)
 	case "adopted":
 		n.adopted(c.Lost, takeOver{filters: c.Taken, unsure: c.Unsure}, false)
+	case "adopt", "shared":
+		n.handleShared(&c, &r)
 	default:
 		r.Err = "unknown request " + c.Op
 	}

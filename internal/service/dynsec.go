@@ -1,12 +1,15 @@
 package service
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/auth/dynsec"
+	"github.com/midge-mqtt/midge/internal/cluster"
 	"github.com/midge-mqtt/midge/internal/config"
 )
 
@@ -19,6 +22,11 @@ type dynsecs struct {
 	perListener bool
 	by          map[*broker.Listener]*dynsec.Security
 	paths       map[*broker.Listener]string // their configuration files
+	// names name them among the nodes of a cluster: "dynamic security",
+	// or with per_listener_settings "dynamic security of listener N",
+	// the Nth listener of the configuration file. Nodes share the
+	// configurations of the same name.
+	names map[*broker.Listener]string
 }
 
 // dynsecPlugin returns the dynamic security plugin line of sec, nil if
@@ -57,8 +65,8 @@ func checkPlugins(sec *config.Security) error {
 // openDynsecs opens the plugins cfg names. listeners maps each broker
 // listener to its configuration, for per_listener_settings.
 func openDynsecs(cfg *config.Config, listeners map[*broker.Listener]*config.Listener, log *slog.Logger) (*dynsecs, error) {
-	d := &dynsecs{perListener: cfg.PerListenerSettings, by: map[*broker.Listener]*dynsec.Security{}, paths: map[*broker.Listener]string{}}
-	open := func(key *broker.Listener, sec *config.Security) error {
+	d := &dynsecs{perListener: cfg.PerListenerSettings, by: map[*broker.Listener]*dynsec.Security{}, paths: map[*broker.Listener]string{}, names: map[*broker.Listener]string{}}
+	open := func(key *broker.Listener, sec *config.Security, name string) error {
 		p := dynsecPlugin(sec)
 		if p == nil {
 			return nil
@@ -68,14 +76,15 @@ func openDynsecs(cfg *config.Config, listeners map[*broker.Listener]*config.List
 		if err != nil {
 			return fmt.Errorf("%s:%d: dynamic security: %w", p.File, p.Line, err)
 		}
-		d.by[key], d.paths[key] = s, path
+		d.by[key], d.paths[key], d.names[key] = s, path, name
 		return nil
 	}
 	if !cfg.PerListenerSettings {
-		return d, open(nil, &cfg.Security)
+		return d, open(nil, &cfg.Security, "dynamic security")
 	}
 	for bl, l := range listeners {
-		if err := open(bl, &l.Security); err != nil {
+		name := fmt.Sprintf("dynamic security of listener %d", slices.Index(cfg.Listeners, l)+1)
+		if err := open(bl, &l.Security, name); err != nil {
 			return nil, err
 		}
 	}
@@ -87,10 +96,15 @@ func (d *dynsecs) forListener(l *broker.Listener) *dynsec.Security {
 	if d == nil {
 		return nil
 	}
+	return d.by[d.key(l)]
+}
+
+// key is the key in d.by of the plugin of listener l.
+func (d *dynsecs) key(l *broker.Listener) *broker.Listener {
 	if !d.perListener {
-		return d.by[nil]
+		return nil
 	}
-	return d.by[l]
+	return l
 }
 
 // changedBy says how a reloaded configuration differs in its plugin lines
@@ -131,21 +145,71 @@ func (d *dynsecs) changedBy(cfg *config.Config, listeners map[*broker.Listener]*
 // as in Mosquitto without the plugin). Clients whose rights the request
 // changed are disconnected, without their wills, before the response is
 // published.
-func (d *dynsecs) serveControl(srv *broker.Server) {
+//
+// In a cluster (node not nil) a change is spread to the other nodes before
+// the response is published: when the requester reads it, every node in
+// reach applies the change and has disconnected the clients it names.
+func (d *dynsecs) serveControl(srv *broker.Server, node *cluster.Node) {
 	if len(d.by) == 0 {
 		return
 	}
+	if node != nil {
+		for key, s := range d.by {
+			node.Share(d.names[key], &sharedDynsec{s: s, srv: srv})
+		}
+	}
 	srv.HandleControl(dynsec.Topic, func(c *broker.ClientInfo, _ string, payload []byte) {
-		s := d.forListener(c.Listener)
+		key := d.key(c.Listener)
+		s := d.by[key]
 		if s == nil {
 			return
 		}
+		before := s.Version()
 		resp, kicks := s.Handle(c.ClientID, c.Username, payload)
-		for _, k := range kicks {
-			srv.DisconnectUsername(k.Username, !k.Anonymous, false)
+		kick(srv, kicks)
+		if node != nil && s.Version() != before {
+			note, _ := json.Marshal(kicks)
+			node.Spread(d.names[key], note)
 		}
 		_, _ = srv.Publish(broker.Message{Topic: dynsec.ResponseTopic, Payload: resp})
 	})
+}
+
+// kick disconnects the clients a change of rights names, without their
+// wills, as the plugin does.
+func kick(srv *broker.Server, kicks []dynsec.Kick) {
+	for _, k := range kicks {
+		srv.DisconnectUsername(k.Username, !k.Anonymous, false)
+	}
+}
+
+// sharedDynsec is a dynamic security configuration as the cluster shares
+// it.
+type sharedDynsec struct {
+	s   *dynsec.Security
+	srv *broker.Server
+}
+
+func (a *sharedDynsec) Version() int64            { return a.s.Version() }
+func (a *sharedDynsec) Snapshot() (int64, []byte) { return a.s.Snapshot() }
+func (a *sharedDynsec) Adopt(v int64, doc, note []byte) error {
+	kicks, err := a.s.Adopt(v, doc)
+	if errors.Is(err, dynsec.ErrNotNewer) {
+		return cluster.ErrNotNewer
+	}
+	if err != nil {
+		return err
+	}
+	if note != nil {
+		// A change as it is made: the clients it names, as on the node
+		// that made it, rather than all whose rights differ.
+		kicks = nil
+		if err := json.Unmarshal(note, &kicks); err != nil {
+			return fmt.Errorf("the change's note: %w", err)
+		}
+	}
+	kick(a.srv, kicks)
+	return nil
 }
 
 func anyDynsec(cfg *config.Config, listeners map[*broker.Listener]*config.Listener) bool {

@@ -264,7 +264,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	srv := broker.New(opts)
 	defer srv.Close()
-	ds.serveControl(srv)
+	ds.serveControl(srv, node)
 	if err := srv.Restore(); err != nil {
 		log.Error("Error: " + upperFirst(err.Error()) + ".")
 		return 1

@@ -57,9 +57,10 @@ type Security struct {
 	log  *slog.Logger
 	view atomic.Pointer[view]
 
-	mu      sync.Mutex // serialises Handle
+	mu      sync.Mutex // serialises Handle and Adopt
 	model   *model
-	unsaved bool // the last save failed
+	version int64 // see shared.go
+	unsaved bool  // the last save failed
 }
 
 // Open loads the configuration file at path, as the plugin does when it
@@ -76,7 +77,7 @@ func Open(path string, log *slog.Logger) (*Security, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Security{path: path, log: log, model: m}
+	s := &Security{path: path, log: log, model: m, version: versionOf(path)}
 	s.view.Store(compile(m))
 	return s, nil
 }
@@ -141,13 +142,11 @@ func (s *Security) Handle(clientID, username string, payload []byte) (response [
 	if r.changed {
 		s.view.Store(compile(s.model))
 	}
+	if r.save {
+		s.version = nextVersion(s.version)
+	}
 	if r.save || s.unsaved {
-		if err := writeFile(s.path, s.model.encode()); err != nil {
-			s.log.Error("dynsec: error saving the configuration file; the change is in force but not saved", "file", s.path, "err", err)
-			s.unsaved = true
-		} else {
-			s.unsaved = false
-		}
+		s.save()
 	}
 	return jsonObj().set("responses", r.responses).marshal(false), r.kicks
 }
