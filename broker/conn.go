@@ -66,6 +66,9 @@ type conn struct {
 	// will is the will message of this connection; whoever swaps it out
 	// (a normal DISCONNECT, a takeover, the close path) decides its fate.
 	will atomic.Pointer[willMsg]
+	// heldWill numbers the will a WillKeeper holds for this connection
+	// (0: none); set in attach, read in detach, both on the reader.
+	heldWill uint64
 	// kickReason, when set, is the DISCONNECT reason sent when the
 	// connection is closed by the broker (takeover, shutdown).
 	kickReason atomic.Uint32

@@ -376,6 +376,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 		s.wg.Go(func() { old.kick(packet.SessionTakenOver) })
 	}
 	s.redeliverShared(orphans)
+	s.holdWill(c)
 	if s.opts.ConnectionMessages {
 		user := ""
 		if c.info != nil && c.info.HasUsername {
@@ -412,6 +413,7 @@ func (s *Server) detach(c *conn) {
 	sess := c.sess
 	now := time.Now()
 	var publishNow *willMsg
+	defer s.dropHeldWill(c) // once this server has done what it does with the will
 
 	s.mu.Lock()
 	// Under s.mu: a takeover in attach takes the will under the same

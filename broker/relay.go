@@ -55,6 +55,89 @@ type Relay interface {
 	Claim(clientID string, resume bool) (*SessionState, error)
 }
 
+// WillKeeper is a Relay that keeps the wills of this server's connected
+// clients on the other servers, so that one of them publishes a will if
+// this server is lost with the client's connection, as this server would
+// have published it had only the connection been lost. HoldWill is called
+// once a client with a will is connected (Seq numbers the connection's
+// will, growing), DropWill once that connection has ended and this server
+// has done what it does with the will (published it, kept it for its
+// delay, or deleted it). Neither may block.
+type WillKeeper interface {
+	HoldWill(w *HeldWill)
+	DropWill(clientID string, seq uint64)
+}
+
+// HeldWill is the will of a client connected to a server, as another
+// server keeps it.
+type HeldWill struct {
+	ClientID string
+	Seq      uint64
+	// Message is the will, with Origin the client id and Source who
+	// connected (for the right to publish it).
+	Message RelayedMessage
+	// Delay is the Will Delay Interval and Expiry the Session Expiry
+	// Interval, in seconds: the will is due after the shorter of the two.
+	Delay, Expiry uint32
+}
+
+// Due is how long after the loss of its connection the will is published
+// (MQTT 5.0 section 3.1.3.2.2).
+func (w *HeldWill) Due() time.Duration {
+	return time.Duration(min(w.Delay, w.Expiry)) * time.Second
+}
+
+// holdWill gives the will of c, just connected, to the WillKeeper if the
+// Relay is one. Called on c's reader.
+func (s *Server) holdWill(c *conn) {
+	k, ok := s.opts.Relay.(WillKeeper)
+	w := c.will.Load()
+	if !ok || w == nil || c.info == nil {
+		return
+	}
+	c.heldWill = s.heldWills.Add(1)
+	c.sess.mu.Lock()
+	expiry := s.effectiveExpiry(c.sess)
+	c.sess.mu.Unlock()
+	m := w.msg
+	src := &MessageSource{Username: c.info.Username, HasUsername: c.info.HasUsername}
+	if c.l != nil {
+		src.Listener = c.l.Name
+	}
+	k.HoldWill(&HeldWill{
+		ClientID: c.clientID,
+		Seq:      c.heldWill,
+		Message:  RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin, Source: src},
+		Delay:    w.delay,
+		Expiry:   expiry,
+	})
+}
+
+// dropHeldWill tells the WillKeeper that c's connection has ended.
+func (s *Server) dropHeldWill(c *conn) {
+	if c.heldWill == 0 {
+		return
+	}
+	if k, ok := s.opts.Relay.(WillKeeper); ok {
+		k.DropWill(c.clientID, c.heldWill)
+	}
+	c.heldWill = 0
+}
+
+// PublishWill publishes the will of a client that was connected to
+// another server, lost with its connection, as publishWill does here:
+// not to a topic reserved for the broker, and only if the client may
+// publish it (its listener by name, as on the server it was connected to).
+func (s *Server) PublishWill(w *HeldWill) {
+	m := relayedMessage(&w.Message, time.Now())
+	var info *ClientInfo
+	if src := w.Message.Source; src != nil {
+		info = &ClientInfo{ClientID: w.ClientID, Username: src.Username, HasUsername: src.HasUsername, Listener: s.listenerNamed(src.Listener)}
+		m.source = info
+	}
+	s.publishWill(m, info)
+}
+
 // RelayedMessage is a message as it passes between servers.
 type RelayedMessage struct {
 	Topic   string

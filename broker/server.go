@@ -36,6 +36,8 @@ type Server struct {
 	// retained publishes (message.rseq). See retainedOrder in subscribe.go.
 	retainMu  sync.RWMutex
 	retainSeq atomic.Uint64
+	// heldWills numbers the wills given to a WillKeeper (conn.heldWill).
+	heldWills atomic.Uint64
 
 	// mu guards sessions and the connection set; see docs/locking.md.
 	mu        sync.Mutex

@@ -194,6 +194,22 @@ func TestClusterNodeKilled(t *testing.T) {
 	})
 }
 
+// The will of a client connected to a node killed with kill -9 is
+// published by one of the others, once.
+func TestClusterWillOfKilledNode(t *testing.T) {
+	nodes := runCluster(t, 3)
+	n1, n3 := nodes[0], nodes[2]
+	watcher := record(t, n1.addr, client.Options{ClientID: "watcher", ProtocolVersion: client.MQTT5}, client.Subscription{Filter: "w/#", QoS: 1})
+	record(t, n3.addr, client.Options{ClientID: "dev", Will: &client.Will{Topic: "w/dev", Payload: []byte("offline"), QoS: 1}})
+	time.Sleep(300 * time.Millisecond) // the will reaches the other nodes
+	n3.kill()
+	watcher.waitFor(t, "the will of n3's client", func(got []received, _ map[string]int) bool { return len(got) >= 1 })
+	time.Sleep(2 * time.Second)
+	if got, _ := watcher.snapshot(); len(got) != 1 || got[0].topic != "w/dev" || got[0].payload != "offline" {
+		t.Fatalf("after n3 was killed: %v, want the will of dev once", got)
+	}
+}
+
 func TestClusterNodePaused(t *testing.T) {
 	nodes, _ := faultRun(t, "SIGSTOP 5s", func(n2 *clusterNode) {
 		if err := n2.cmd.Process.Signal(syscall.SIGSTOP); err != nil {

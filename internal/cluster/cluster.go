@@ -12,6 +12,10 @@
 //   - retained messages, to every node, and to a joining node from a peer;
 //   - session ownership: a client connecting to one node ends its session
 //     on the others, and brings it along when it resumes it;
+//   - the wills of each node's connected clients, published by another
+//     node if theirs is lost (wills.go);
+//   - state every node keeps a copy of, such as the dynamic security
+//     configuration (shared.go);
 //   - heartbeats, by which a node learns of its peers and of their loss.
 //
 // Subjects are under midge.<cluster name>.: hb (heartbeats) and, for each
@@ -152,6 +156,14 @@ type Node struct {
 	adopting   map[string]*adoption
 	takenOver  map[string]takeOver
 	takingOver atomic.Int32
+	// ownWills are the wills of this node's clients, kept by the other
+	// nodes, and dueWills those of lost nodes' clients waiting out their
+	// delay here (see wills.go); until wokeAt this node, just back from
+	// a pause of its own, publishes no lost node's wills. All guarded by
+	// mu.
+	ownWills map[string]*heldWill
+	dueWills map[string]*time.Timer
+	wokeAt   time.Time
 	// shared holds the states shared with the other nodes (see
 	// shared.go), by name; set before Start.
 	shared map[string]*sharedState
@@ -173,6 +185,9 @@ type peer struct {
 	// acks holds the QoS 1/2 messages sent to the peer and not yet
 	// acknowledged, in the order sent (see acks.go). Guarded by Node.mu.
 	acks []*waiter
+	// wills are the wills of its connected clients (see wills.go), by
+	// client id. Guarded by Node.mu.
+	wills map[string]*heldWill
 }
 
 // New starts the NATS side of a node (the embedded server and the
@@ -424,7 +439,9 @@ func (n *Node) Close() error {
 	if n.srv != nil {
 		n.publishControl(n.prefix+"hb", &heartbeat{Node: n.self, Epoch: n.epoch, Leaving: true})
 	}
-	_ = n.nc.Flush()
+	if n.nc.IsConnected() {
+		_ = n.nc.Flush() // the heartbeat that says it leaves
+	}
 	n.nc.Close()
 	n.shutdownServer()
 	return nil
@@ -478,14 +495,25 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
 	n.beat()
+	last := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
+		now := time.Now()
+		if now.Sub(last) > 3*n.cfg.Heartbeat {
+			// This node was paused (SIGSTOP, a stalled VM): the peers
+			// it is about to take as lost are those that went on
+			// without it, not lost ones.
+			n.mu.Lock()
+			n.wokeAt = now.Add(3 * n.cfg.Heartbeat)
+			n.mu.Unlock()
+		}
+		last = now
 		n.beat()
-		n.expirePeers(time.Now().Add(-3 * n.cfg.Heartbeat))
+		n.expirePeers(now.Add(-3 * n.cfg.Heartbeat))
 		if n.rep != nil {
 			n.mu.Lock()
 			n.rep.checkWritableLocked() // its time bound
@@ -522,7 +550,7 @@ func (n *Node) handleHeartbeat(m *nats.Msg) {
 	if hb.Leaving {
 		n.mu.Lock()
 		if p := n.peers[hb.Node]; p != nil && p.epoch == hb.Epoch {
-			n.dropPeerLocked(p, "left the cluster")
+			n.dropPeerLocked(p, leaving)
 		}
 		n.mu.Unlock()
 		return
@@ -566,6 +594,7 @@ func (n *Node) seen(name string, epoch uint64) *peer {
 	n.quorumChangedLocked(-1)
 	if n.started {
 		w := n.requestLocked(p, "ctl", n.syncMsg(true))
+		n.sendWillsLocked(p)
 		n.wg.Go(func() { n.afterSync(p, w) })
 		if n.rep != nil {
 			// Back after the others took this node as lost?
@@ -608,8 +637,12 @@ func (n *Node) dropPeerLocked(p *peer, why string) {
 	}
 }
 
-// restarted is why a peer replaced by its new incarnation is forgotten.
-const restarted = "restarted"
+// restarted is why a peer replaced by its new incarnation is forgotten,
+// and leaving why one that said it leaves is.
+const (
+	restarted = "restarted"
+	leaving   = "left the cluster"
+)
 
 // removePeerLocked forgets a peer and its filters, and reports whether
 // it did (it was still the peer of its name). Called with n.mu held.
@@ -623,6 +656,11 @@ func (n *Node) removePeerLocked(p *peer, why string) bool {
 		n.remote.Unsubscribe(p.name, f)
 	}
 	n.log.Warn(fmt.Sprintf("Cluster %s: node %s %s; its subscriptions are dropped here.", n.cfg.Name, p.name, why))
+	if why != leaving {
+		// Lost with its connections (a restart too): their wills are
+		// due. One that left published them itself.
+		n.willsOfLostLocked(p)
+	}
 	if why != restarted {
 		n.lostLocked(p)
 	} else if n.rep != nil {

@@ -16,7 +16,7 @@ import (
 
 // control is a request between nodes, on n.<node>.ctl.
 type control struct {
-	Op     string `json:"op"` // sub, unsub, sync, claim, retained, adopted, adopt, shared
+	Op     string `json:"op"` // sub, unsub, sync, claim, retained, adopted, adopt, shared, will, unwill
 	Node   string `json:"node"`
 	Epoch  uint64 `json:"epoch"`
 	Filter string `json:"filter,omitempty"`
@@ -40,6 +40,11 @@ type control struct {
 	Version int64  `json:"version,omitempty"`
 	Data    []byte `json:"data,omitempty"`
 	Note    []byte `json:"note,omitempty"`
+	// Seq, Delay and Expiry go with a will (will, unwill; see wills.go),
+	// the message in Data.
+	Seq    uint64 `json:"seq,omitempty"`
+	Delay  uint32 `json:"delay,omitempty"`
+	Expiry uint32 `json:"expiry,omitempty"`
 }
 
 // controlReply answers a control request.
@@ -157,7 +162,14 @@ func (n *Node) handleControl(m *nats.Msg) {
 			_ = n.nc.PublishMsg(&nats.Msg{Subject: p.subject + "ctl", Data: n.syncMsg(false)})
 		}
 		n.mu.Unlock()
+	case "will", "unwill":
+		n.mu.Lock()
+		if n.peers[p.name] == p {
+			n.handleWillLocked(p, &c)
+		}
+		n.mu.Unlock()
 	case "claim":
+		n.cancelWill(c.Client)
 		if st := n.srv.Handover(c.Client, c.Resume); st != nil {
 			ws, err := encodeSession(st)
 			if err != nil {
@@ -421,6 +433,7 @@ func (n *Node) claim(clientID string, resume, again bool) (*broker.SessionState,
 	if !n.quorate() {
 		return nil, n.errNoQuorum()
 	}
+	n.cancelWill(clientID)
 	if n.live.Load() == 0 {
 		return nil, nil
 	}

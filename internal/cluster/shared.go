@@ -108,7 +108,7 @@ func replyError(b []byte, err error) error {
 	return nil
 }
 
-// compareShared starts a fetch from p of each shared state whose version
+// compareSharedLocked starts a fetch from p of each shared state whose version
 // there, from p's heartbeat, is higher than here. Called with n.mu held.
 func (n *Node) compareSharedLocked(p *peer, versions map[string]int64) {
 	for name, v := range versions {
