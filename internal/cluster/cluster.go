@@ -90,6 +90,10 @@ type Config struct {
 	// StoreDir is where the embedded NATS server keeps the replicas on
 	// disk (a directory beside the persistence file); "": in memory.
 	StoreDir string
+	// Listeners are the names of the broker's listeners (broker.Listener
+	// Name) in the order of the configuration file, by which nodes name
+	// a publisher's listener to each other (see wire.go).
+	Listeners []string
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

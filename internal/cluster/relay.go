@@ -306,7 +306,7 @@ func (n *Node) Forward(rm *broker.RelayedMessage) (int, func(string) bool, func(
 		t := &targets[i]
 		m := *rm
 		m.Shared = t.shared
-		b, e := appendMessage(nil, &m)
+		b, e := n.encode(nil, &m)
 		if e != nil {
 			err = e
 			break
@@ -392,7 +392,7 @@ func (n *Node) handleMessage(m *nats.Msg) {
 	if testHookRelayed != nil && !testHookRelayed(n) {
 		return
 	}
-	rm, err := decodeMessage(m.Data)
+	rm, err := n.decode(m.Data)
 	if err != nil {
 		n.took(m.Reply, nil, err)
 		return
@@ -410,7 +410,7 @@ var testHookRelayed func(n *Node) bool
 func (n *Node) handleMessage0(m *nats.Msg) { _ = n.deliverRelayed(m) }
 
 func (n *Node) deliverRelayed(m *nats.Msg) error {
-	rm, err := decodeMessage(m.Data)
+	rm, err := n.decode(m.Data)
 	if err == nil {
 		n.relayed.Add(1)
 		_, err = n.srv.DeliverRelayed(rm)
@@ -537,7 +537,7 @@ func (n *Node) retainedFrom(page int) ([][]byte, bool) {
 		if !r.Expires.IsZero() {
 			m.Properties.MessageExpiry = uint32(max(1, (time.Until(r.Expires)+time.Second-1)/time.Second))
 		}
-		b, err := appendMessage(nil, m)
+		b, err := n.encode(nil, m)
 		if err != nil {
 			return true
 		}
@@ -571,7 +571,7 @@ func (n *Node) fetchRetained(p *peer, replace bool) {
 		}
 		for _, mb := range r.Retained {
 			page++
-			m, err := decodeMessage(mb)
+			m, err := n.decode(mb)
 			if err != nil {
 				continue
 			}

@@ -34,7 +34,7 @@ type heldWill struct {
 
 // HoldWill keeps w on the other nodes (broker.WillKeeper).
 func (n *Node) HoldWill(w *broker.HeldWill) {
-	data, err := appendMessage(nil, &w.Message)
+	data, err := n.encode(nil, &w.Message)
 	if err != nil || len(data) > maxPayload/2 {
 		n.log.Warn(fmt.Sprintf("Cluster %s: the will of client %s is not kept on the other nodes (%d bytes): it is lost if this node is.", n.cfg.Name, w.ClientID, len(w.Message.Payload)))
 		return
@@ -129,7 +129,7 @@ func (n *Node) willsOfLostLocked(p *peer) {
 		n.dueWills = make(map[string]*time.Timer)
 	}
 	for id, hw := range wills {
-		m, err := decodeMessage(hw.data)
+		m, err := n.decode(hw.data)
 		if err != nil {
 			n.log.Warn(fmt.Sprintf("Cluster %s: the will of client %s: %v.", n.cfg.Name, id, err))
 			continue

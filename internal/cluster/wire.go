@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/midge-mqtt/midge/broker"
 	"github.com/midge-mqtt/midge/internal/packet"
@@ -124,4 +126,54 @@ func decodeMessage(b []byte) (*broker.RelayedMessage, error) {
 	}
 	m.Topic, m.Payload, m.QoS, m.Retain, m.Properties = p.Topic, p.Payload, p.QoS, p.Retain, p.Properties
 	return m, nil
+}
+
+// A retained message, or a will, names its publisher's listener, for
+// check_retain_source and the ACLs of per_listener_settings. Listener
+// names hold their address and port, which the nodes of a cluster need
+// not share (nodes on one host cannot): between nodes a listener is named
+// by its place in the configuration file, "#N" for the Nth listener,
+// which is the same listener on every node given the same file. A name
+// the configuration does not list (Config.Listeners unset) crosses as it
+// is.
+
+// wireListener is how listener name crosses to other nodes.
+func (n *Node) wireListener(name string) string {
+	for i, l := range n.cfg.Listeners {
+		if l == name {
+			return "#" + strconv.Itoa(i+1)
+		}
+	}
+	return name
+}
+
+// localListener is the name here of the listener another node named wire.
+func (n *Node) localListener(wire string) string {
+	if s, ok := strings.CutPrefix(wire, "#"); ok {
+		if i, err := strconv.Atoi(s); err == nil && i >= 1 && i <= len(n.cfg.Listeners) {
+			return n.cfg.Listeners[i-1]
+		}
+	}
+	return wire
+}
+
+// encode is appendMessage with the publisher's listener named for the
+// other nodes.
+func (n *Node) encode(dst []byte, m *broker.RelayedMessage) ([]byte, error) {
+	if src := m.Source; src != nil && src.Listener != "" {
+		c, s := *m, *src
+		s.Listener = n.wireListener(s.Listener)
+		c.Source = &s
+		m = &c
+	}
+	return appendMessage(dst, m)
+}
+
+// decode is decodeMessage with the publisher's listener named as here.
+func (n *Node) decode(b []byte) (*broker.RelayedMessage, error) {
+	m, err := decodeMessage(b)
+	if err == nil && m.Source != nil {
+		m.Source.Listener = n.localListener(m.Source.Listener)
+	}
+	return m, err
 }

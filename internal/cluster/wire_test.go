@@ -46,3 +46,39 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Errorf("format 1: %+v, %v", got, err)
 	}
 }
+
+// A publisher's listener crosses as its place in the configuration, so
+// that nodes whose listeners have other ports agree on it; a listener the
+// configuration does not list crosses by its name.
+func TestListenerCrossesByPlace(t *testing.T) {
+	a := &Node{cfg: Config{Listeners: []string{":1883", "127.0.0.1:8883", "/run/m.sock"}}}
+	b := &Node{cfg: Config{Listeners: []string{":21883", "127.0.0.1:28883", "/run/m2.sock"}}}
+	for _, c := range []struct{ from, want string }{
+		{"127.0.0.1:8883", "127.0.0.1:28883"},
+		{"/run/m.sock", "/run/m2.sock"},
+		{"10.0.0.1:1", "10.0.0.1:1"},
+	} {
+		src := &broker.MessageSource{Username: "u", HasUsername: true, Listener: c.from}
+		m := &broker.RelayedMessage{Topic: "t", Payload: []byte("x"), Retain: true, Source: src}
+		wire, err := a.encode(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src.Listener != c.from {
+			t.Fatalf("encode changed the message's source to %q", src.Listener)
+		}
+		got, err := b.decode(wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Source.Listener != c.want || got.Source.Username != "u" {
+			t.Errorf("%s arrived as %+v, want listener %s", c.from, got.Source, c.want)
+		}
+	}
+	// A place the receiving node has no listener for stays unknown.
+	few := &Node{cfg: Config{Listeners: []string{":1"}}}
+	wire, _ := a.encode(nil, &broker.RelayedMessage{Topic: "t", Retain: true, Source: &broker.MessageSource{Listener: "/run/m.sock"}})
+	if got, _ := few.decode(wire); got.Source.Listener != "#3" {
+		t.Errorf("a place beyond the listeners here arrived as %q", got.Source.Listener)
+	}
+}

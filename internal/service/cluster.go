@@ -31,6 +31,9 @@ func startCluster(cfg *config.Config, log *slog.Logger) (*cluster.Node, error) {
 		node = nodeNameOf(h)
 	}
 	cc := cluster.Config{Name: k.Name, NodeName: node, Listen: k.Listen, Peers: k.Peers, NATSURL: k.NATSURL, Quorum: k.Quorum, Replicas: k.Replicas, Logger: log, SysInterval: time.Duration(cfg.SysInterval) * time.Second}
+	for _, l := range cfg.Listeners {
+		cc.Listeners = append(cc.Listeners, listenerName(l))
+	}
 	if cfg.Persistence {
 		// The replicas of persistent sessions are durable beside the
 		// node's own store.

@@ -22,14 +22,20 @@ type opened struct {
 	cfg *config.Listener
 }
 
+// listenerName names the broker listener of l: its socket's path, or its
+// address and port.
+func listenerName(l *config.Listener) string {
+	if l.UnixSocket != "" {
+		return l.UnixSocket
+	}
+	return net.JoinHostPort(l.BindAddress, strconv.Itoa(l.Port))
+}
+
 // brokerListener maps a configured listener onto the broker's settings.
 func brokerListener(cfg *config.Config, l *config.Listener) *broker.Listener {
 	sec := cfg.SecurityFor(l)
 	bl := broker.DefaultListener(l.Port)
-	bl.Name = l.UnixSocket
-	if bl.Name == "" {
-		bl.Name = net.JoinHostPort(l.BindAddress, strconv.Itoa(l.Port))
-	}
+	bl.Name = listenerName(l)
 	bl.MaxConnections = l.MaxConnections
 	bl.MaxQoS = byte(l.MaxQoS)
 	bl.MaxTopicAlias = uint16(l.MaxTopicAlias)
