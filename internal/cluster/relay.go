@@ -556,15 +556,7 @@ func (n *Node) fetchRetained(p *peer, replace bool) {
 	for {
 		c := n.controlMsg("retained")
 		c.Page = page
-		b, _ := json.Marshal(c)
-		n.mu.Lock()
-		w := n.requestLocked(p, "ctl", b)
-		n.mu.Unlock()
-		rb, err := w.wait()
-		var r controlReply
-		if err == nil {
-			err = json.Unmarshal(rb, &r)
-		}
+		r, err := n.ask(p, c)
 		if err != nil {
 			n.log.Warn(fmt.Sprintf("Cluster %s: fetching the retained messages from node %s: %v.", n.cfg.Name, p.name, err))
 			return

@@ -86,26 +86,35 @@ func (n *Node) Spread(name string, note []byte) {
 	}
 	n.mu.Unlock()
 	for _, w := range ws {
-		if err := replyError(w.wait()); err != nil && err.Error() != ErrNotNewer.Error() {
+		if _, err := decodeReply(w.wait()); err != nil && err.Error() != ErrNotNewer.Error() {
 			n.log.Warn(fmt.Sprintf("Cluster %s: node %s did not take the change of %s: %v.", n.cfg.Name, w.p.name, name, err))
 		}
 	}
 }
 
-// replyError is the error of a control request: not answered, or answered
-// with an error.
-func replyError(b []byte, err error) error {
+// ask sends p the control request c and returns its reply; an error if p
+// does not answer, or answers with one.
+func (n *Node) ask(p *peer, c *control) (*controlReply, error) {
+	b, _ := json.Marshal(c)
+	n.mu.Lock()
+	w := n.requestLocked(p, "ctl", b)
+	n.mu.Unlock()
+	return decodeReply(w.wait())
+}
+
+// decodeReply reads the reply to a control request.
+func decodeReply(b []byte, err error) (*controlReply, error) {
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var r controlReply
 	if err := json.Unmarshal(b, &r); err != nil {
-		return err
+		return nil, err
 	}
 	if r.Err != "" {
-		return fmt.Errorf("%s", r.Err)
+		return &r, errors.New(r.Err)
 	}
-	return nil
+	return &r, nil
 }
 
 // compareSharedLocked starts a fetch from p of each shared state whose version
@@ -130,18 +139,7 @@ func (n *Node) compareSharedLocked(p *peer, versions map[string]int64) {
 func (n *Node) fetchShared(p *peer, name string, st *sharedState) {
 	c := n.controlMsg("shared")
 	c.Name = name
-	b, _ := json.Marshal(c)
-	n.mu.Lock()
-	w := n.requestLocked(p, "ctl", b)
-	n.mu.Unlock()
-	rb, err := w.wait()
-	var r controlReply
-	if err == nil {
-		err = json.Unmarshal(rb, &r)
-	}
-	if err == nil && r.Err != "" {
-		err = fmt.Errorf("%s", r.Err)
-	}
+	r, err := n.ask(p, c)
 	if err == nil {
 		err = st.s.Adopt(r.Version, r.Data, nil)
 	}
