@@ -108,7 +108,13 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			s.log.Debug(fmt.Sprintf("Received PUBLISH from %s (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
 				c.clientID, b2i(p.Dup), p.QoS, b2i(p.Retain), p.PacketID, p.Topic, len(p.Payload)))
 		}
-		m := newMessage(p, c.clientID, time.Now())
+		// The clock is read only for a message expiry interval: for
+		// every PUBLISH it was 2% of the CPU of 100 QoS 0 pairs.
+		var now time.Time
+		if p.Properties.Has(packet.PropMessageExpiry) {
+			now = time.Now()
+		}
+		m := newMessage(p, c.clientID, now)
 		m.source = c.info
 		if nth%deliverSample == 0 {
 			m.recvAt = monotime()
