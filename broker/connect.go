@@ -191,7 +191,10 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 
 	if w := p.Will; w != nil {
 		wm := newMessage(&packet.Publish{Topic: c.mount(w.Topic), Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Properties: w.Properties}, c.clientID, time.Now())
-		wm.props.Clear(packet.PropWillDelay)
+		if wm.props != nil {
+			wm.props.Clear(packet.PropWillDelay) // its own copy
+			wm.setProps(wm.props)
+		}
 		wm.source = info
 		c.will.Store(&willMsg{msg: wm, delay: w.Properties.WillDelay})
 	}

@@ -15,9 +15,11 @@ type message struct {
 	payload []byte
 	qos     byte
 	retain  bool
-	props   packet.Properties // v5 properties forwarded to subscribers
-	expiry  time.Time         // zero: never expires
-	origin  string            // client id of the publisher, for No Local
+	// props are the v5 properties forwarded to subscribers, nil when
+	// there are none (most messages: it saves 288 bytes a message).
+	props  *packet.Properties
+	expiry time.Time // zero: never expires
+	origin string    // client id of the publisher, for No Local
 	// source is the publisher, for check_retain_source (nil for messages
 	// of the broker itself). A message restored from the store names its
 	// publisher's listener by sourceListener, resolved when it is checked.
@@ -50,15 +52,39 @@ func newMessage(p *packet.Publish, origin string, now time.Time) *message {
 		payload: p.Payload,
 		qos:     p.QoS,
 		retain:  p.Retain,
-		props:   p.Properties,
 		origin:  origin,
 	}
-	m.props.Clear(packet.PropTopicAlias)
-	m.props.Clear(packet.PropSubscriptionID)
-	if m.props.Has(packet.PropMessageExpiry) {
-		m.expiry = now.Add(time.Duration(m.props.MessageExpiry) * time.Second)
+	if !p.Properties.IsEmpty() {
+		props := p.Properties
+		props.Clear(packet.PropTopicAlias)
+		props.Clear(packet.PropSubscriptionID)
+		m.setProps(&props)
+		if props.Has(packet.PropMessageExpiry) {
+			m.expiry = now.Add(time.Duration(props.MessageExpiry) * time.Second)
+		}
 	}
 	return m
+}
+
+// noProps is the properties of a message without any; never changed.
+var noProps packet.Properties
+
+// properties returns the message's properties, an empty set when it has
+// none. The caller must not change them.
+func (m *message) properties() *packet.Properties {
+	if m.props == nil {
+		return &noProps
+	}
+	return m.props
+}
+
+// setProps makes p the message's properties: nil if p has none.
+func (m *message) setProps(p *packet.Properties) {
+	if p.IsEmpty() {
+		m.props = nil
+		return
+	}
+	m.props = p
 }
 
 // expired reports whether the message's expiry interval has passed.
@@ -139,7 +165,7 @@ func (d *delivery) encode(version byte, id uint16, dup bool, alias uint16, sendT
 		Payload:  d.msg.payload,
 	}
 	if version == packet.V5 {
-		p.Properties = d.msg.props
+		p.Properties = *d.msg.properties()
 		if len(d.subIDs) > 0 {
 			p.Properties.SubscriptionIDs = d.subIDs
 		}

@@ -537,7 +537,7 @@ func toStored(m *message) *store.Message {
 			sm.OriginListener = src.Listener.Name
 		}
 	}
-	p := &m.props
+	p := m.properties()
 	if p.Has(packet.PropPayloadFormat) {
 		sm.HasPayloadFormat, sm.PayloadFormat = true, p.PayloadFormat
 	}
@@ -568,7 +568,7 @@ func fromStored(sm *store.Message) *message {
 		m.source = &ClientInfo{ClientID: sm.Origin, Username: sm.OriginUsername, HasUsername: sm.OriginHasUsername}
 		m.sourceListener = sm.OriginListener
 	}
-	p := &m.props
+	p := new(packet.Properties)
 	if sm.HasPayloadFormat {
 		p.PayloadFormat = sm.PayloadFormat
 		p.Set(packet.PropPayloadFormat)
@@ -586,5 +586,6 @@ func fromStored(sm *store.Message) *message {
 		p.Set(packet.PropCorrelationData)
 	}
 	p.User = sm.User
+	m.setProps(p)
 	return m
 }

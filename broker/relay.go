@@ -107,7 +107,7 @@ func (s *Server) holdWill(c *conn) {
 	k.HoldWill(&HeldWill{
 		ClientID: c.clientID,
 		Seq:      c.heldWill,
-		Message:  RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin, Source: src},
+		Message:  RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: *m.properties(), Origin: m.origin, Source: src},
 		Delay:    w.delay,
 		Expiry:   expiry,
 	})
@@ -254,7 +254,7 @@ func (s *Server) forward(m *message) (func() error, error) {
 	if rl == nil || m.relayed || !relayable(m.topic) {
 		return nil, nil
 	}
-	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: m.props, Origin: m.origin, Source: sourceOf(m)}
+	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: *m.properties(), Origin: m.origin, Source: sourceOf(m)}
 	if !m.expiry.IsZero() {
 		rm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
 	}
@@ -461,7 +461,7 @@ func exportSession(sess *session) *SessionState {
 		if state != DeliveryReleased && m.expired(now) {
 			return
 		}
-		rm := RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: d.qos, Retain: d.retain, Properties: m.props, Origin: m.origin}
+		rm := RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: d.qos, Retain: d.retain, Properties: *m.properties(), Origin: m.origin}
 		if state == DeliveryReleased {
 			rm.Payload, rm.Properties = nil, packet.Properties{} // only the PUBREL is left to send
 		} else if !m.expiry.IsZero() {
