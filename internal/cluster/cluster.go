@@ -169,7 +169,7 @@ type Node struct {
 	dueWills map[string]*time.Timer
 	wokeAt   time.Time
 	// shared holds the states shared with the other nodes (see
-	// shared.go), by name; set before Start.
+	// shared.go), by name. Guarded by mu.
 	shared map[string]*sharedState
 	tmpDir string // the JetStream directory made for an in-memory store
 	stop   chan struct{}
