@@ -316,7 +316,14 @@ func TestTakeOverWants(t *testing.T) {
 // wanted is acknowledged: they went with it.
 func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 	var drop atomic.Bool
-	testHookRelayed = func(n *Node) bool { return n.self != "n1" || !drop.Load() }
+	var dropped atomic.Int32
+	testHookRelayed = func(n *Node) bool {
+		if n.self != "n1" || !drop.Load() {
+			return true
+		}
+		dropped.Add(1)
+		return false
+	}
 	t.Cleanup(func() { testHookRelayed = nil })
 	tc := replicatedCluster(t)
 	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
@@ -335,7 +342,14 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 			ch <- err
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // n1 has them, unanswered
+	// n1 has them, unanswered (before it goes: a message sent after n1
+	// is gone waits for the take-over instead, and is delivered).
+	for deadline := time.Now().Add(10 * time.Second); dropped.Load() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 received %d of the 2 messages", dropped.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	n1.stop()
 	if err := <-errs["cmd/x"]; err == nil || !strings.Contains(err.Error(), "PUBACK") {
 		t.Fatalf("a message that may have missed the session taken over: %v, want a refusal", err)
@@ -395,7 +409,14 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 		}
 	}
 	var drop atomic.Bool
-	testHookRelayed = func(n *Node) bool { return n.self != "n1" || !drop.Load() }
+	var dropped atomic.Int32
+	testHookRelayed = func(n *Node) bool {
+		if n.self != "n1" || !drop.Load() {
+			return true
+		}
+		dropped.Add(1)
+		return false
+	}
 	t.Cleanup(func() { testHookOpen, testHookRelayed = nil, nil })
 	tc := routed3(t)
 	for i := range 3 {
