@@ -309,28 +309,51 @@ func TestTakeOverWants(t *testing.T) {
 	}
 }
 
+// relayDrop makes n1 drop, unanswered, the QoS 1/2 and retained messages
+// its peers forward while on is set, as a node that dies then would, and
+// counts them.
+type relayDrop struct {
+	on      atomic.Bool
+	dropped atomic.Int32
+}
+
+func dropAtN1(t *testing.T) *relayDrop {
+	d := &relayDrop{}
+	testHookRelayed = func(n *Node) bool {
+		if n.self != "n1" || !d.on.Load() {
+			return true
+		}
+		d.dropped.Add(1)
+		return false
+	}
+	t.Cleanup(func() { testHookRelayed = nil })
+	return d
+}
+
+// wait waits until n1 has dropped n messages.
+func (d *relayDrop) wait(t *testing.T, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); d.dropped.Load() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 received %d of the %d messages", d.dropped.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // A QoS 1 message that was on its way to a node lost before it took
 // the message is refused to its publisher when the persistent sessions
 // taken over from that node may want it (they may have missed it); sent
 // again, it reaches them. One that only that node's clean sessions
 // wanted is acknowledged: they went with it.
 func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
-	var drop atomic.Bool
-	var dropped atomic.Int32
-	testHookRelayed = func(n *Node) bool {
-		if n.self != "n1" || !drop.Load() {
-			return true
-		}
-		dropped.Add(1)
-		return false
-	}
-	t.Cleanup(func() { testHookRelayed = nil })
+	drop := dropAtN1(t)
 	tc := replicatedCluster(t)
 	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
 	leaveSession(t, n1)
 	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
 	pub := connect(t, n3, "pub", client.Options{})
-	drop.Store(true)
+	drop.on.Store(true)
 	errs := make(map[string]chan error)
 	for _, name := range []string{"cmd/x", "tele/x"} {
 		ch := make(chan error, 1)
@@ -344,12 +367,7 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 	}
 	// n1 has them, unanswered (before it goes: a message sent after n1
 	// is gone waits for the take-over instead, and is delivered).
-	for deadline := time.Now().Add(10 * time.Second); dropped.Load() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("n1 received %d of the 2 messages", dropped.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	drop.wait(t, 2)
 	n1.stop()
 	if err := <-errs["cmd/x"]; err == nil || !strings.Contains(err.Error(), "PUBACK") {
 		t.Fatalf("a message that may have missed the session taken over: %v, want a refusal", err)
@@ -408,16 +426,8 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 		case <-n.stop: // closed without replicas
 		}
 	}
-	var drop atomic.Bool
-	var dropped atomic.Int32
-	testHookRelayed = func(n *Node) bool {
-		if n.self != "n1" || !drop.Load() {
-			return true
-		}
-		dropped.Add(1)
-		return false
-	}
-	t.Cleanup(func() { testHookOpen, testHookRelayed = nil, nil })
+	t.Cleanup(func() { testHookOpen = nil })
+	drop := dropAtN1(t)
 	tc := routed3(t)
 	for i := range 3 {
 		tc.add(fmt.Sprintf("n%d", i+1), nil)
@@ -427,7 +437,7 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 	n1, n3 := tc.members[0], tc.members[2]
 	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
 	pub := connect(t, n3, "pub", client.Options{})
-	drop.Store(true)
+	drop.on.Store(true)
 	errc := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -435,7 +445,7 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 		_, err := pub.Publish(ctx, &client.Message{Topic: "tele/x", Payload: []byte("m0"), QoS: 1})
 		errc <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // n1 has it, unanswered
+	drop.wait(t, 1) // n1 has it, unanswered
 	n1.stop()
 	if err := <-errc; err != nil {
 		t.Fatalf("a message only the lost node's clean session wanted: %v", err)
