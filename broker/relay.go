@@ -92,22 +92,18 @@ func (w *HeldWill) Due() time.Duration {
 func (s *Server) holdWill(c *conn) {
 	k, ok := s.opts.Relay.(WillKeeper)
 	w := c.will.Load()
-	if !ok || w == nil || c.info == nil {
+	if !ok || w == nil {
 		return
 	}
 	c.heldWill = s.heldWills.Add(1)
 	c.sess.mu.Lock()
 	expiry := s.effectiveExpiry(c.sess)
 	c.sess.mu.Unlock()
-	m := w.msg
-	src := &MessageSource{Username: c.info.Username, HasUsername: c.info.HasUsername}
-	if c.l != nil {
-		src.Listener = c.l.Name
-	}
+	m := w.msg // its source is the connection's ClientInfo
 	k.HoldWill(&HeldWill{
 		ClientID: c.clientID,
 		Seq:      c.heldWill,
-		Message:  RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: *m.properties(), Origin: m.origin, Source: src},
+		Message:  RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: *m.properties(), Origin: m.origin, Source: publisherOf(m)},
 		Delay:    w.delay,
 		Expiry:   expiry,
 	})
@@ -169,8 +165,16 @@ type MessageSource struct {
 
 // sourceOf is the MessageSource of a retained message, nil if unknown.
 func sourceOf(m *message) *MessageSource {
+	if !m.retain {
+		return nil
+	}
+	return publisherOf(m)
+}
+
+// publisherOf is the MessageSource of m's publisher, nil if unknown.
+func publisherOf(m *message) *MessageSource {
 	src := m.source
-	if src == nil || !m.retain {
+	if src == nil {
 		return nil
 	}
 	ms := &MessageSource{Username: src.Username, HasUsername: src.HasUsername, Listener: m.sourceListener}
