@@ -14,3 +14,20 @@ func (s *Server) JournalQueued() int {
 	defer j.mu.Unlock()
 	return len(j.ops)
 }
+
+// HoldWriter keeps the connection of the client id from writing anything
+// until the returned function is called, as a flusher the scheduler is
+// late to run would: what is queued for it waits while its socket is
+// empty.
+func (s *Server) HoldWriter(id string) (release func()) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	sess.mu.Lock()
+	w := sess.conn.w
+	sess.mu.Unlock()
+	w.mu.Lock()
+	w.held = true
+	w.mu.Unlock()
+	return w.letGo
+}

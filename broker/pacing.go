@@ -33,12 +33,14 @@ import (
 // the writer next takes its queue to the socket (when every receiver
 // lags, a publisher waits for such a one rather than for a session queue:
 // it drains first). Such a receiver is stalled only if its socket took
-// nothing during a whole wait: one that reads slowly paces its
-// publishers, one that stopped reading does not. So a publisher of QoS 0
-// messages is paced to the socket of its subscriber instead of flooding
-// it (nats-server stops reading a fast producer in the same way), while
-// a subscriber that stops reading is stalled after one wait and has its
-// messages dropped, as in Mosquitto.
+// nothing during a whole wait while holding bytes its peer had not taken:
+// one that reads slowly paces its publishers, one that stopped reading
+// does not, and one whose writer is late because the broker is busy (its
+// socket empty) paces them too, as a busy broker needs. So a publisher of
+// QoS 0 messages is paced to the socket of its subscriber instead of
+// flooding it (nats-server stops reading a fast producer in the same
+// way), while a subscriber that stops reading is stalled after one wait
+// and has its messages dropped, as in Mosquitto.
 //
 // A subscriber whose queue does not drain that far within a whole wait,
 // and whose client acknowledged less than an eighth of the limit
@@ -160,6 +162,10 @@ func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
 		return false
 	}
 	s.stats.paced.Add(1)
+	var unsent int
+	if writerWait {
+		unsent, _ = other.unsentBytes()
+	}
 
 	t := time.NewTimer(reliefWait)
 	relieved := true
@@ -183,9 +189,16 @@ func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
 		if writerWait {
 			// A socket that took some of the queue meanwhile belongs
 			// to a slow reader, which paces; one that took nothing to
-			// a reader that stopped.
+			// a reader that stopped. What the socket took shows as a
+			// completed write or, while a write waits for room, as a
+			// shrinking send queue (see unsentBytes). A send queue
+			// that is empty means the peer has room: the writer is
+			// late because the broker is busy, which pacing is for.
 			still, _ = other.w.qos0Congested(s.opts.MaxQueuedMessages)
 			still = still && other.w.progress.Load() == progress
+			if now, ok := other.unsentBytes(); still && ok && (now == 0 || now < unsent) {
+				still = false
+			}
 		}
 		if still && sess.conn == other && !sess.ended {
 			sess.stalledUntil = monotime() + int64(stallFor)

@@ -1,0 +1,41 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/midge-mqtt/midge/internal/packet"
+)
+
+// TestPacingQoS0LateWriterIsNotStalled: QoS 0 messages that wait for a
+// subscriber's writer while its socket is empty wait for the broker, not
+// for the subscriber: the publisher is held back for as long as that
+// lasts, and the subscriber is not taken as stalled, so nothing is
+// dropped. (The kernel's send queue tells them apart on Linux only.)
+func TestPacingQoS0LateWriterIsNotStalled(t *testing.T) {
+	b, sub := smallBufferBroker(t, "late")
+	release := b.HoldWriter("sub")
+	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
+
+	const n = 100 // more than max_queued_messages (40)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub.sendBytes(qos0Burst("late", n))
+		pub.ping() // every message handled
+	}()
+	// The publisher waits a whole wait (250 ms) without the writer
+	// taking anything, at least twice, before the writer goes on.
+	waitFor(t, "three publisher waits", func() bool { return b.Stats().PublisherWaits >= 3 })
+	release()
+	for i := range n {
+		m := sub.expectPublish()
+		if want := fmt.Sprintf("%063d", i); string(m.Payload) != want {
+			t.Fatalf("message %d is %q", i, m.Payload)
+		}
+	}
+	<-done
+	if st := b.Stats(); st.Dropped != 0 || st.StalledSubscribers != 0 {
+		t.Fatalf("dropped %d, stalled %d; want 0, 0", st.Dropped, st.StalledSubscribers)
+	}
+}
