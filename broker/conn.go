@@ -386,14 +386,23 @@ func (c *conn) readPacket(first byte, br *bufio.Reader) error {
 	if t >= packet.PUBACK && t <= packet.PUBCOMP && remaining <= maxInPlaceAck {
 		return c.readAck(first, br, remaining, total)
 	}
-	body, err := readBody(br, remaining)
-	if err != nil {
+	var body, wire []byte
+	if t == packet.PUBLISH && first&0x06 == 0 && remaining <= maxBodyChunk {
+		// A QoS 0 PUBLISH is read behind room for its fixed header, so
+		// that the packet as received can go to subscribers as it is
+		// (message.wire).
+		wire = make([]byte, 1+n+remaining)
+		body = wire[1+n:]
+		if _, err := io.ReadFull(br, body); err != nil {
+			return noEOF(err)
+		}
+	} else if body, err = readBody(br, remaining); err != nil {
 		return err
 	}
 	s.stats.bytesRecv.Add(int64(total))
 	s.stats.msgsRecv.Add(1)
 	version := c.version
-	if packet.Type(first>>4) == packet.PUBLISH {
+	if t == packet.PUBLISH {
 		// Decoded into a Publish on the stack, with the topic string of
 		// the previous PUBLISH when it repeats: what remains per message
 		// is the body, which the message keeps as its payload.
@@ -404,7 +413,10 @@ func (c *conn) readPacket(first byte, br *bufio.Reader) error {
 		if p.Topic != "" {
 			c.lastTopic = p.Topic
 		}
-		return c.handlePublish(&p)
+		if wire != nil {
+			wire = receivedWire(wire, n, remaining, &p, version)
+		}
+		return c.handlePublish(&p, wire)
 	}
 	if t == packet.CONNECT && !c.connected {
 		c.knownProtocolName = knownProtocolName(body)
@@ -733,7 +745,7 @@ func (c *conn) handle(pk packet.Packet) error {
 		}
 		return c.handleConnect(p)
 	case *packet.Publish:
-		return c.handlePublish(p)
+		return c.handlePublish(p, nil)
 	case *packet.Ack:
 		return c.handleAck(p)
 	case *packet.Subscribe:

@@ -42,6 +42,51 @@ type message struct {
 	// sharedHere, when set, tells which shared groups ($share/g/filter)
 	// get this message here; the others are served by another server.
 	sharedHere func(shared string) bool
+	// wire, when not nil, is the QoS 0 PUBLISH as its client sent it,
+	// with the fixed header of one without retain flag: the bytes a
+	// subscriber of the same protocol family (5.0 if wireV5, else 3.x)
+	// takes the message in at QoS 0 without retain flag, subscription
+	// identifier, topic alias, expiry or mount point. Those deliveries
+	// queue these bytes instead of an encoding of their own; the
+	// garbage collector keeps them while a writer holds them.
+	wire   []byte
+	wireV5 bool
+}
+
+// receivedWire returns wire, a QoS 0 PUBLISH read behind room for its fixed
+// header (n bytes of remaining length), with that header written for no
+// retain flag, if p is the message as subscribers get it: no properties
+// beyond an empty list (no topic alias), the topic spelled out. Otherwise
+// it returns nil.
+func receivedWire(wire []byte, n, remaining int, p *packet.Publish, version byte) []byte {
+	size := 2 + len(p.Topic) + len(p.Payload)
+	if version == packet.V5 {
+		if !p.Properties.IsEmpty() {
+			return nil
+		}
+		size++ // the property length, 0 in one byte
+	}
+	if size != remaining {
+		return nil // a topic alias, or a property length not in one byte
+	}
+	wire[0] = byte(packet.PUBLISH) << 4
+	for i, v := 1, remaining; i <= n; i++ {
+		b := byte(v & 0x7f)
+		if v >>= 7; v > 0 {
+			b |= 0x80
+		}
+		wire[i] = b
+	}
+	return wire
+}
+
+// plainWire returns the bytes of m for a QoS 0 delivery without retain
+// flag to a client of the given version, nil if m has none for it.
+func (m *message) plainWire(version byte) []byte {
+	if m.wire == nil || m.wireV5 != (version == packet.V5) {
+		return nil
+	}
+	return m.wire
 }
 
 // newMessage builds a message from a decoded PUBLISH. The properties that

@@ -14,7 +14,7 @@ import (
 )
 
 // handlePublish handles a PUBLISH from the client.
-func (c *conn) handlePublish(p *packet.Publish) error {
+func (c *conn) handlePublish(p *packet.Publish, wire []byte) error {
 	s := c.srv
 	nth := s.stats.pubRecv[min(p.QoS, 2)].Add(1)
 	s.stats.pubBytesRecv[min(p.QoS, 2)].Add(int64(len(p.Payload)))
@@ -116,6 +116,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		m := newMessage(p, c.clientID, now)
 		m.source = c.info
+		if wire != nil && c.l.MountPoint == "" {
+			m.wire, m.wireV5 = wire, c.version == packet.V5
+		}
 		if nth%deliverSample == 0 {
 			m.recvAt = monotime()
 		}
@@ -699,7 +702,12 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, conges
 	var err error
 	var alias uint16
 	var sendTopic bool
-	if forms != nil && d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == "" {
+	shared := d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == ""
+	if b := d.msg.plainWire(c.version); shared && !d.retain && b != nil {
+		// The message as its publisher sent it: no encoding, no buffer.
+		return c.queueQoS0(d, b, nil)
+	}
+	if forms != nil && shared {
 		wb, err = d.encodeShared(forms, c.version)
 	} else {
 		alias, sendTopic = c.topicAlias(d.msg.topic)
@@ -710,14 +718,26 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, conges
 		return false, false
 	}
 	if c.tooLarge(wb.b) {
+		c.unaliasNew(d.msg.topic, alias, sendTopic) // queueQoS0 discards it
+	}
+	return c.queueQoS0(d, wb.b, wb)
+}
+
+// queueQoS0 queues the encoded QoS 0 PUBLISH b of d on c's writer; wb,
+// when not nil, is the wire buffer holding b, whose reference the writer
+// takes over (or which is released).
+func (c *conn) queueQoS0(d delivery, b []byte, wb *wireBuf) (ok, congested bool) {
+	s := c.srv
+	if c.tooLarge(b) {
 		// [MQTT-3.1.2-25] too large for the client: discard.
-		wb.release()
-		c.unaliasNew(d.msg.topic, alias, sendTopic)
+		if wb != nil {
+			wb.release()
+		}
 		s.stats.dropTooLarge.Add(1)
-		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(wb.b)))
+		s.log.Debug(fmt.Sprintf("Dropping too large PUBLISH for %s (%d bytes).", c.clientID, len(b)))
 		return false, false
 	}
-	if ok, congested = c.w.writeQoS0(wb, s.opts.MaxQueuedMessages); !ok {
+	if ok, congested = c.w.writeQoS0(b, wb, s.opts.MaxQueuedMessages); !ok {
 		s.stats.pubDropped.Add(1)
 		s.stats.dropBuffer.Add(1)
 		return false, congested

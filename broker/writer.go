@@ -171,19 +171,20 @@ func (w *writer) startLocked() {
 	}
 }
 
-// writeQoS0 is writeWire for a QoS 0 PUBLISH, refused when max QoS 0
-// packets are already waiting for the socket. congested reports that more
-// than half of max wait (see pacing.go), whether or not this one was
-// queued.
-func (w *writer) writeQoS0(wb *wireBuf, max int) (ok, congested bool) {
+// writeQoS0 queues a QoS 0 PUBLISH, refused when max QoS 0 packets are
+// already waiting for the socket. wb, when not nil, is the wire buffer
+// holding b, as for writeWire; without one, b must not change afterwards.
+// congested reports that more than half of max wait (see pacing.go),
+// whether or not this one was queued.
+func (w *writer) writeQoS0(b []byte, wb *wireBuf, max int) (ok, congested bool) {
 	w.mu.Lock()
-	ok = (max <= 0 || w.qos0 < max) && w.enqueueLocked(wb.b, wb)
+	ok = (max <= 0 || w.qos0 < max) && w.enqueueLocked(b, wb)
 	if ok {
 		w.qos0++
 	}
 	congested = max > 0 && w.qos0 > max/2 && !w.closed
 	w.mu.Unlock()
-	if !ok {
+	if !ok && wb != nil {
 		wb.release()
 	}
 	return ok, congested
