@@ -70,13 +70,7 @@ func receivedWire(wire []byte, n, remaining int, p *packet.Publish, version byte
 		return nil // a topic alias, or a property length not in one byte
 	}
 	wire[0] = byte(packet.PUBLISH) << 4
-	for i, v := 1, remaining; i <= n; i++ {
-		b := byte(v & 0x7f)
-		if v >>= 7; v > 0 {
-			b |= 0x80
-		}
-		wire[i] = b
-	}
+	packet.AppendVarint(wire[1:1:1+n], remaining) // n bytes: it was read minimal
 	return wire
 }
 

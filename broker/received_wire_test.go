@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -15,29 +16,24 @@ import (
 func readRaw(t *testing.T, c *rawClient, r *bufio.Reader) []byte {
 	t.Helper()
 	_ = c.nc.SetReadDeadline(time.Now().Add(waitTime))
-	first, err := r.ReadByte()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	out := []byte{first}
-	n, mult := 0, 1
-	for {
-		b, err := r.ReadByte()
+	for k := 2; ; k++ {
+		h, err := r.Peek(k)
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
-		out = append(out, b)
-		n += int(b&0x7f) * mult
-		if b&0x80 == 0 {
-			break
+		_, remaining, headerLen, err := packet.ParseHeader(h)
+		if errors.Is(err, packet.ErrIncomplete) {
+			continue
 		}
-		mult *= 128
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]byte, headerLen+remaining)
+		if _, err := io.ReadFull(r, out); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return out
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	return append(out, body...)
 }
 
 // TestQoS0DeliveredBytes: a QoS 0 PUBLISH a subscriber takes as it was
