@@ -201,9 +201,14 @@ func TestClusterWillOfKilledNode(t *testing.T) {
 	n1, n3 := nodes[0], nodes[2]
 	watcher := record(t, n1.addr, client.Options{ClientID: "watcher", ProtocolVersion: client.MQTT5}, client.Subscription{Filter: "w/#", QoS: 1})
 	record(t, n3.addr, client.Options{ClientID: "dev", Will: &client.Will{Topic: "w/dev", Payload: []byte("offline"), QoS: 1}})
-	time.Sleep(300 * time.Millisecond) // the will reaches the other nodes
+	time.Sleep(time.Second) // the will reaches the other nodes
 	n3.kill()
-	watcher.waitFor(t, "the will of n3's client", func(got []received, _ map[string]int) bool { return len(got) >= 1 })
+	// The QoS 1 will waits for the take-over of n3's sessions, which
+	// waits for JetStream to elect successors to what n3 led: under
+	// load, longer than bridgeWait.
+	if !watcher.awaitWithin(3*bridgeWait, func(got []received, _ map[string]int) bool { return len(got) >= 1 }) {
+		t.Fatalf("the will of n3's client: not within %v", 3*bridgeWait)
+	}
 	time.Sleep(2 * time.Second)
 	if got, _ := watcher.snapshot(); len(got) != 1 || got[0].topic != "w/dev" || got[0].payload != "offline" {
 		t.Fatalf("after n3 was killed: %v, want the will of dev once", got)

@@ -146,12 +146,45 @@ func (n *Node) willsOfLostLocked(p *peer) {
 				delete(n.dueWills, id)
 			}
 			n.mu.Unlock()
-			if mine {
-				n.srv.PublishWill(w)
+			if !mine {
+				return
 			}
+			if w.Message.QoS > 0 {
+				// Like any QoS 1/2 message, it waits for the take-over
+				// of the lost node's sessions, which may want it; but
+				// with no publisher to refuse it to, not only for the
+				// request timeout: until the take-over is done or given
+				// up (adoptTimeout).
+				if !n.awaitTakeOver(p.name) {
+					return // leaving the cluster
+				}
+			}
+			n.srv.PublishWill(w)
 		})
 		n.dueWills[id] = t
 	}
+}
+
+// awaitTakeOver waits until the take-over of the sessions of node name,
+// lost, is done or no longer waited for (see waitAdoptions); it reports
+// false if this node leaves the cluster first.
+func (n *Node) awaitTakeOver(name string) bool {
+	n.mu.Lock()
+	a := n.adopting[name]
+	n.mu.Unlock()
+	if a == nil {
+		return true
+	}
+	// A moment past adoptTimeout: waitAdoptions then gives it up.
+	t := time.NewTimer(time.Until(a.since.Add(adoptTimeout + time.Second)))
+	defer t.Stop()
+	select {
+	case <-a.done:
+	case <-t.C:
+	case <-n.stop:
+		return false
+	}
+	return true
 }
 
 // cancelWill deletes the will of a lost node's client waiting out its

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,5 +94,46 @@ func TestWillsOfLostNode(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := box.wait(t, 3); got[2].Topic != "will/n1" || box.count() != 3 {
 		t.Fatalf("after n1 stopped: %d messages, the third %s", box.count(), got[2].Topic)
+	}
+}
+
+// A QoS 1 will of a lost node's client waits for the take-over of that
+// node's sessions for as long as it takes, not only for the request
+// timeout a client's message waits: it has no publisher to be refused to,
+// and dropped it would be lost.
+func TestWillWaitsForSlowTakeOver(t *testing.T) {
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	testHookTakeOver = func(n *Node, lost string) {
+		select {
+		case <-hold:
+		case <-n.stop:
+		}
+	}
+	t.Cleanup(func() { testHookTakeOver = nil })
+	tc := routed3(t)
+	tc.timeout = 4 * time.Second
+	tc.startReplicated()
+	t.Cleanup(release) // before the nodes are closed
+	n1, n3 := tc.members[0], tc.members[2]
+	box := newInbox()
+	watcher := connect(t, n1, "watcher", withInbox(client.Options{}, box))
+	subscribe(t, watcher, "will/#", 1)
+	connect(t, n3, "dev", willOf("will/dev", 0))
+	time.Sleep(200 * time.Millisecond) // the will reaches the others
+	n3.crash()
+	tc.waitLost(t, n3)
+	// Past the request timeout, with the take-over held.
+	time.Sleep(tc.timeout + time.Second)
+	if n := box.count(); n != 0 {
+		t.Fatalf("%d messages before the take-over was done", n)
+	}
+	release()
+	if got := box.wait(t, 1); got[0].Topic != "will/dev" {
+		t.Fatalf("got %s, want the will of dev", got[0].Topic)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := box.count(); n != 1 {
+		t.Fatalf("%d messages, want the will once", n)
 	}
 }
