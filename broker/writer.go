@@ -47,7 +47,10 @@ type writer struct {
 	// sent counts bytes written, for $SYS.
 	sent func(n int)
 	// writeTimeout bounds one write so a dead peer cannot pin the flusher.
+	// armedAt is when the flusher last set the write deadline (monotime,
+	// 0: never; see armDeadline); flusher-only.
 	writeTimeout time.Duration
+	armedAt      int64
 	// progress counts the writes done, for a publisher waiting for this
 	// connection to tell a slow reader from one that stopped (pacing.go).
 	progress atomic.Uint64
@@ -249,9 +252,7 @@ func (w *writer) flush() {
 		w.wakeLocked()
 		w.mu.Unlock()
 
-		if w.writeTimeout > 0 {
-			_ = w.nc.SetWriteDeadline(time.Now().Add(w.writeTimeout))
-		}
+		w.armDeadline()
 		var err error
 		if len(batch.s) == 1 {
 			// A plain write: writev would make the socket cache an iovec
@@ -286,6 +287,29 @@ func (w *writer) flush() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// rearmEvery is how old the write deadline may get before the flusher
+// sets it again: a write may then be given between writeTimeout less
+// rearmEvery and writeTimeout. Setting the deadline takes the runtime's
+// poller lock and moves its timer; once per batch, it was a cost of
+// every fan-out delivery.
+const rearmEvery = time.Second
+
+// armDeadline sets the write deadline writeTimeout ahead, unless it was
+// set less than rearmEvery ago (or writeTimeout is shorter than twice
+// that: then always).
+func (w *writer) armDeadline() {
+	if w.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	mono := int64(now.Sub(monoStart))
+	if w.writeTimeout >= 2*rearmEvery && w.armedAt != 0 && mono-w.armedAt < int64(rearmEvery) {
+		return
+	}
+	w.armedAt = mono
+	_ = w.nc.SetWriteDeadline(now.Add(w.writeTimeout))
 }
 
 // chunkBytes bounds one system call of the flusher, so that a slow
