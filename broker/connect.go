@@ -551,7 +551,7 @@ func (s *Server) removeSubscriptions(sess *session) []delivery {
 	sess.clearMessages()
 	sess.mu.Unlock()
 	for _, f := range filters {
-		if s.subs.Unsubscribe(sess, f) {
+		if s.indexUnsubscribe(sess, f) {
 			s.relayUnsubscribed(f)
 		}
 	}

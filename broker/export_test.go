@@ -31,3 +31,13 @@ func (s *Server) HoldWriter(id string) (release func()) {
 	w.mu.Unlock()
 	return w.letGo
 }
+
+// SessionIndexed is the client id's count of subscriptions in the index
+// and whether it ever had several at once (session.indexed).
+func (s *Server) SessionIndexed(id string) (n int, several bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	v := sess.indexed.Load()
+	return int(v &^ severalSubs), v&severalSubs != 0
+}

@@ -342,7 +342,7 @@ func (s *Server) dropDeniedSubscriptions(c *conn) {
 		if s.authorize(info, f, AccessSubscribe) {
 			continue
 		}
-		if s.subs.Unsubscribe(sess, f) {
+		if s.indexUnsubscribe(sess, f) {
 			s.relayUnsubscribed(f)
 		}
 		sess.mu.Lock()

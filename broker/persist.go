@@ -422,7 +422,7 @@ func (s *Server) loadSessions(load func(store.Visitor) error, adopting bool) (in
 		s.sessions[sess.id] = sess
 		s.mu.Unlock()
 		for f, o := range sess.subs {
-			if !s.subs.Subscribe(sess, f, o) {
+			if !s.indexSubscribe(sess, f, o) {
 				s.relaySubscribed(f)
 			}
 		}

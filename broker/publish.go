@@ -613,11 +613,7 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 	}
 	if d.qos == 0 {
 		if c != nil {
-			var forms *wireForms
-			if r != nil {
-				forms = &r.forms
-			}
-			ok, congested := c.sendQoS0(d, now, forms)
+			ok, congested := c.sendQoS0(d, now, r)
 			if congested && r != nil && d.group == nil && !sess.stalledLocked() {
 				// Its socket does not take QoS 0 messages as fast as
 				// they come (pacing.go).
@@ -696,8 +692,12 @@ func (c *conn) windowOpen(sess *session, m *message) bool {
 // PUBLISH, and reports whether it was queued and whether the connection's
 // QoS 0 packets waiting for the socket are more than half the limit.
 // Called with sess.mu held.
-func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, congested bool) {
+func (c *conn) sendQoS0(d delivery, now time.Time, r *router) (ok, congested bool) {
 	s := c.srv
+	var forms *wireForms
+	if r != nil {
+		forms = &r.forms
+	}
 	var wb *wireBuf
 	var err error
 	var alias uint16
@@ -705,7 +705,7 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, conges
 	shared := d.cacheable() && c.aliasMaxOut == 0 && c.l.MountPoint == ""
 	if b := d.msg.plainWire(c.version); shared && !d.retain && b != nil {
 		// The message as its publisher sent it: no encoding, no buffer.
-		return c.queueQoS0(d, b, nil)
+		return c.queueQoS0(d, b, nil, r)
 	}
 	if forms != nil && shared {
 		wb, err = d.encodeShared(forms, c.version)
@@ -720,13 +720,14 @@ func (c *conn) sendQoS0(d delivery, now time.Time, forms *wireForms) (ok, conges
 	if c.tooLarge(wb.b) {
 		c.unaliasNew(d.msg.topic, alias, sendTopic) // queueQoS0 discards it
 	}
-	return c.queueQoS0(d, wb.b, wb)
+	return c.queueQoS0(d, wb.b, wb, r)
 }
 
 // queueQoS0 queues the encoded QoS 0 PUBLISH b of d on c's writer; wb,
 // when not nil, is the wire buffer holding b, whose reference the writer
-// takes over (or which is released).
-func (c *conn) queueQoS0(d delivery, b []byte, wb *wireBuf) (ok, congested bool) {
+// takes over (or which is released). r, when not nil, is the router of
+// the publish, which counts the message sent.
+func (c *conn) queueQoS0(d delivery, b []byte, wb *wireBuf, r *router) (ok, congested bool) {
 	s := c.srv
 	if c.tooLarge(b) {
 		// [MQTT-3.1.2-25] too large for the client: discard.
@@ -742,7 +743,12 @@ func (c *conn) queueQoS0(d delivery, b []byte, wb *wireBuf) (ok, congested bool)
 		s.stats.dropBuffer.Add(1)
 		return false, congested
 	}
-	s.countSent(d)
+	if r != nil && d.msg.recvAt == 0 {
+		r.sent0++
+		r.sentBytes0 += int64(len(d.msg.payload))
+	} else {
+		s.countSent(d)
+	}
 	if s.log.debugEnabled() {
 		c.logPublishSent(d, 0, false)
 	}

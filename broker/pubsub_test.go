@@ -599,3 +599,49 @@ func TestRetainedPublishRacesSubscribe(t *testing.T) {
 		t.Fatalf("%d of %d rounds: %v", len(wrong), rounds, wrong)
 	}
 }
+
+// A session matched by several of its subscriptions among other
+// subscribers gets one copy, however its subscriptions came (one
+// SUBSCRIBE, separate ones, some of them gone again); sessions with one
+// subscription each get theirs.
+func TestOverlappingSubscriptionsAmongOthers(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	var singles []*rawClient
+	for i := range 3 {
+		c := mustConnect(t, b.addr, packet.V311, fmt.Sprintf("single-%d", i), true)
+		c.subscribe(1, packet.Subscription{Filter: "o/+"})
+		singles = append(singles, c)
+	}
+	multi := mustConnect(t, b.addr, packet.V5, "multi", true)
+	multi.subscribe(1, packet.Subscription{Filter: "o/+"})
+	if n, several := b.SessionIndexed("multi"); n != 1 || several {
+		t.Fatalf("one subscription: indexed %d, several %v", n, several)
+	}
+	multi.subscribe(2, packet.Subscription{Filter: "o/#"})
+	multi.subscribe(3, packet.Subscription{Filter: "#"}, packet.Subscription{Filter: "o/#"}) // o/# again: replaced
+	if n, several := b.SessionIndexed("multi"); n != 3 || !several {
+		t.Fatalf("three subscriptions: indexed %d, several %v", n, several)
+	}
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+	check := func(payload string) {
+		t.Helper()
+		pub.publish("o/x", payload, 0, false, 0)
+		for _, c := range append(singles, multi) {
+			if m := c.expectPublish(); string(m.Payload) != payload {
+				t.Fatalf("got %q, want %q", m.Payload, payload)
+			}
+		}
+		for _, c := range append(singles, multi) {
+			c.expectNothing(50 * time.Millisecond)
+		}
+	}
+	check("three")
+	multi.send(&packet.Unsubscribe{PacketID: 4, Filters: []string{"#", "o/+"}})
+	if _, ok := multi.recv().(*packet.Unsuback); !ok {
+		t.Fatal("no UNSUBACK")
+	}
+	if n, several := b.SessionIndexed("multi"); n != 1 || !several {
+		t.Fatalf("back to one subscription: indexed %d, several %v", n, several)
+	}
+	check("one")
+}

@@ -510,7 +510,7 @@ func (s *Server) adopt(id string, st *SessionState) {
 	s.sessions[id] = sess
 	s.mu.Unlock()
 	for f, o := range sess.subs {
-		if !s.subs.Subscribe(sess, f, o) {
+		if !s.indexSubscribe(sess, f, o) {
 			s.relaySubscribed(f)
 		}
 	}

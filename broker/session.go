@@ -53,6 +53,10 @@ type session struct {
 	connectedAt int64
 	// expiry is the Session Expiry Interval in seconds (neverExpires: never).
 	expiry uint32
+	// indexed counts the session's subscriptions in Server.subs, with
+	// severalSubs or'ed in for good once there were two at once (see
+	// indexSubscribe). No lock: routing reads it.
+	indexed atomic.Int32
 	// subs are the session's subscriptions by filter, as subscribed
 	// (including any $share prefix).
 	subs map[string]topic.Options

@@ -52,7 +52,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 		}
 		opts := subscriptionOptions(sub, qos, subID)
 		s.retainMu.Lock()
-		existed := s.subs.Subscribe(c.sess, sub.Filter, opts)
+		existed := s.indexSubscribe(c.sess, sub.Filter, opts)
 		mark := s.retainSeq.Load()
 		s.retainMu.Unlock()
 		if !existed {
@@ -235,7 +235,7 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
 			codes[i] = packet.NotAuthorized
 			continue
 		}
-		existed := s.subs.Unsubscribe(c.sess, f)
+		existed := s.indexUnsubscribe(c.sess, f)
 		if existed {
 			s.relayUnsubscribed(f)
 		}
@@ -274,4 +274,34 @@ func (c *conn) mountFilter(filter string) string {
 		return "$share/" + group + "/" + mp + f
 	}
 	return mp + filter
+}
+
+// severalSubs is or'ed into session.indexed once the session has had two
+// subscriptions in the index at the same time; it stays set.
+const severalSubs = 1 << 30
+
+// indexSubscribe adds sess's subscription to filter f to Server.subs,
+// reporting whether it replaced one. sess.indexed is raised before the
+// insert and lowered after a removal (indexUnsubscribe), so a match that
+// finds two subscriptions of a session finds severalSubs set: router.match
+// merges only the copies of such sessions.
+func (s *Server) indexSubscribe(sess *session, f string, o topic.Options) (existed bool) {
+	if n := sess.indexed.Add(1); n&^severalSubs > 1 && n&severalSubs == 0 {
+		sess.indexed.Or(severalSubs)
+	}
+	existed = s.subs.Subscribe(sess, f, o)
+	if existed {
+		sess.indexed.Add(-1)
+	}
+	return existed
+}
+
+// indexUnsubscribe removes sess's subscription to filter f from
+// Server.subs, reporting whether it was there.
+func (s *Server) indexUnsubscribe(sess *session, f string) (existed bool) {
+	existed = s.subs.Unsubscribe(sess, f)
+	if existed {
+		sess.indexed.Add(-1)
+	}
+	return existed
 }

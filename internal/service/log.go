@@ -19,15 +19,28 @@ import (
 // broker log level.
 type logTypes uint16
 
-var levelBits = map[slog.Level]logTypes{
-	broker.LevelError:       1 << 0,
-	broker.LevelWarning:     1 << 1,
-	broker.LevelNotice:      1 << 2,
-	broker.LevelInfo:        1 << 3,
-	broker.LevelSubscribe:   1 << 4,
-	broker.LevelUnsubscribe: 1 << 5,
-	broker.LevelWebsockets:  1 << 6,
-	broker.LevelDebug:       1 << 7,
+// levelBit is the logTypes bit of a level: a switch, not a map, since
+// every delivery asks whether debug lines are wanted.
+func levelBit(l slog.Level) logTypes {
+	switch l {
+	case broker.LevelError:
+		return 1 << 0
+	case broker.LevelWarning:
+		return 1 << 1
+	case broker.LevelNotice:
+		return 1 << 2
+	case broker.LevelInfo:
+		return 1 << 3
+	case broker.LevelSubscribe:
+		return 1 << 4
+	case broker.LevelUnsubscribe:
+		return 1 << 5
+	case broker.LevelWebsockets:
+		return 1 << 6
+	case broker.LevelDebug:
+		return 1 << 7
+	}
+	return 0
 }
 
 var typeNames = map[string]slog.Level{
@@ -51,7 +64,7 @@ func parseLogTypes(types []string, verbose bool) logTypes {
 		return allTypes
 	}
 	if len(types) == 0 {
-		return levelBits[broker.LevelError] | levelBits[broker.LevelWarning] | levelBits[broker.LevelNotice] | levelBits[broker.LevelInfo]
+		return levelBit(broker.LevelError) | levelBit(broker.LevelWarning) | levelBit(broker.LevelNotice) | levelBit(broker.LevelInfo)
 	}
 	var set logTypes
 	for _, t := range types {
@@ -62,7 +75,7 @@ func parseLogTypes(types []string, verbose bool) logTypes {
 		case "internal":
 			// Mosquitto's internal debugging; midge has none to show.
 		default:
-			set |= levelBits[typeNames[t]]
+			set |= levelBit(typeNames[t])
 		}
 	}
 	return set
@@ -180,7 +193,7 @@ func (s *logSink) close() {
 }
 
 func (s *logSink) Enabled(_ context.Context, l slog.Level) bool {
-	return logTypes(s.types.Load())&levelBits[l] != 0
+	return logTypes(s.types.Load())&levelBit(l) != 0
 }
 
 // maxLogLine is the longest log line, timestamp included, as Mosquitto's.

@@ -17,13 +17,13 @@ import (
 func TestParseLogTypes(t *testing.T) {
 	def := parseLogTypes(nil, false)
 	for l, want := range map[slog.Level]bool{broker.LevelError: true, broker.LevelNotice: true, broker.LevelInfo: true, broker.LevelSubscribe: false, broker.LevelDebug: false} {
-		if got := def&levelBits[l] != 0; got != want {
+		if got := def&levelBit(l) != 0; got != want {
 			t.Errorf("default types: level %v enabled %v", l, got)
 		}
 	}
 	// Types are independent switches: subscribe without debug.
 	set := parseLogTypes([]string{"subscribe", "error"}, false)
-	if set&levelBits[broker.LevelSubscribe] == 0 || set&levelBits[broker.LevelError] == 0 || set&levelBits[broker.LevelDebug] != 0 || set&levelBits[broker.LevelInfo] != 0 {
+	if set&levelBit(broker.LevelSubscribe) == 0 || set&levelBit(broker.LevelError) == 0 || set&levelBit(broker.LevelDebug) != 0 || set&levelBit(broker.LevelInfo) != 0 {
 		t.Errorf("subscribe,error = %08b", set)
 	}
 	if parseLogTypes([]string{"none"}, false) != 0 {
