@@ -242,6 +242,34 @@ func TestPacingSparesTheOthers(t *testing.T) {
 	}
 }
 
+// TestPacingHeldBackByMost: when more than one and more than a quarter
+// of the receivers lag, the publisher waits though another keeps up; the
+// ones that do not catch up within the wait are stalled as usual, and the
+// one that keeps up gets everything.
+func TestPacingHeldBackByMost(t *testing.T) {
+	b := pacingBroker(t)
+	qos1Subscriber(t, b, "stuck-1", "paced")
+	qos1Subscriber(t, b, "stuck-2", "paced")
+	fine := qos1Subscriber(t, b, "fine", "paced")
+	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
+
+	const n = 300
+	var wg sync.WaitGroup
+	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
+	for i := range n {
+		m := fine.expectPublish()
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q", i, m.Payload)
+		}
+		fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+	wg.Wait()
+	pub.ping()
+	if st := b.Stats(); st.PublisherWaits == 0 || st.StalledSubscribers == 0 {
+		t.Fatalf("publisher waits %d, stalled %d; want some of both", st.PublisherWaits, st.StalledSubscribers)
+	}
+}
+
 // TestPacingBetweenTwoPublishers: two clients that publish to each other
 // at QoS 1 faster than they read never hold each other back for good.
 func TestPacingBetweenTwoPublishers(t *testing.T) {

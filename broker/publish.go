@@ -559,12 +559,19 @@ var testHookRetainedMatched func(topic string)
 func (s *Server) finishRoute(r *router, m *message) *session {
 	defer s.putRouter(r)
 	r.deliver(s, m)
-	if r.congestedN == 0 || r.congestedN < r.live {
-		// Somebody who takes the message keeps up: holding the publisher
-		// back would slow them for the sake of a slow one.
+	if !holdsBack(r.congestedN, r.live) {
 		return nil
 	}
 	return r.congested
+}
+
+// holdsBack reports whether a publish whose message left n of its live
+// receivers lagging holds its publisher back (pacing.go): when every one
+// lags, or more than one and more than a quarter do. Then the broker, or
+// its subscribers at large, are behind. One slow receiver among others
+// that keep up holds nobody back: that would slow them for its sake.
+func holdsBack(n, live int) bool {
+	return n > 0 && (n >= live || n >= 2 && 4*n > live)
 }
 
 // deliverResult is what became of a delivery.
