@@ -28,10 +28,11 @@ func Decode(version byte, first byte, body []byte) (Packet, error) {
 }
 
 // DecodePublish is Decode for a PUBLISH, into p, which may live on the
-// caller's stack. last is a topic name the caller holds, typically the
-// one of the previous PUBLISH on the connection: when the topic name is
-// the same, p.Topic is last itself instead of a new string, so a client
-// that keeps publishing to one topic costs no allocation for it.
+// caller's stack. last is "" or a topic name DecodePublish returned
+// before, typically the one of the previous PUBLISH on the connection:
+// when the topic name is the same, p.Topic is last itself instead of a new
+// string, and it is not checked again (UTF-8, wildcards), so a client that
+// keeps publishing to one topic costs no allocation or scan for it.
 func DecodePublish(version byte, first byte, body []byte, p *Publish, last string) error {
 	if Type(first>>4) != PUBLISH {
 		return fmt.Errorf("packet: %s is not a PUBLISH", Type(first>>4))

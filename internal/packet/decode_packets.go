@@ -12,14 +12,20 @@ func decodePublish(version, flags byte, body []byte, p *Publish, last string) er
 		return malformed("DUP set at QoS 0 [MQTT-3.3.1-2]")
 	}
 	d := decoder{b: body}
-	topic, err := d.readStringBytes("topic name")
+	topic, err := d.readBinary("topic name")
 	if err != nil {
 		return err
 	}
-	if hasWildcard(topic) {
-		// The packet parses but breaks a rule: a Protocol Error, the code
-		// Mosquitto sends for it.
-		return protocolError("topic name contains a wildcard [MQTT-3.3.2-2]")
+	repeated := last != "" && string(topic) == last // checked when it came first
+	if !repeated {
+		if err := checkUTF8(topic); err != nil {
+			return prefixed("topic name", err)
+		}
+		if hasWildcard(topic) {
+			// The packet parses but breaks a rule: a Protocol Error, the
+			// code Mosquitto sends for it.
+			return protocolError("topic name contains a wildcard [MQTT-3.3.2-2]")
+		}
 	}
 	*p = Publish{Dup: dup, QoS: qos, Retain: flags&0x01 != 0}
 	if qos > 0 {
@@ -41,7 +47,7 @@ func decodePublish(version, flags byte, body []byte, p *Publish, last string) er
 			return protocolError("empty topic name without a Topic Alias")
 		}
 	}
-	if string(topic) == last {
+	if repeated {
 		p.Topic = last
 	} else {
 		p.Topic = string(topic)
