@@ -29,6 +29,30 @@ func qos1Subscriber(t *testing.T, b *testBroker, id, filter string) *rawClient {
 	return c
 }
 
+// takeInOrder reads and acknowledges the n messages publishPipelined
+// sends, failing if one is out of order.
+func takeInOrder(t *testing.T, c *rawClient, n int) {
+	t.Helper()
+	for i := range n {
+		m := c.expectPublish()
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d is %q", i, m.Payload)
+		}
+		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+	}
+}
+
+// publishWhileTaking has pub publish n messages to "paced" while c takes
+// them in order, and returns once the broker has handled all of them.
+func publishWhileTaking(t *testing.T, pub, c *rawClient, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
+	takeInOrder(t, c, n)
+	wg.Wait()
+	pub.ping()
+}
+
 // pacingBroker is a broker whose queues hold 40 messages: a publisher
 // waits for a subscriber with more than 20 queued.
 func pacingBroker(t *testing.T) *testBroker {
@@ -226,17 +250,7 @@ func TestPacingSparesTheOthers(t *testing.T) {
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 
 	const n = 300
-	var wg sync.WaitGroup
-	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
-	for i := range n {
-		m := fine.expectPublish()
-		if string(m.Payload) != fmt.Sprint(i) {
-			t.Fatalf("message %d is %q", i, m.Payload)
-		}
-		fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
-	}
-	wg.Wait()
-	pub.ping()
+	publishWhileTaking(t, pub, fine, n)
 	if st := b.Stats(); st.PublisherWaits != 0 || st.Dropped != n-5-40 {
 		t.Fatalf("publisher waits %d, dropped %d; want 0, %d", st.PublisherWaits, st.Dropped, n-5-40)
 	}
@@ -254,17 +268,7 @@ func TestPacingHeldBackByMost(t *testing.T) {
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 
 	const n = 300
-	var wg sync.WaitGroup
-	wg.Go(func() { publishPipelined(t, pub, "paced", n) })
-	for i := range n {
-		m := fine.expectPublish()
-		if string(m.Payload) != fmt.Sprint(i) {
-			t.Fatalf("message %d is %q", i, m.Payload)
-		}
-		fine.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
-	}
-	wg.Wait()
-	pub.ping()
+	publishWhileTaking(t, pub, fine, n)
 	if st := b.Stats(); st.PublisherWaits == 0 || st.StalledSubscribers == 0 {
 		t.Fatalf("publisher waits %d, stalled %d; want some of both", st.PublisherWaits, st.StalledSubscribers)
 	}

@@ -19,26 +19,27 @@ import (
 // broker log level.
 type logTypes uint16
 
-// levelBit is the logTypes bit of a level: a switch, not a map, since
-// every delivery asks whether debug lines are wanted.
+// levelBits are the logTypes bits of the broker's levels, by level less
+// levelBase: an array, not a map, since every delivery asks whether debug
+// lines are wanted.
+const levelBase = broker.LevelDebug
+
+var levelBits = [...]logTypes{
+	broker.LevelError - levelBase:       1 << 0,
+	broker.LevelWarning - levelBase:     1 << 1,
+	broker.LevelNotice - levelBase:      1 << 2,
+	broker.LevelInfo - levelBase:        1 << 3,
+	broker.LevelSubscribe - levelBase:   1 << 4,
+	broker.LevelUnsubscribe - levelBase: 1 << 5,
+	broker.LevelWebsockets - levelBase:  1 << 6,
+	broker.LevelDebug - levelBase:       1 << 7,
+}
+
+// levelBit is the logTypes bit of level l, 0 for a level the broker
+// does not log at.
 func levelBit(l slog.Level) logTypes {
-	switch l {
-	case broker.LevelError:
-		return 1 << 0
-	case broker.LevelWarning:
-		return 1 << 1
-	case broker.LevelNotice:
-		return 1 << 2
-	case broker.LevelInfo:
-		return 1 << 3
-	case broker.LevelSubscribe:
-		return 1 << 4
-	case broker.LevelUnsubscribe:
-		return 1 << 5
-	case broker.LevelWebsockets:
-		return 1 << 6
-	case broker.LevelDebug:
-		return 1 << 7
+	if i := int(l - levelBase); i >= 0 && i < len(levelBits) {
+		return levelBits[i]
 	}
 	return 0
 }
