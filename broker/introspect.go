@@ -214,7 +214,7 @@ func (s *Server) Retained(filter string, fn func(RetainedMessage) bool) error {
 		if m.expired(now) {
 			return true
 		}
-		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expiry, Publisher: m.origin, Properties: *m.properties(), Source: sourceOf(m)})
+		return fn(RetainedMessage{Topic: name, Payload: m.payload, QoS: m.qos, Expires: m.expires(), Publisher: m.origin, Properties: *m.properties(), Source: sourceOf(m)})
 	})
 	return nil
 }

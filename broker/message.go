@@ -13,13 +13,24 @@ import (
 type message struct {
 	topic   string
 	payload []byte
-	qos     byte
-	retain  bool
+	// qos, retain and the flags down to wireV5 share one word: a message
+	// is allocated for every PUBLISH, and its size (160 bytes) is what
+	// the garbage collector pays for.
+	qos    byte
+	retain bool
+	// relayed marks a message another server forwarded (DeliverRelayed):
+	// it is not forwarded again.
+	relayed bool
+	// forwarded is set once the message has been given to the Relay (or
+	// found to stay here), and remote is then the number of servers
+	// elsewhere with matching subscriptions.
+	forwarded bool
+	wireV5    bool // see wire
 	// props are the v5 properties forwarded to subscribers, nil when
 	// there are none (most messages: it saves 288 bytes a message).
 	props  *packet.Properties
-	expiry time.Time // zero: never expires
-	origin string    // client id of the publisher, for No Local
+	expiry int64  // Unix ns when it expires (see expires); 0: never
+	origin string // client id of the publisher, for No Local
 	// source is the publisher, for check_retain_source (nil for messages
 	// of the broker itself). A message restored from the store names its
 	// publisher's listener by sourceListener, resolved when it is checked.
@@ -31,14 +42,7 @@ type message struct {
 	// recvAt (monotime) is set on one received PUBLISH in deliverSample,
 	// for the delivery latency histogram; 0 for the others.
 	recvAt int64
-	// relayed marks a message another server forwarded (DeliverRelayed):
-	// it is not forwarded again.
-	relayed bool
-	// forwarded is set once the message has been given to the Relay (or
-	// found to stay here), and remote is then the number of servers
-	// elsewhere with matching subscriptions.
-	forwarded bool
-	remote    int
+	remote int
 	// sharedHere, when set, tells which shared groups ($share/g/filter)
 	// get this message here; the others are served by another server.
 	sharedHere func(shared string) bool
@@ -49,8 +53,23 @@ type message struct {
 	// identifier, topic alias, expiry or mount point. Those deliveries
 	// queue these bytes instead of an encoding of their own; the
 	// garbage collector keeps them while a writer holds them.
-	wire   []byte
-	wireV5 bool
+	wire []byte
+}
+
+// expiryAt is the message expiry of a message expiring at t (zero: never).
+func expiryAt(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// expires is when the message expires, zero if never.
+func (m *message) expires() time.Time {
+	if m.expiry == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, m.expiry)
 }
 
 // receivedWire returns wire, a QoS 0 PUBLISH read behind room for its fixed
@@ -99,7 +118,7 @@ func newMessage(p *packet.Publish, origin string, now time.Time) *message {
 		props.Clear(packet.PropSubscriptionID)
 		m.setProps(&props)
 		if props.Has(packet.PropMessageExpiry) {
-			m.expiry = now.Add(time.Duration(props.MessageExpiry) * time.Second)
+			m.expiry = now.Add(time.Duration(props.MessageExpiry) * time.Second).UnixNano()
 		}
 	}
 	return m
@@ -128,13 +147,13 @@ func (m *message) setProps(p *packet.Properties) {
 
 // expired reports whether the message's expiry interval has passed.
 func (m *message) expired(now time.Time) bool {
-	return !m.expiry.IsZero() && !now.Before(m.expiry)
+	return m.expiry != 0 && now.UnixNano() >= m.expiry
 }
 
 // remainingExpiry is the Message Expiry Interval to forward: the time left,
 // rounded up to whole seconds [MQTT-3.3.2-6].
 func (m *message) remainingExpiry(now time.Time) uint32 {
-	d := m.expiry.Sub(now)
+	d := time.Duration(m.expiry - now.UnixNano())
 	if d <= 0 {
 		return 0
 	}
@@ -208,7 +227,7 @@ func (d *delivery) encode(version byte, id uint16, dup bool, alias uint16, sendT
 		if len(d.subIDs) > 0 {
 			p.Properties.SubscriptionIDs = d.subIDs
 		}
-		if !d.msg.expiry.IsZero() {
+		if d.msg.expiry != 0 {
 			p.Properties.MessageExpiry = d.msg.remainingExpiry(now)
 			p.Properties.Set(packet.PropMessageExpiry)
 		}
@@ -249,5 +268,5 @@ func (d *delivery) encodeShared(forms *wireForms, version byte) (*wireBuf, error
 
 // cacheable reports whether the delivery's bytes can be shared.
 func (d *delivery) cacheable() bool {
-	return d.qos == 0 && len(d.subIDs) == 0 && d.msg.expiry.IsZero()
+	return d.qos == 0 && len(d.subIDs) == 0 && d.msg.expiry == 0
 }

@@ -527,7 +527,7 @@ func toStored(m *message) *store.Message {
 		Payload: m.payload,
 		QoS:     m.qos,
 		Retain:  m.retain,
-		Expiry:  m.expiry,
+		Expiry:  m.expires(),
 		Origin:  m.origin,
 	}
 	if src := m.source; src != nil {
@@ -561,7 +561,7 @@ func fromStored(sm *store.Message) *message {
 		payload: sm.Payload,
 		qos:     sm.QoS,
 		retain:  sm.Retain,
-		expiry:  sm.Expiry,
+		expiry:  expiryAt(sm.Expiry),
 		origin:  sm.Origin,
 	}
 	if sm.HasSource {

@@ -593,7 +593,7 @@ func (s *Server) deliver(sess *session, d delivery, r *router) deliverResult {
 	// The clock is only needed for a message expiry interval to forward:
 	// reading it for every subscriber of a fan-out cost 6% of the CPU.
 	var now time.Time
-	if !d.msg.expiry.IsZero() {
+	if d.msg.expiry != 0 {
 		now = time.Now()
 	}
 	sess.mu.Lock()

@@ -259,7 +259,7 @@ func (s *Server) forward(m *message) (func() error, error) {
 		return nil, nil
 	}
 	rm := &RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: m.qos, Retain: m.retain, Properties: *m.properties(), Origin: m.origin, Source: sourceOf(m)}
-	if !m.expiry.IsZero() {
+	if m.expiry != 0 {
 		rm.Properties.MessageExpiry = m.remainingExpiry(time.Now())
 	}
 	n, local, wait, err := rl.Forward(rm)
@@ -468,7 +468,7 @@ func exportSession(sess *session) *SessionState {
 		rm := RelayedMessage{Topic: m.topic, Payload: m.payload, QoS: d.qos, Retain: d.retain, Properties: *m.properties(), Origin: m.origin}
 		if state == DeliveryReleased {
 			rm.Payload, rm.Properties = nil, packet.Properties{} // only the PUBREL is left to send
-		} else if !m.expiry.IsZero() {
+		} else if m.expiry != 0 {
 			rm.Properties.MessageExpiry = m.remainingExpiry(now)
 		}
 		rm.Properties.SubscriptionIDs = d.subIDs
