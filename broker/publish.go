@@ -772,13 +772,19 @@ func (c *conn) logPublishSent(d delivery, id uint16, dup bool) {
 		c.clientID, b2i(dup), d.qos, b2i(d.retain), id, t, len(d.msg.payload)))
 }
 
+// addSent counts n PUBLISH packets of QoS qos sent, with bytes of
+// payload.
+func (s *Server) addSent(qos byte, n, bytes int64) {
+	s.stats.pubSent[min(qos, 2)].Add(n)
+	s.stats.msgsSent.Add(n)
+	s.stats.pubBytesSent[min(qos, 2)].Add(bytes)
+}
+
 func (s *Server) countSent(d delivery) {
 	if t := d.msg.recvAt; t != 0 {
 		s.stats.deliverLatency.observe(monotime() - t)
 	}
-	s.stats.pubSent[min(d.qos, 2)].Add(1)
-	s.stats.msgsSent.Add(1)
-	s.stats.pubBytesSent[min(d.qos, 2)].Add(int64(len(d.msg.payload)))
+	s.addSent(d.qos, 1, int64(len(d.msg.payload)))
 }
 
 // sendInflight assigns a packet id and sends a QoS 1/2 delivery. Called

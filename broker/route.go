@@ -38,9 +38,7 @@ func (s *Server) getRouter() *router {
 
 func (s *Server) putRouter(r *router) {
 	if r.sent0 > 0 {
-		s.stats.pubSent[0].Add(r.sent0)
-		s.stats.msgsSent.Add(r.sent0)
-		s.stats.pubBytesSent[0].Add(r.sentBytes0)
+		s.addSent(0, r.sent0, r.sentBytes0)
 		r.sent0, r.sentBytes0 = 0, 0
 	}
 	r.forms.release()
