@@ -464,19 +464,7 @@ func TestNodeLostBeforeReplicas(t *testing.T) {
 // node took ends on the node back, which held it from its own store, so
 // that one node alone holds it.
 func TestNodeBackDuringTakeOver(t *testing.T) {
-	hold, reached := make(chan struct{}), make(chan struct{}, 1)
-	release := sync.OnceFunc(func() { close(hold) })
-	testHookTakeOver = func(n *Node, lost string) {
-		select {
-		case reached <- struct{}{}:
-		default:
-		}
-		select {
-		case <-hold:
-		case <-n.stop:
-		}
-	}
-	t.Cleanup(func() { testHookTakeOver = nil })
+	reached, release := holdTakeOvers(t)
 	own := store.NewMemory()
 	tc := replicatedCluster(t, own)
 	t.Cleanup(release) // before the nodes are closed
@@ -502,6 +490,26 @@ func TestNodeBackDuringTakeOver(t *testing.T) {
 	release()
 	waitSession(t, n2, "dev")
 	waitMoved(t, back, n2, deadline, "the node back and n2 both hold the session")
+}
+
+// holdTakeOvers holds every take-over once its node has written its
+// marker (testHookTakeOver), until release is called or the node stops;
+// reached gets a value when one is first held. The test calls release in
+// a cleanup registered after its nodes', so that it runs first.
+func holdTakeOvers(t *testing.T) (reached <-chan struct{}, release func()) {
+	hold, at := make(chan struct{}), make(chan struct{}, 1)
+	testHookTakeOver = func(n *Node, lost string) {
+		select {
+		case at <- struct{}{}:
+		default:
+		}
+		select {
+		case <-hold:
+		case <-n.stop:
+		}
+	}
+	t.Cleanup(func() { testHookTakeOver = nil })
+	return at, sync.OnceFunc(func() { close(hold) })
 }
 
 // leaveSession connects dev to m, subscribes it to cmd/# at QoS 1 and

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,15 +101,7 @@ func TestWillsOfLostNode(t *testing.T) {
 // timeout a client's message waits: it has no publisher to be refused to,
 // and dropped it would be lost.
 func TestWillWaitsForSlowTakeOver(t *testing.T) {
-	hold := make(chan struct{})
-	release := sync.OnceFunc(func() { close(hold) })
-	testHookTakeOver = func(n *Node, lost string) {
-		select {
-		case <-hold:
-		case <-n.stop:
-		}
-	}
-	t.Cleanup(func() { testHookTakeOver = nil })
+	_, release := holdTakeOvers(t)
 	tc := routed3(t)
 	tc.timeout = 4 * time.Second
 	tc.startReplicated()
