@@ -82,6 +82,26 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 	}
 }
 
+// A listener that cannot bind names its file:line once, and the broker
+// exits 1, as Mosquitto does.
+func TestListenerInUseNamesFileAndLine(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	conf := filepath.Join(t.TempDir(), "m.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\n", taken.Addr().(*net.TCPAddr).Port)), 0o600)
+	out, err := midgeCmd(t, "midge", "-c", conf).CombinedOutput()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want 1:\n%s", err, out)
+	}
+	if n := strings.Count(string(out), conf+":1:"); n != 1 || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("want %s:1: once and the cause in:\n%s", conf, out)
+	}
+}
+
 func TestRefusesToStartWithLessSecurity(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "bad.acl"), []byte("user alice\ntopic read a/#\ntopic\n"), 0o600)

@@ -85,11 +85,7 @@ func openListeners(cfg *config.Config, bls map[*broker.Listener]*config.Listener
 				continue
 			}
 			closeAll()
-			where := ""
-			if l.File != "" {
-				where = fmt.Sprintf("%s:%d: ", l.File, l.Line)
-			}
-			return nil, fmt.Errorf("%s%w", where, err)
+			return nil, err // it names the listener's file:line
 		}
 		for _, w := range ln.Warnings() {
 			log.Warn("Warning: " + w)
