@@ -25,12 +25,12 @@ const (
 type ClientInfo struct {
 	ClientID        string
 	Username        string
-	HasUsername     bool
 	Password        []byte
-	HasPassword     bool
-	ProtocolVersion byte
 	RemoteAddr      net.Addr
 	Listener        *Listener
+	ProtocolVersion byte
+	HasUsername     bool
+	HasPassword     bool
 	// FromCertificate is set when Username is the identity of the
 	// client's TLS certificate (use_identity_as_username or
 	// use_subject_as_username); such clients are not authenticated again.

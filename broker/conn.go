@@ -17,6 +17,10 @@ import (
 
 // conn is one network connection. Its goroutine runs serve, which reads
 // and handles packets one at a time; writes go through the writer.
+//
+// Its fields are ordered so that the small ones share words: every idle
+// connection holds one, so its size class (352 bytes) is part of what an
+// idle connection costs. TestStateSizes keeps it there.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
@@ -24,44 +28,24 @@ type conn struct {
 	w      *writer
 	remote string
 
-	// first holds the first byte of the next packet: the reader blocks on
-	// a one-byte read into it, so an idle connection holds no read buffer.
-	first [1]byte
-
 	// Set once by the CONNECT handler, then read-only.
-	connected bool
 	// barrier, if set, runs before the CONNECT (Options.ConnectBarrier).
-	barrier func()
-	// released: the session has let go of the connection (letGo);
-	// used by the reader only.
-	released bool
-	sess     *session
-	version  byte
-	// bridge: a 3.x CONNECT with the bridge bit (0x80) in its protocol
-	// level, as Mosquitto's try_private sends. Its subscriptions are
-	// no local and retain as published, as in Mosquitto.
-	bridge    bool
+	barrier   func()
+	sess      *session
 	clientID  string
 	keepAlive time.Duration
 	info      *ClientInfo
-	// receive limits the client announced (v5).
-	maxPacketOut uint32 // 0: no limit
-	window       int    // outgoing QoS 1/2 in flight allowed
-	aliasMaxOut  uint16 // topic aliases we may use toward the client
 
 	// Guarded by sess.mu: outgoing topic aliases of this connection.
 	aliasOut map[string]uint16
 
 	// Reader-only state.
-	inType            packet.Type // type of the packet being handled
-	knownProtocolName bool        // CONNECT named MQTT or MQIsdp
 	// inboundRepeats counts QoS 2 PUBLISH packets sent again on this
 	// connection while their packet id awaits PUBREL.
 	inboundRepeats map[uint16]uint8
 	aliasIn        map[uint16]string
 	lastTopic      string     // topic name of the previous PUBLISH, reused when it repeats
 	ahead          *aheadList // messages forwarded and not yet routed here (ahead.go)
-	connectExpiry  uint32     // session expiry asked for in CONNECT
 
 	// will is the will message of this connection; whoever swaps it out
 	// (a normal DISCONNECT, a takeover, the close path) decides its fate.
@@ -69,18 +53,11 @@ type conn struct {
 	// heldWill numbers the will a WillKeeper holds for this connection
 	// (0: none); set in attach, read in detach, both on the reader.
 	heldWill uint64
-	// kickReason, when set, is the DISCONNECT reason sent when the
-	// connection is closed by the broker (takeover, shutdown).
-	kickReason atomic.Uint32
-	// v5 mirrors version == V5 for goroutines other than the reader
-	// (takeover, shutdown), which may run while CONNECT is handled.
-	v5 atomic.Bool
 	// authInfo is info once the client is accepted, for Reauthenticate.
 	authInfo atomic.Pointer[ClientInfo]
 	// expiry disconnects the client when its credentials expire
 	// (ClientInfo.Expires); nil when they do not.
-	expiry    *time.Timer
-	closeOnce sync.Once
+	expiry *time.Timer
 	// active, if set, counts the listener's open connections.
 	active *atomic.Int64
 
@@ -90,16 +67,9 @@ type conn struct {
 	parked       atomic.Uint64 // 0: a reader owns c; odd: parked
 	parkDeadline atomic.Int64  // keep alive deadline while parked (monotime), 0: none
 	registerMu   sync.Mutex
-	fd           int32
-	noPark       atomic.Bool  // the parker could not watch the socket
-	waitState    atomic.Int32 // readerBusy, readerWaiting, readerNudged
 	waitStart    atomic.Int64 // monotime when the current reader began waiting
 	waitSince    atomic.Int64 // monotime when the last burst ended
-	readDeadline time.Time    // reader-only: the deadline set after the last burst
-
-	// pacing is set while the reader waits for a congested subscriber
-	// (pacing.go); other readers check it before waiting for this one.
-	pacing atomic.Bool
+	readDeadline int64        // reader-only: the deadline set after the last burst (monotime, 0: none)
 
 	// Order across connections (order.go): ticket is the sequence number
 	// of c's ticket of the order gate (0: none); settling is set while a
@@ -109,8 +79,49 @@ type conn struct {
 	ticket   atomic.Uint64
 	settling atomic.Pointer[chan struct{}]
 	burstSeq uint64
+
+	closeOnce sync.Once
+	// connectExpiry is the session expiry asked for in CONNECT.
+	connectExpiry uint32
+
+	// Receive limits the client announced (v5), set by the CONNECT
+	// handler: window is the outgoing QoS 1/2 in flight allowed.
+	window       int32
+	maxPacketOut uint32 // 0: no limit
+
+	// kickReason, when set, is the DISCONNECT reason sent when the
+	// connection is closed by the broker (takeover, shutdown).
+	kickReason atomic.Uint32
+	// v5 mirrors version == V5 for goroutines other than the reader
+	// (takeover, shutdown), which may run while CONNECT is handled.
+	v5 atomic.Bool
+
+	fd        int32
+	noPark    atomic.Bool  // the parker could not watch the socket
+	waitState atomic.Int32 // readerBusy, readerWaiting, readerNudged
+
+	// pacing is set while the reader waits for a congested subscriber
+	// (pacing.go); other readers check it before waiting for this one.
+	pacing atomic.Bool
 	// handling is set while the reader handles a burst.
 	handling atomic.Bool
+
+	aliasMaxOut uint16 // topic aliases we may use toward the client (v5)
+	// first holds the first byte of the next packet: the reader blocks on
+	// a one-byte read into it, so an idle connection holds no read buffer.
+	first [1]byte
+	// connected and version are set once by the CONNECT handler.
+	connected bool
+	version   byte
+	// bridge: a 3.x CONNECT with the bridge bit (0x80) in its protocol
+	// level, as Mosquitto's try_private sends. Its subscriptions are
+	// no local and retain as published, as in Mosquitto.
+	bridge bool
+	// released: the session has let go of the connection (letGo);
+	// used by the reader only.
+	released          bool
+	inType            packet.Type // reader-only: type of the packet being handled
+	knownProtocolName bool        // reader-only: CONNECT named MQTT or MQIsdp
 }
 
 type willMsg struct {
@@ -129,11 +140,7 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 		c.barrier = s.opts.ConnectBarrier()
 	}
 	c.w = newWriter(nc, &s.lists)
-	c.w.onError = func(error) {
-		nc.Close()
-		c.wake()
-	}
-	c.w.sent = func(n int) { s.stats.bytesSent.Add(int64(n)) }
+	c.w.events = c
 	if s.opts.SetTCPNoDelay {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
@@ -148,6 +155,16 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 	return c
 }
 
+// wrote counts bytes the writer sent, for $SYS.
+func (c *conn) wrote(n int) { c.srv.stats.bytesSent.Add(int64(n)) }
+
+// writeFailed closes the socket when a write fails: the reader (woken if
+// parked) then ends the connection.
+func (c *conn) writeFailed(error) {
+	c.nc.Close()
+	c.wake()
+}
+
 // errClosedByBroker marks connections we closed on purpose.
 var errClosedByBroker = errors.New("closed by broker")
 
@@ -158,8 +175,8 @@ func (c *conn) serve() {
 	if s.opts.ConnectionMessages {
 		s.log.Notice(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
 	}
-	c.readDeadline = time.Now().Add(s.opts.ConnectTimeout)
-	_ = c.nc.SetReadDeadline(c.readDeadline)
+	c.readDeadline = monotime() + int64(s.opts.ConnectTimeout)
+	_ = c.nc.SetReadDeadline(monoDeadline(c.readDeadline))
 	c.awaitBytes()
 }
 
@@ -244,7 +261,7 @@ func (c *conn) unnudge(err error) bool {
 	// The nudger holds registerMu while it sets the deadline: once we hold
 	// it, the nudge's deadline is in place and ours replaces it.
 	c.registerMu.Lock()
-	_ = c.nc.SetReadDeadline(c.readDeadline)
+	_ = c.nc.SetReadDeadline(monoDeadline(c.readDeadline))
 	c.registerMu.Unlock()
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false // bytes (or a real error) arrived first
@@ -258,6 +275,14 @@ var monoStart = time.Now()
 
 // monotime is a cheap monotonic clock in nanoseconds.
 func monotime() int64 { return int64(time.Since(monoStart)) }
+
+// monoDeadline is the deadline for a monotime (0: none).
+func monoDeadline(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return monoStart.Add(time.Duration(t))
+}
 
 // wake starts a reader for c if c is parked; close calls it so that a
 // parked connection learns that its socket was closed.
@@ -297,8 +322,8 @@ func (c *conn) end(err error) {
 // readBurst handles the packet whose first byte is in c.first and every
 // packet already buffered behind it. It borrows a pooled bufio.Reader only
 // for the burst, so an idle connection holds no read buffer. It returns
-// the read deadline it set for the next packet (zero: none).
-func (c *conn) readBurst() (time.Time, error) {
+// the read deadline it set for the next packet (monotime, 0: none).
+func (c *conn) readBurst() (int64, error) {
 	s := c.srv
 	s.waitIfPaused()
 	c.burstSeq = s.gate.seq.Load()
@@ -306,14 +331,14 @@ func (c *conn) readBurst() (time.Time, error) {
 	err := c.readBuffered(br)
 	s.putReader(br)
 	if err != nil {
-		return time.Time{}, err
+		return 0, err
 	}
 	c.w.waitBelowHighWater()
-	var deadline time.Time
+	var deadline int64
 	if c.keepAlive > 0 {
 		// [MQTT-3.1.2-24] one and a half times the keep alive.
-		deadline = time.Now().Add(c.keepAlive * 3 / 2)
-		_ = c.nc.SetReadDeadline(deadline)
+		deadline = monotime() + int64(c.keepAlive*3/2)
+		_ = c.nc.SetReadDeadline(monoDeadline(deadline))
 	} else if c.connected {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	} else {

@@ -209,17 +209,18 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 	c.connectExpiry = expiry
 
 	// Limits the client announced.
-	c.window = s.opts.MaxInflightMessages
-	if c.window <= 0 {
-		c.window = 65535
+	window := s.opts.MaxInflightMessages
+	if window <= 0 || window > 65535 {
+		window = 65535 // no more packet ids than that
 	}
 	if c.version == packet.V5 {
 		if props.Has(packet.PropReceiveMaximum) {
-			c.window = min(c.window, int(props.ReceiveMaximum))
+			window = min(window, int(props.ReceiveMaximum))
 		}
 		c.maxPacketOut = props.MaximumPacketSize
 		c.aliasMaxOut = min(props.TopicAliasMaximum, uint16(max(0, min(s.opts.MaxTopicAliasBroker, 65535))))
 	}
+	c.window = int32(window)
 
 	connack := &packet.Connack{}
 	if c.version == packet.V5 {
@@ -510,7 +511,7 @@ func (s *Server) fireWill(sess *session, pw *pendingWill) {
 }
 
 // expire ends a disconnected session whose expiry interval has passed.
-func (s *Server) expire(sess *session, gen uint64) {
+func (s *Server) expire(sess *session, gen uint32) {
 	s.mu.Lock()
 	sess.mu.Lock()
 	if sess.generation != gen || sess.conn != nil || sess.ended {

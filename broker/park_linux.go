@@ -129,12 +129,9 @@ func (p *parker) canPark(c *conn) bool {
 // park hands c to the parker. The calling goroutine, c's reader, must exit
 // afterwards without touching c: it holds one count of the server's
 // WaitGroup for c, which passes to c's next reader.
-func (p *parker) park(c *conn, deadline time.Time) {
-	var dl int64 // on the monotonic clock, as the sweeper reads it
-	if !deadline.IsZero() {
-		dl = max(int64(deadline.Sub(monoStart)), 1)
-	}
-	c.parkDeadline.Store(dl)
+// deadline is the keep alive deadline (monotime, 0: none).
+func (p *parker) park(c *conn, deadline int64) {
+	c.parkDeadline.Store(deadline)
 	p.mu.Lock()
 	p.seq++
 	v := uint64(p.seq)<<1 | 1

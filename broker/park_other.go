@@ -2,14 +2,12 @@
 
 package broker
 
-import "time"
-
 // parker holds idle connections without a goroutine on Linux (see
 // park_linux.go). Elsewhere every connection keeps its reader goroutine.
 type parker struct{}
 
-func newParker() *parker                { return nil }
-func (p *parker) stop()                 {}
-func (p *parker) canPark(*conn) bool    { return false }
-func (p *parker) park(*conn, time.Time) {}
-func (p *parker) forget(*conn)          {}
+func newParker() *parker             { return nil }
+func (p *parker) stop()              {}
+func (p *parker) canPark(*conn) bool { return false }
+func (p *parker) park(*conn, int64)  {}
+func (p *parker) forget(*conn)       {}

@@ -54,8 +54,8 @@ func TestStaleParkingLeavesTheSlot(t *testing.T) {
 	if fresh.fd != old.fd {
 		t.Skipf("descriptor %d not reused (got %d)", old.fd, fresh.fd)
 	}
-	s.parker.park(fresh, time.Time{})
-	s.parker.park(old, time.Time{}) // late: its socket is closed, so it is woken at once
+	s.parker.park(fresh, 0)
+	s.parker.park(old, 0) // late: its socket is closed, so it is woken at once
 
 	freshClient.Close() // readiness: the parker must wake fresh
 	deadline := time.Now().Add(5 * time.Second)

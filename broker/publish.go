@@ -686,7 +686,7 @@ func (s *Server) enqueue(sess *session, d delivery) bool {
 // windowOpen reports whether another QoS 1/2 message may be sent now.
 // Called with sess.mu held.
 func (c *conn) windowOpen(sess *session, m *message) bool {
-	if len(sess.inflight) >= c.window {
+	if len(sess.inflight) >= int(c.window) {
 		return false
 	}
 	if max := c.srv.opts.MaxInflightBytes; max > 0 && sess.inflightLen > 0 && sess.inflightLen+m.size() > max {

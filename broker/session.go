@@ -49,6 +49,8 @@ type session struct {
 	ended bool
 	// version is the protocol level of the latest connection.
 	version byte
+	// nextID is the last packet id given to an outgoing QoS 1/2 message.
+	nextID uint16
 	// connectedAt is when the latest connection attached (Unix ns).
 	connectedAt int64
 	// expiry is the Session Expiry Interval in seconds (neverExpires: never).
@@ -64,7 +66,6 @@ type session struct {
 	// Outgoing QoS 1/2: the in-flight window and the queue behind it.
 	inflight    map[uint16]*inflight
 	seq         uint64
-	nextID      uint16
 	queue       []delivery
 	queuedBytes int
 	inflightLen int // payload bytes in flight, for MaxInflightBytes
@@ -89,17 +90,16 @@ type session struct {
 	// it came, which a store written by an older midge remembers by id).
 	inbound map[uint16]*message
 
-	// stored is set while the store holds a record of the session (only
-	// with a store, for persistent sessions).
-	stored bool
-
 	// pendingWill is a will waiting out its delay after a disconnect.
 	pendingWill *pendingWill
 	// expiryTimer ends the session after a disconnect.
 	expiryTimer *time.Timer
 	// generation counts connections, so timers armed for one disconnect
 	// do nothing after a reconnect.
-	generation uint64
+	generation uint32
+	// stored is set while the store holds a record of the session (only
+	// with a store, for persistent sessions).
+	stored bool
 	// disconnectedAt is when the last connection ended.
 	disconnectedAt time.Time
 

@@ -42,10 +42,11 @@ type writer struct {
 	held   bool
 	closed bool
 	err    error
-	// onError is called once, from the flusher, when a write fails.
-	onError func(error)
-	// sent counts bytes written, for $SYS.
-	sent func(n int)
+	// events, if set, hears of the bytes written (for $SYS) and, once,
+	// from the flusher, of a failed write. An interface holding the
+	// connection, instead of two closures, saves an idle connection
+	// their 48 bytes.
+	events writerEvents
 	// writeTimeout bounds one write so a dead peer cannot pin the flusher.
 	// armedAt is when the flusher last set the write deadline (monotime,
 	// 0: never; see armDeadline); flusher-only.
@@ -86,6 +87,12 @@ func (l *packetList) reset() {
 // maxPooledList is the largest list kept for reuse; longer ones, left by
 // a burst, are dropped so the pool does not pin their arrays.
 const maxPooledList = 1024
+
+// writerEvents is what a writer tells its connection.
+type writerEvents interface {
+	wrote(n int)
+	writeFailed(err error)
+}
 
 func newWriter(nc net.Conn, lists *sync.Pool) *writer {
 	w := &writer{nc: nc, writeTimeout: 60 * time.Second, lists: lists}
@@ -262,8 +269,8 @@ func (w *writer) flush() {
 		} else {
 			err = w.writeChunks(batch)
 		}
-		if w.sent != nil {
-			w.sent(n)
+		if w.events != nil {
+			w.events.wrote(n)
 		}
 		batch.reset()
 		w.mu.Lock()
@@ -280,8 +287,8 @@ func (w *writer) flush() {
 			w.queue = nil
 			w.wakeLocked()
 			w.mu.Unlock()
-			if w.onError != nil {
-				w.onError(err)
+			if w.events != nil {
+				w.events.writeFailed(err)
 			}
 			return
 		}
