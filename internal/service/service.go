@@ -332,6 +332,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if adm != nil {
 		adm.SetReady(true) // before the "running" line: whoever waits for it may ask /readyz at once
 	}
+	defer startMemoryReleaser()()
 	notice(log, fmt.Sprintf("midge version %s running", broker.Version))
 	sdNotify("READY=1")
 	var pending os.Signal // taken while settling a barrier, handled next
