@@ -102,9 +102,9 @@ func (c *conn) settleAhead() error {
 				s.dropStored(it.r, it.m)
 				continue
 			}
-			c.pacing.Store(true)
+			c.flags.set(flagPacing, true)
 			err := s.awaitStored(it.r, it.m, &it.p)
-			c.pacing.Store(false)
+			c.flags.set(flagPacing, false)
 			if err != nil {
 				it.r = nil // released
 			}
@@ -117,9 +117,9 @@ func (c *conn) settleAhead() error {
 		if it.wait != nil {
 			// Meanwhile the client's acknowledgements wait too: nobody
 			// should wait for this connection (pacing.go).
-			c.pacing.Store(true)
+			c.flags.set(flagPacing, true)
 			err = it.wait()
-			c.pacing.Store(false)
+			c.flags.set(flagPacing, false)
 		}
 		if first != nil {
 			continue

@@ -19,14 +19,13 @@ import (
 // and handles packets one at a time; writes go through the writer.
 //
 // Its fields are ordered so that the small ones share words: every idle
-// connection holds one, so its size class (352 bytes) is part of what an
+// connection holds one, so its size class (320 bytes) is part of what an
 // idle connection costs. TestStateSizes keeps it there.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	l      *Listener
-	w      *writer
-	remote string
+	srv *Server
+	nc  net.Conn
+	l   *Listener
+	w   *writer
 
 	// Set once by the CONNECT handler, then read-only.
 	// barrier, if set, runs before the CONNECT (Options.ConnectBarrier).
@@ -63,7 +62,6 @@ type conn struct {
 
 	// Parking (park_linux.go): raw is set if the socket can be parked.
 	raw          syscall.RawConn
-	register     func(fd uintptr)
 	parked       atomic.Uint64 // 0: a reader owns c; odd: parked
 	parkDeadline atomic.Int64  // keep alive deadline while parked (monotime), 0: none
 	registerMu   sync.Mutex
@@ -92,19 +90,10 @@ type conn struct {
 	// kickReason, when set, is the DISCONNECT reason sent when the
 	// connection is closed by the broker (takeover, shutdown).
 	kickReason atomic.Uint32
-	// v5 mirrors version == V5 for goroutines other than the reader
-	// (takeover, shutdown), which may run while CONNECT is handled.
-	v5 atomic.Bool
+	flags      connFlags
 
 	fd        int32
-	noPark    atomic.Bool  // the parker could not watch the socket
 	waitState atomic.Int32 // readerBusy, readerWaiting, readerNudged
-
-	// pacing is set while the reader waits for a congested subscriber
-	// (pacing.go); other readers check it before waiting for this one.
-	pacing atomic.Bool
-	// handling is set while the reader handles a burst.
-	handling atomic.Bool
 
 	aliasMaxOut uint16 // topic aliases we may use toward the client (v5)
 	// first holds the first byte of the next packet: the reader blocks on
@@ -124,18 +113,41 @@ type conn struct {
 	knownProtocolName bool        // reader-only: CONNECT named MQTT or MQIsdp
 }
 
+// connFlags are a conn's yes-or-no states that goroutines other than its
+// reader read, in one word.
+type connFlags struct{ v atomic.Uint32 }
+
+const (
+	// flagV5 mirrors version == V5 for goroutines other than the reader
+	// (takeover, shutdown), which may run while CONNECT is handled.
+	flagV5 uint32 = 1 << iota
+	// flagNoPark: the parker could not watch the socket.
+	flagNoPark
+	// flagPacing is set while the reader waits for a congested
+	// subscriber (pacing.go); other readers check it before waiting for
+	// this one.
+	flagPacing
+	// flagHandling is set while the reader handles a burst.
+	flagHandling
+)
+
+func (f *connFlags) set(flag uint32, on bool) {
+	if on {
+		f.v.Or(flag)
+	} else {
+		f.v.And(^flag)
+	}
+}
+
+func (f *connFlags) has(flag uint32) bool { return f.v.Load()&flag != 0 }
+
 type willMsg struct {
 	msg   *message
 	delay uint32
 }
 
 func newConn(s *Server, nc net.Conn, l *Listener) *conn {
-	c := &conn{
-		srv:    s,
-		nc:     nc,
-		l:      l,
-		remote: nc.RemoteAddr().String(),
-	}
+	c := &conn{srv: s, nc: nc, l: l}
 	if s.opts.ConnectBarrier != nil {
 		c.barrier = s.opts.ConnectBarrier()
 	}
@@ -155,6 +167,10 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 	return c
 }
 
+// remote is the client's address, for the log and introspection: made
+// when asked for, so that an idle connection does not hold it.
+func (c *conn) remote() string { return c.nc.RemoteAddr().String() }
+
 // wrote counts bytes the writer sent, for $SYS.
 func (c *conn) wrote(n int) { c.srv.stats.bytesSent.Add(int64(n)) }
 
@@ -173,7 +189,7 @@ var errClosedByBroker = errors.New("closed by broker")
 func (c *conn) serve() {
 	s := c.srv
 	if s.opts.ConnectionMessages {
-		s.log.Notice(fmt.Sprintf("New connection from %s on port %d.", c.remote, c.l.Port))
+		s.log.Notice(fmt.Sprintf("New connection from %s on port %d.", c.remote(), c.l.Port))
 	}
 	c.readDeadline = monotime() + int64(s.opts.ConnectTimeout)
 	_ = c.nc.SetReadDeadline(monoDeadline(c.readDeadline))
@@ -214,9 +230,9 @@ func (c *conn) awaitBytes() {
 	if c.raw != nil {
 		arrived = monotime()
 	}
-	c.handling.Store(true)
+	c.flags.set(flagHandling, true)
 	deadline, err := c.readBurst()
-	c.handling.Store(false)
+	c.flags.set(flagHandling, false)
 	if err != nil {
 		c.end(err)
 		return
@@ -231,7 +247,7 @@ func (c *conn) awaitBytes() {
 		// nudges it into parking if it falls quiet (parkIdleAfter).
 		quiet := arrived-c.waitSince.Load() > int64(parkHotGap)
 		c.waitSince.Store(monotime())
-		if c.readDeadline = deadline; quiet && !c.noPark.Load() {
+		if c.readDeadline = deadline; quiet && !c.flags.has(flagNoPark) {
 			s.parker.park(c, deadline)
 			return
 		}
@@ -612,7 +628,7 @@ func (c *conn) logSent(p packet.Packet) {
 	case *packet.Connack:
 		to := c.clientID
 		if to == "" {
-			to = c.remote
+			to = c.remote()
 		}
 		line = fmt.Sprintf("Sending CONNACK to %s (%d, %d)", to, b2i(p.SessionPresent), p.ReasonCode)
 	case *packet.Disconnect:
@@ -647,7 +663,7 @@ func (c *conn) close(drain bool) {
 // It may block for the drain timeout: callers run it on its own goroutine.
 func (c *conn) kick(reason packet.ReasonCode) {
 	c.kickReason.Store(uint32(reason) | 0x100)
-	if c.v5.Load() {
+	if c.flags.has(flagV5) {
 		b, err := packet.Append(nil, &packet.Disconnect{ReasonCode: reason}, packet.V5)
 		if err == nil && c.w.write(b) {
 			c.srv.stats.msgsSent.Add(1)
@@ -686,7 +702,7 @@ func (c *conn) finish(err error) {
 			s.log.Notice(fmt.Sprintf("Client %s has exceeded timeout, disconnecting.", c.clientID))
 			c.disconnect(packet.KeepAliveTimeout)
 		} else {
-			s.log.Notice(fmt.Sprintf("Client %s sent no CONNECT in time, disconnecting.", c.remote))
+			s.log.Notice(fmt.Sprintf("Client %s sent no CONNECT in time, disconnecting.", c.remote()))
 		}
 	case err == io.EOF && c.connected:
 		s.log.Notice(fmt.Sprintf("Client %s closed its connection.", c.clientID))

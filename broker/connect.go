@@ -24,7 +24,7 @@ func (c *conn) refuse(reason packet.ReasonCode, why string) error {
 	}
 	c.send(ack)
 	c.srv.stats.refused[reason].Add(1)
-	c.srv.log.Notice(fmt.Sprintf("Client %s from %s refused: %s.", c.displayID(), c.remote, why))
+	c.srv.log.Notice(fmt.Sprintf("Client %s from %s refused: %s.", c.displayID(), c.remote(), why))
 	c.kickReason.Store(0x100)
 	c.close(true)
 	return errClosedByBroker
@@ -71,7 +71,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		c.barrier = nil
 	}
 	c.version = p.ProtocolVersion
-	c.v5.Store(c.version == packet.V5)
+	c.flags.set(flagV5, c.version == packet.V5)
 	c.bridge = p.Bridge && c.version != packet.V5
 	c.clientID = p.ClientID
 	props := &p.Properties
@@ -391,7 +391,7 @@ func (c *conn) attach(cleanStart bool, expiry uint32, connack *packet.Connack) {
 			kind = "bridge"
 		}
 		s.log.Notice(fmt.Sprintf("New %s connected from %s as %s (p%d, c%d, k%d%s).",
-			kind, c.remote, c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second), user))
+			kind, c.remote(), c.clientID, logProtocol(c.version), b2i(cleanStart), int(c.keepAlive/time.Second), user))
 	}
 }
 

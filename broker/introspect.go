@@ -127,7 +127,7 @@ func (ss *session) detail() (SessionDetail, bool) {
 		// Set before the connection was attached, under ss.mu.
 		d.KeepAlive = c.keepAlive
 		if d.RemoteAddr == "" {
-			d.RemoteAddr = c.remote
+			d.RemoteAddr = c.remote()
 		}
 	}
 	for f, o := range ss.subs {

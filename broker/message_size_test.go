@@ -37,7 +37,7 @@ func TestStateSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"conn", unsafe.Sizeof(conn{}), 352},
+		{"conn", unsafe.Sizeof(conn{}), 320},
 		{"session", unsafe.Sizeof(session{}), 224},
 		{"writer", unsafe.Sizeof(writer{}), 144},
 		{"ClientInfo", unsafe.Sizeof(ClientInfo{}), 176},

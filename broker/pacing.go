@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"sync/atomic"
 	"time"
 )
 
@@ -125,18 +124,18 @@ func (s *Server) awaitRelief(c *conn, sess *session) bool {
 	if sess == c.sess {
 		return false
 	}
-	return s.pace(&c.pacing, sess)
+	return s.pace(&c.flags, sess)
 }
 
-// pace is awaitRelief for whoever waits: mark is set while it waits (a
-// connection's pacing, or the server's relayPacing for the messages
-// other servers forward, see DeliverRelayed).
-func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
+// pace is awaitRelief for whoever waits: flagPacing is set in mark while
+// it waits (a connection's flags, or the server's relayPacing for the
+// messages other servers forward, see DeliverRelayed).
+func (s *Server) pace(mark *connFlags, sess *session) bool {
 	// Marked before looking at the other side, which does the same: of
 	// two readers about to wait for each other, at least one sees the
 	// other's mark and goes on.
-	mark.Store(true)
-	defer mark.Store(false)
+	mark.set(flagPacing, true)
+	defer mark.set(flagPacing, false)
 	sess.mu.Lock()
 	other := sess.conn
 	var relief <-chan struct{}
@@ -145,7 +144,7 @@ func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
 	switch {
 	case other == nil || sess.ended || sess.stalledLocked():
 	case s.congestedLocked(sess):
-		if other.pacing.Load() {
+		if other.flags.has(flagPacing) {
 			break // it could not handle its client's acknowledgements
 		}
 		if sess.relief == nil {
@@ -189,7 +188,7 @@ func (s *Server) pace(mark *atomic.Bool, sess *session) bool {
 		// A queue that took an eighth of its limit meanwhile drains,
 		// though others filled it again (several publishers): not
 		// stalled.
-		still := sess.relief == relief && !other.pacing.Load() && !s.drainedSince(sess, acked, ackedBytes)
+		still := sess.relief == relief && !other.flags.has(flagPacing) && !s.drainedSince(sess, acked, ackedBytes)
 		if writerWait {
 			// A socket that took some of the queue meanwhile belongs
 			// to a slow reader, which paces; one that took nothing to

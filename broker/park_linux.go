@@ -121,7 +121,6 @@ func (p *parker) canPark(c *conn) bool {
 		return false
 	}
 	c.raw, c.fd = raw, int32(fd)
-	c.register = c.registerFD
 	c.waitSince.Store(-1 << 62) // long ago: the first burst counts as quiet
 	return true
 }
@@ -137,7 +136,7 @@ func (p *parker) park(c *conn, deadline int64) {
 	v := uint64(p.seq)<<1 | 1
 	p.mu.Unlock()
 	c.parked.Store(v)
-	if err := c.raw.Control(c.register); err != nil {
+	if err := c.raw.Control(c.registerFD); err != nil {
 		// The socket is closed or closing: a reader finds out why.
 		c.wake()
 	}
@@ -176,7 +175,7 @@ func (c *conn) registerFD(fd uintptr) {
 	if err != nil {
 		// Cannot watch it (say, the epoll watch limit): from now on
 		// its reader blocks in Read instead, as on other systems.
-		c.noPark.Store(true)
+		c.flags.set(flagNoPark, true)
 		p.forget(c)
 		c.srv.log.Warn("cannot park idle connection", "client", c.displayID(), "error", err)
 		c.wake()

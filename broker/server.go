@@ -23,9 +23,9 @@ type Server struct {
 	opts Options
 	log  logger
 	auth atomic.Pointer[authHolder]
-	// relayPacing is set while DeliverRelayed waits for a congested
-	// subscriber (pacing.go).
-	relayPacing atomic.Bool
+	// relayPacing has flagPacing while DeliverRelayed waits for a
+	// congested subscriber (pacing.go).
+	relayPacing connFlags
 
 	subs     *topic.Tree[*session]
 	retained *topic.Retained[*message]
