@@ -41,7 +41,7 @@ type memSample struct {
 
 const (
 	releaseEvery = 500 * time.Millisecond
-	releaseQuiet = 512 << 10 // per releaseEvery: 1 MB/s
+	releaseQuiet = 64 << 10 // per releaseEvery: 128 KB/s
 	releaseLeast = 2 << 20
 )
 
