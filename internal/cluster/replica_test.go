@@ -352,10 +352,16 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 	n1, n2, n3 := tc.members[0], tc.members[1], tc.members[2]
 	leaveSession(t, n1)
 	subscribe(t, connect(t, n1, "clean", client.Options{}), "tele/#", 1)
-	pub := connect(t, n3, "pub", client.Options{})
+	// One publisher per message: a connection answers the messages of a
+	// burst in order, so one publisher's second message, if it came after
+	// the first burst, would wait unforwarded for the first's answer.
+	pubs := map[string]*client.Client{
+		"cmd/x":  connect(t, n3, "pub-cmd", client.Options{}),
+		"tele/x": connect(t, n3, "pub-tele", client.Options{}),
+	}
 	drop.on.Store(true)
 	errs := make(map[string]chan error)
-	for _, name := range []string{"cmd/x", "tele/x"} {
+	for name, pub := range pubs {
 		ch := make(chan error, 1)
 		errs[name] = ch
 		go func() {
@@ -376,7 +382,7 @@ func TestMessageLostWithItsNodeIsRefused(t *testing.T) {
 		t.Fatalf("a message only the lost node's clean session wanted: %v", err)
 	}
 	waitSession(t, n2, "dev")
-	if ack := publish(t, pub, &client.Message{Topic: "cmd/x", Payload: []byte("m1"), QoS: 1}); ack.ReasonCode != client.Success {
+	if ack := publish(t, pubs["cmd/x"], &client.Message{Topic: "cmd/x", Payload: []byte("m1"), QoS: 1}); ack.ReasonCode != client.Success {
 		t.Fatalf("sent again: PUBACK %v", ack.ReasonCode)
 	}
 	box := newInbox()
