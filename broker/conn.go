@@ -205,10 +205,22 @@ func (c *conn) serve() {
 // waits for the next would keep 4 KB or more of stack per idle connection.
 // Instead each burst ends by handing the wait to someone else: on Linux a
 // connection that has been quiet is parked (park_linux.go) and has no
-// goroutine until bytes arrive; a busy one, and every connection elsewhere,
-// gets a fresh goroutine whose stack starts small. The busy goroutine exits
-// and its stack goes back to the runtime.
+// goroutine until bytes arrive; one that cannot park gets a fresh goroutine
+// whose stack starts small, and the busy goroutine exits and its stack goes
+// back to the runtime. A busy connection that can park keeps its goroutine
+// and stack from burst to burst: growing a fresh stack for every packet
+// costs a sixth of the broker's CPU when packets come one at a time, and
+// the parker nudges the goroutine into parking (and exiting) as soon as the
+// connection falls quiet.
 func (c *conn) awaitBytes() {
+	for c.awaitBurst() {
+	}
+}
+
+// awaitBurst waits for and handles one burst. It reports whether the
+// calling goroutine should wait for the next one itself; otherwise the
+// connection ended, was parked or has a new reader.
+func (c *conn) awaitBurst() bool {
 	if c.raw != nil {
 		c.waitStart.Store(monotime())
 		c.waitState.Store(readerWaiting)
@@ -216,12 +228,12 @@ func (c *conn) awaitBytes() {
 	_, err := io.ReadFull(c.nc, c.first[:])
 	if c.raw != nil {
 		if c.waitState.Swap(readerBusy) == readerNudged && c.unnudge(err) {
-			return // parked
+			return false // parked
 		}
 	}
 	if err != nil {
 		c.end(err)
-		return
+		return false
 	}
 	if k := ticketFor(c.first[0]); k != 0 {
 		c.srv.gate.enter(c, k) // unless the parker did when it woke c
@@ -235,24 +247,29 @@ func (c *conn) awaitBytes() {
 	c.flags.set(flagHandling, false)
 	if err != nil {
 		c.end(err)
-		return
+		return false
 	}
 	c.settled()
 	s := c.srv
-	s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
-	if c.raw != nil {
+	if c.raw != nil && !c.flags.has(flagNoPark) {
 		// A connection whose bytes came after a quiet spell (or its first
 		// burst, CONNECT) is likely to be quiet again: park it now. A busy
-		// one keeps a goroutine, which is cheaper per packet; the parker
+		// one keeps this goroutine, which is cheaper per packet; the parker
 		// nudges it into parking if it falls quiet (parkIdleAfter).
 		quiet := arrived-c.waitSince.Load() > int64(parkHotGap)
 		c.waitSince.Store(monotime())
-		if c.readDeadline = deadline; quiet && !c.flags.has(flagNoPark) {
-			s.parker.park(c, deadline)
-			return
+		c.readDeadline = deadline
+		if !quiet {
+			return true
 		}
+		s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
+		s.parker.park(c, deadline)
+		return false
 	}
+	c.readDeadline = deadline
+	s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
 	go c.awaitNext()
+	return false
 }
 
 // A connection whose next packet comes within parkHotGap of the last is
