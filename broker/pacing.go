@@ -43,7 +43,14 @@ import (
 // QoS 0 messages is paced to the socket of its subscriber instead of
 // flooding it (nats-server stops reading a fast producer in the same
 // way), while a subscriber that stops reading is stalled after one wait
-// and has its messages dropped, as in Mosquitto.
+// and has its messages dropped, as in Mosquitto. A QoS 0 receiver that
+// lags while its socket holds (nearly) nothing unsent holds the publisher
+// back even alone (writerLate): its peer took everything it was given, so
+// it is the broker that is behind, and dropping would lose messages the
+// receiver could take. (In a 1 -> 50 QoS 0 fan-out on two cores, the
+// flushers falling behind the publisher's reader lost 0.08% of the
+// messages; with this, 0.003-0.012%, all to subscribers whose sockets
+// were full.)
 //
 // A subscriber whose queue does not drain that far within a whole wait,
 // and whose client acknowledged less than an eighth of the limit

@@ -39,3 +39,40 @@ func TestPacingQoS0LateWriterIsNotStalled(t *testing.T) {
 		t.Fatalf("dropped %d, stalled %d; want 0, 0", st.Dropped, st.StalledSubscribers)
 	}
 }
+
+// TestPacingQoS0LateWriterHoldsBackAlone: a subscriber whose writer is
+// late (its socket empty) holds the publisher back even while another
+// subscriber of the same messages keeps up. The broker, not the
+// subscriber, is behind, and dropping would lose messages the subscriber
+// could take.
+func TestPacingQoS0LateWriterHoldsBackAlone(t *testing.T) {
+	b, sub := smallBufferBroker(t, "late")
+	fine := mustConnect(t, b.addr, packet.V311, "fine", true)
+	fine.subscribe(1, packet.Subscription{Filter: "late", QoS: 0})
+	release := b.HoldWriter("sub")
+	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
+
+	const n = 100 // more than max_queued_messages (40)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub.sendBytes(qos0Burst("late", n))
+		pub.ping()
+	}()
+	waitFor(t, "a publisher wait", func() bool { return b.Stats().PublisherWaits >= 1 })
+	release()
+	for i := range n {
+		if m := sub.expectPublish(); string(m.Payload) != fmt.Sprintf("%063d", i) {
+			t.Fatalf("late: message %d is %q", i, m.Payload)
+		}
+	}
+	for i := range n {
+		if m := fine.expectPublish(); string(m.Payload) != fmt.Sprintf("%063d", i) {
+			t.Fatalf("fine: message %d is %q", i, m.Payload)
+		}
+	}
+	<-done
+	if st := b.Stats(); st.Dropped != 0 || st.StalledSubscribers != 0 {
+		t.Fatalf("dropped %d, stalled %d; want 0, 0", st.Dropped, st.StalledSubscribers)
+	}
+}

@@ -559,10 +559,25 @@ var testHookRetainedMatched func(topic string)
 func (s *Server) finishRoute(r *router, m *message) *session {
 	defer s.putRouter(r)
 	r.deliver(s, m)
-	if !holdsBack(r.congestedN, r.live) {
-		return nil
+	if holdsBack(r.congestedN, r.live) || r.congestedQoS0 && r.congestedConn.writerLate() {
+		return r.congested
 	}
-	return r.congested
+	return nil
+}
+
+// lateBelow is the unsent byte count in a socket below which a connection
+// whose writer lags is late through the broker's fault, not its peer's
+// (see writerLate).
+const lateBelow = 8 << 10
+
+// writerLate reports whether c's QoS 0 messages pile up because its writer
+// is late, not because its peer reads slowly: the socket holds (nearly)
+// nothing unsent, so the peer has taken what it was given and the flusher
+// has not yet run again. Such a receiver paces its publisher even alone
+// (pacing.go). Where the send queue cannot be read, it is never late.
+func (c *conn) writerLate() bool {
+	n, ok := c.unsentBytes()
+	return ok && n < lateBelow
 }
 
 // holdsBack reports whether a publish whose message left n of its live
@@ -625,7 +640,7 @@ func (s *Server) deliverLocked(sess *session, d delivery, now time.Time, r *rout
 				// Its socket does not take QoS 0 messages as fast as
 				// they come (pacing.go).
 				r.congestedN++
-				r.congested, r.congestedQoS0 = sess, true
+				r.congested, r.congestedQoS0, r.congestedConn = sess, true, c
 			}
 			return result(ok)
 		}

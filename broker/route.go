@@ -19,8 +19,9 @@ type router struct {
 	congested        *session
 	// congestedQoS0 is set when congested lags only in taking QoS 0
 	// messages to its socket: the quickest to drain, so the one to wait
-	// for when several lag.
+	// for when several lag. congestedConn is then its connection.
 	congestedQoS0 bool
+	congestedConn *conn
 	// sent0 and sentBytes0 count the QoS 0 messages queued (and their
 	// payload bytes), added to the server's counters once per publish
 	// (putRouter) rather than once per subscriber: in a fan-out those
@@ -42,7 +43,7 @@ func (s *Server) putRouter(r *router) {
 		r.sent0, r.sentBytes0 = 0, 0
 	}
 	r.forms.release()
-	r.congested, r.live, r.congestedN, r.congestedQoS0 = nil, 0, 0, false
+	r.congested, r.live, r.congestedN, r.congestedQoS0, r.congestedConn = nil, 0, 0, false, nil
 	r.m.Reset()
 	clear(r.targets)
 	r.targets = r.targets[:0]
