@@ -13,7 +13,9 @@ import (
 // orders them, usually the session's), and one goroutine applies them in
 // that order, everything queued at once as one batch: one fsync for every
 // publisher waiting, which is the group commit that keeps durable QoS 1
-// throughput up.
+// throughput up. With a store.Pipeliner the goroutine does not wait for
+// the fsync: it starts the next batch while the one before is being made
+// durable, and a second goroutine completes the commits in order.
 //
 // Ordering is what makes it safe to not wait: an acknowledged message's
 // DeleteOutgoing is never applied before the PutOutgoing that stored it,
@@ -80,6 +82,19 @@ func (j *journal) add(ops ...store.Op) *commit {
 
 func (j *journal) run() {
 	defer close(j.done)
+	var inflight chan started
+	p, pipelined := j.st.(store.Pipeliner)
+	if pipelined {
+		// The next batch is written while the one before waits for its
+		// fsync; a second goroutine waits for the fsyncs, in order.
+		inflight = make(chan started, journalDepth)
+		synced := make(chan struct{})
+		go j.finishInOrder(inflight, synced)
+		defer func() {
+			close(inflight)
+			<-synced
+		}()
+	}
 	var spare []store.Op
 	for range j.wake {
 		for {
@@ -95,17 +110,55 @@ func (j *journal) run() {
 			j.ops, j.cur = spare[:0], nil
 			j.mu.Unlock()
 			// Not cancelled at shutdown: Close flushes what is queued.
-			t0 := monotime()
-			c.err = j.st.Apply(context.Background(), ops...)
-			j.latency.observe(monotime() - t0)
-			if c.err != nil {
-				j.log.Error(fmt.Sprintf("Error: persistence: writing %d changes failed: %v.", len(ops), c.err))
+			st := started{c: c, n: len(ops), t0: monotime()}
+			if pipelined {
+				st.wait, st.err = p.StartApply(ops...)
+				inflight <- st
+			} else {
+				st.err = j.st.Apply(context.Background(), ops...)
+				j.finish(st)
 			}
-			close(c.done)
 			clear(ops) // drop the references to the records
 			spare = ops
 		}
 	}
+}
+
+// journalDepth bounds the batches written and waiting for their fsync.
+// Pebble syncs everything written so far at once, so a few suffice: one
+// syncing, one or two written behind it.
+const journalDepth = 4
+
+// started is a batch handed to the store: wait, if not nil, waits for it
+// to be durable; err is the error of starting it.
+type started struct {
+	c    *commit
+	wait func() error
+	err  error
+	n    int   // changes in the batch
+	t0   int64 // monotime when it was handed over
+}
+
+// finishInOrder completes the started batches in the order they were
+// started, and closes synced when inflight is closed and drained.
+func (j *journal) finishInOrder(inflight <-chan started, synced chan<- struct{}) {
+	defer close(synced)
+	for st := range inflight {
+		if st.wait != nil {
+			st.err = st.wait()
+		}
+		j.finish(st)
+	}
+}
+
+// finish reports a batch's outcome to those waiting on its commit.
+func (j *journal) finish(st started) {
+	j.latency.observe(monotime() - st.t0)
+	st.c.err = st.err
+	if st.err != nil {
+		j.log.Error(fmt.Sprintf("Error: persistence: writing %d changes failed: %v.", st.n, st.err))
+	}
+	close(st.c.done)
 }
 
 // close applies what is queued and stops the journal; later adds fail

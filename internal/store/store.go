@@ -31,6 +31,20 @@ type Store interface {
 	Close() error
 }
 
+// Pipeliner is implemented by a Store whose writes can overlap their
+// fsyncs: while one batch waits for the disk, the next is written behind
+// it and made durable by the same or the following fsync, instead of
+// waiting to start.
+type Pipeliner interface {
+	// StartApply applies ops atomically after everything applied or
+	// started before, in that order, and returns without waiting for
+	// the disk. wait, to be called exactly once, returns when ops are
+	// durable, with Apply's errors. An error from StartApply itself
+	// means none of ops was applied (wait is then nil). Unlike Apply,
+	// ops may be modified as soon as StartApply returns.
+	StartApply(ops ...Op) (wait func() error, err error)
+}
+
 // Visitor receives the records of a Load. A nil field skips that kind.
 type Visitor struct {
 	Session func(s Session) error

@@ -54,6 +54,9 @@ type Store struct {
 	// Apply is in pebble when it closes the DB.
 	mu     sync.RWMutex
 	closed bool
+	// syncing counts the batches StartApply wrote whose fsync nobody has
+	// waited for yet; Close waits for them before closing the DB.
+	syncing sync.WaitGroup
 
 	errMu  sync.Mutex
 	failed error // the first write failure; sticky
@@ -65,7 +68,10 @@ type Store struct {
 	stopOnce   sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Pipeliner = (*Store)(nil)
+)
 
 // Open opens the store in dir, creating dir and an empty store if dir does
 // not exist or is empty.
@@ -215,6 +221,56 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	return nil
 }
 
+// StartApply implements store.Pipeliner: the batch goes into pebble's
+// commit pipeline, which orders it after every earlier one and syncs it
+// with the WAL writes around it, and wait waits for that sync
+// (ApplyNoSyncWait and Batch.SyncWait). Without fsync (Options.NoSync) it
+// is Apply.
+func (s *Store) StartApply(ops ...store.Op) (func() error, error) {
+	if len(ops) == 0 {
+		return noWait, nil
+	}
+	b := s.db.NewBatch()
+	if err := store.Encode(batchWriter{b}, ops); err != nil {
+		b.Close()
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		b.Close()
+		return nil, store.ErrClosed
+	}
+	if err := s.failure(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if !s.sync.Sync {
+		defer b.Close()
+		if err := s.commit(b); err != nil {
+			return nil, s.fail(err)
+		}
+		return noWait, nil
+	}
+	if err := guard(func() error { return s.db.ApplyNoSyncWait(b, s.sync) }); err != nil {
+		// The commit pipeline failed (pebble treats it as fatal): the
+		// batch may still be referenced there, so it is not closed.
+		return nil, s.fail(err)
+	}
+	s.syncing.Add(1)
+	return func() error {
+		defer s.syncing.Done()
+		err := guard(b.SyncWait)
+		b.Close()
+		if err != nil {
+			return s.fail(err)
+		}
+		return nil
+	}, nil
+}
+
+func noWait() error { return nil }
+
 // pebbleFatal is what the logger panics with when pebble reports a fatal
 // error, so that guard can turn it into an error.
 type pebbleFatal struct{ msg string }
@@ -306,6 +362,7 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
+	s.syncing.Wait() // the fsyncs of started batches end by themselves
 	if s.ifs != nil {
 		if err := s.ifs.syncAll(); err != nil {
 			s.db.Close()

@@ -234,3 +234,104 @@ func TestDiskFailureSurfaces(t *testing.T) {
 		t.Fatalf("after reopen: inbound %v, want [1]", ids)
 	}
 }
+
+// pipelined is a Store whose Apply goes through StartApply and its wait,
+// so that the conformance suite runs over the pipelined path too.
+type pipelined struct{ *Store }
+
+func (p pipelined) Apply(ctx context.Context, ops ...store.Op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wait, err := p.StartApply(ops...)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+func TestConformancePipelined(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return pipelined{open(t, t.TempDir())} })
+}
+
+// TestStartApplyKeepsOrder: batches started one after the other, before
+// any of their fsyncs is waited for, land in the order they were started
+// (a put and the delete started after it leave nothing), and everything
+// waited for is there after a reopen.
+func TestStartApplyKeepsOrder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	s := open(t, dir)
+	var waits []func() error
+	for i := range uint16(200) {
+		ops := []store.Op{store.PutInbound("c", i+1)}
+		if i%2 == 1 {
+			ops = append(ops, store.DeleteInbound("c", i)) // the one before
+		}
+		wait, err := s.StartApply(ops...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, wait)
+	}
+	for _, wait := range waits {
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	ids := storetest.MustDump(t, s).Inbound["c"]
+	if len(ids) != 100 {
+		t.Fatalf("%d inbound ids after reopen, want 100: %v", len(ids), ids)
+	}
+	for k, id := range ids {
+		if want := uint16(2*k + 2); id != want {
+			t.Fatalf("inbound ids %v: %d at %d, want %d", ids, id, k, want)
+		}
+	}
+}
+
+// TestStartApplyDiskFailure: a write that fails on the disk is reported
+// by StartApply or by its wait, and every later StartApply fails.
+func TestStartApplyDiskFailure(t *testing.T) {
+	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return syscall.ENOSPC
+		}
+		return nil
+	})}
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Logf: quiet, fs: errorfs.Wrap(vfs.Default, toggle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, err := s.StartApply(store.PutInbound("c", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	toggle.On()
+	wait, err = s.StartApply(store.PutInbound("c", 2))
+	if err == nil {
+		err = wait()
+	}
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("StartApply on a full disk: %v", err)
+	}
+	if _, err := s.StartApply(store.PutInbound("c", 3)); err == nil {
+		t.Fatal("StartApply after a failed write succeeded")
+	}
+	toggle.Off()
+	s.Close()
+
+	s = open(t, dir)
+	defer s.Close()
+	if ids := storetest.MustDump(t, s).Inbound["c"]; len(ids) != 1 || ids[0] != 1 {
+		t.Fatalf("after reopen: inbound %v, want [1]", ids)
+	}
+}
