@@ -129,7 +129,21 @@ const (
 	flagPacing
 	// flagHandling is set while the reader handles a burst.
 	flagHandling
+	// flagAnswering is set while the connection's answerer goroutine
+	// answers messages the reader handed it (ahead.go); flagAwaiting
+	// while the reader waits for the answerer, and cannot handle its
+	// client's acknowledgements either (pacing.go: blocked).
+	flagAnswering
+	flagAwaiting
+	// flagQuiet is set while the reader handles a burst that came after
+	// a quiet spell: the connection will be parked after it, so what it
+	// read is answered before, not handed to an answerer.
+	flagQuiet
 )
+
+// blocked are the flags of a connection whose reader cannot handle its
+// client's acknowledgements now: nobody should wait for it.
+const blocked = flagPacing | flagAwaiting
 
 func (f *connFlags) set(flag uint32, on bool) {
 	if on {
@@ -238,10 +252,15 @@ func (c *conn) awaitBurst() bool {
 	if k := ticketFor(c.first[0]); k != 0 {
 		c.srv.gate.enter(c, k) // unless the parker did when it woke c
 	}
-	var arrived int64
-	if c.raw != nil {
-		arrived = monotime()
-	}
+	// A connection whose bytes came after a quiet spell (or its first
+	// burst, CONNECT) is likely to be quiet again: it is parked after
+	// the burst, and answers what it read before (ahead.go). A busy one
+	// keeps this goroutine, which is cheaper per packet, and its answerer
+	// answers while it reads on; the parker nudges it into parking if it
+	// falls quiet (parkIdleAfter).
+	parkable := c.raw != nil && !c.flags.has(flagNoPark)
+	quiet := parkable && monotime()-c.waitSince.Load() > int64(parkHotGap)
+	c.flags.set(flagQuiet, quiet)
 	c.flags.set(flagHandling, true)
 	deadline, err := c.readBurst()
 	c.flags.set(flagHandling, false)
@@ -249,18 +268,24 @@ func (c *conn) awaitBurst() bool {
 		c.end(err)
 		return false
 	}
+	if c.settling.Load() != nil {
+		// A takeover waits for what was handled, answers included.
+		if err := c.answered(); err != nil {
+			c.end(err)
+			return false
+		}
+	}
 	c.settled()
 	s := c.srv
-	if c.raw != nil && !c.flags.has(flagNoPark) {
-		// A connection whose bytes came after a quiet spell (or its first
-		// burst, CONNECT) is likely to be quiet again: park it now. A busy
-		// one keeps this goroutine, which is cheaper per packet; the parker
-		// nudges it into parking if it falls quiet (parkIdleAfter).
-		quiet := arrived-c.waitSince.Load() > int64(parkHotGap)
+	if parkable {
 		c.waitSince.Store(monotime())
 		c.readDeadline = deadline
 		if !quiet {
 			return true
+		}
+		if err := c.answered(); err != nil { // a parked connection has no answerer
+			c.end(err)
+			return false
 		}
 		s.wg.Add(1) // before this goroutine's own Done, so Close's Wait cannot pass
 		s.parker.park(c, deadline)
@@ -289,7 +314,8 @@ const (
 
 // unnudge runs when the parker nudged the wait for the first byte (it set
 // the read deadline to now). It restores the keep alive deadline and, if
-// the wait ended because of the nudge, parks c and reports true.
+// the wait ended because of the nudge, parks c (or, if its answerer
+// failed, ends it) and reports true.
 func (c *conn) unnudge(err error) bool {
 	// The nudger holds registerMu while it sets the deadline: once we hold
 	// it, the nudge's deadline is in place and ours replaces it.
@@ -298,6 +324,10 @@ func (c *conn) unnudge(err error) bool {
 	c.registerMu.Unlock()
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return false // bytes (or a real error) arrived first
+	}
+	if e := c.answered(); e != nil { // a parked connection has no answerer
+		c.end(e)
+		return true
 	}
 	c.srv.wg.Add(1)
 	c.srv.parker.park(c, c.readDeadline)
@@ -339,6 +369,9 @@ func (c *conn) awaitNext() {
 
 // end runs once when the connection's reading stops for good.
 func (c *conn) end(err error) {
+	if e := c.answered(); e != nil {
+		err = e // why the answerer closed the connection
+	}
 	c.srv.gate.leave(c)
 	if p := c.settling.Swap(nil); p != nil {
 		close(*p) // nothing more will be handled: the takeover may go on
@@ -384,7 +417,9 @@ func (c *conn) readBurst() (int64, error) {
 // then settles what it read ahead (see ahead.go).
 func (c *conn) readBuffered(br *bufio.Reader) (err error) {
 	defer func() {
-		if e := c.settleAhead(); err == nil {
+		// At the end of a busy connection's burst, messages that only
+		// wait for the store go to the answerer (ahead.go).
+		if e := c.settleRead(err == nil && !c.flags.has(flagQuiet)); err == nil {
 			err = e
 		}
 	}()

@@ -162,7 +162,7 @@ func (g *orderGate) await(c *conn, kind ticketKind) {
 // waits for that (at most settleWait): the packets it is handling now,
 // and those still waiting in its socket.
 func (c *conn) settle() {
-	if _, pending := c.peekByte(); !pending && !c.flags.has(flagHandling) {
+	if _, pending := c.peekByte(); !pending && !c.flags.has(flagHandling|flagAnswering) {
 		return
 	}
 	done := make(chan struct{})

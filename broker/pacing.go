@@ -151,7 +151,7 @@ func (s *Server) pace(mark *connFlags, sess *session) bool {
 	switch {
 	case other == nil || sess.ended || sess.stalledLocked():
 	case s.congestedLocked(sess):
-		if other.flags.has(flagPacing) {
+		if other.flags.has(blocked) {
 			break // it could not handle its client's acknowledgements
 		}
 		if sess.relief == nil {
@@ -195,7 +195,7 @@ func (s *Server) pace(mark *connFlags, sess *session) bool {
 		// A queue that took an eighth of its limit meanwhile drains,
 		// though others filled it again (several publishers): not
 		// stalled.
-		still := sess.relief == relief && !other.flags.has(flagPacing) && !s.drainedSince(sess, acked, ackedBytes)
+		still := sess.relief == relief && !other.flags.has(blocked) && !s.drainedSince(sess, acked, ackedBytes)
 		if writerWait {
 			// A socket that took some of the queue meanwhile belongs
 			// to a slow reader, which paces; one that took nothing to

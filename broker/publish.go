@@ -143,7 +143,7 @@ func (c *conn) handlePublish(p *packet.Publish, wire []byte) error {
 		}
 		return c.routePublish(m, p.QoS, p.PacketID, nil)
 	}
-	return c.answerPublish(p.QoS, p.PacketID, nil, nil, reason)
+	return c.answerPublish(p.QoS, p.PacketID, nil, nil, reason, true)
 }
 
 // routePublish routes a QoS 0 or 1 message the client published (unless
@@ -154,12 +154,12 @@ func (c *conn) routePublish(m *message, qos byte, id uint16, fwdErr error) error
 	if err == nil {
 		r, n, err = c.srv.prepareRoute(m, nil)
 	}
-	return c.answerRouted(m, qos, id, r, n, err)
+	return c.answerRouted(m, qos, id, r, n, err, true)
 }
 
 // answerRouted answers a QoS 0 or 1 message r matched for n receivers
 // (err: it could not be forwarded or stored, r is nil) and delivers it.
-func (c *conn) answerRouted(m *message, qos byte, id uint16, r *router, n int, err error) error {
+func (c *conn) answerRouted(m *message, qos byte, id uint16, r *router, n int, err error, reader bool) error {
 	s := c.srv
 	reason := packet.Success
 	switch {
@@ -174,12 +174,12 @@ func (c *conn) answerRouted(m *message, qos byte, id uint16, r *router, n int, e
 	case n == 0:
 		reason = packet.NoMatchingSubscribers
 	}
-	return c.answerPublish(qos, id, r, m, reason)
+	return c.answerPublish(qos, id, r, m, reason, reader)
 }
 
 // answerPublish acknowledges a PUBLISH and delivers the message r has
 // routed (r nil: it went nowhere).
-func (c *conn) answerPublish(qos byte, id uint16, r *router, m *message, reason packet.ReasonCode) error {
+func (c *conn) answerPublish(qos byte, id uint16, r *router, m *message, reason packet.ReasonCode, reader bool) error {
 	s := c.srv
 	if c.version != packet.V5 && reason != packet.Success {
 		reason = packet.Success
@@ -201,9 +201,10 @@ func (c *conn) answerPublish(qos byte, id uint16, r *router, m *message, reason 
 			c.w.letGo()
 		}
 	}
-	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 {
+	if congested != nil && s.awaitRelief(c, congested) && c.keepAlive > 0 && reader {
 		// The client's packets behind this one were sent in time; the
-		// wait must not count against its keep alive.
+		// wait must not count against its keep alive. (The answerer's
+		// wait holds up no reading; the reader sets its own deadline.)
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 	}
 	return nil

@@ -58,6 +58,70 @@ func TestStoreAheadOneCommitPerBurst(t *testing.T) {
 	}
 }
 
+// TestStoreAheadReadsOnWhileCommitting: a busy publisher's reader hands
+// a burst that waits for the store to its answerer and reads on, so the
+// next burst's records are queued while the first commit is still under
+// way; acknowledgements and deliveries keep the publisher's order.
+func TestStoreAheadReadsOnWhileCommitting(t *testing.T) {
+	st := &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
+	b := startBroker(t, storeOptions(st), nil)
+	s := persistentSub(t, b)
+	pub := mustConnect(t, b.addr, packet.V5, "pub", true)
+	for range 5 {
+		pub.ping() // busy: the bursts below come within the parker's hot gap
+	}
+	st.held.Store(true)
+	release := sync.OnceFunc(func() { close(st.release) })
+	t.Cleanup(release)
+	pub.send(&packet.Publish{Topic: "t", Payload: []byte("a"), QoS: 1, PacketID: 1})
+	waitFor(t, "the first commit under way", func() bool { return st.applies.Load() == 1 })
+	pub.send(&packet.Publish{Topic: "t", Payload: []byte("b"), QoS: 1, PacketID: 2})
+	waitFor(t, "the second burst's records queued", func() bool { return b.JournalQueued() > 0 })
+	pub.expectNothing(50 * time.Millisecond)
+	s.expectNothing(0)
+	release()
+	for id := range uint16(2) {
+		if a := pub.expectAck(packet.PUBACK, id+1); a.ReasonCode != packet.Success {
+			t.Fatalf("PUBACK %d: %#x", id+1, a.ReasonCode)
+		}
+	}
+	want := []string{"t=a@1", "t=b@1"}
+	if got := s.receive(len(want)); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestStoreAheadTakeoverWhileAnswering: a takeover of a publisher whose
+// answerer waits for the store waits for it (at most the settle wait),
+// and the message is delivered once durable.
+func TestStoreAheadTakeoverWhileAnswering(t *testing.T) {
+	st := &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
+	b := startBroker(t, storeOptions(st), nil)
+	s := persistentSub(t, b)
+	pub := mustConnect(t, b.addr, packet.V311, "pub", false)
+	for range 5 {
+		pub.ping()
+	}
+	st.held.Store(true)
+	release := sync.OnceFunc(func() { close(st.release) })
+	t.Cleanup(release)
+	pub.send(&packet.Publish{Topic: "t", Payload: []byte("a"), QoS: 1, PacketID: 1})
+	waitFor(t, "the commit under way", func() bool { return st.applies.Load() == 1 })
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		release()
+	}()
+	again := mustConnect(t, b.addr, packet.V311, "pub", false)
+	pub.expectClosed()
+	if got := s.receive(1); got[0] != "t=a@1" {
+		t.Fatalf("got %q", got)
+	}
+	again.publish("t", "b", 1, false, 2)
+	if got := s.receive(1); got[0] != "t=b@1" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // A retained message in a burst is routed whole, after the messages
 // before it are answered: acknowledgements and deliveries keep the
 // publisher's order, and the retained store has it.
