@@ -31,8 +31,10 @@ const aheadMax = 256
 // Answering behind the reader. With a store, what a burst costs is
 // mostly the wait for its commit; a reader that waited would read the
 // packets that arrived meanwhile only after it, and they would wait for
-// a whole commit more. So at the end of a burst whose messages only wait
-// for the store, the reader matches them and queues their records, hands
+// a whole commit more. So at the end of a busy connection's burst (one the
+// parker watches: a quiet one is parked after it, and TLS and WebSocket
+// connections keep the reader's own answers) whose messages only wait for
+// the store, the reader matches them and queues their records, hands
 // them to the connection's answerer goroutine, and reads on: the next
 // burst's records go to the store while the commit before is on its way
 // (store.Pipeliner). The answerer waits for each message's records,
@@ -111,7 +113,7 @@ func (c *conn) readAhead(qos byte, id uint16, m *message) (bool, error) {
 	}
 	c.ahead.items = append(c.ahead.items, aheadPublish{m: m, qos: qos, id: id, wait: wait})
 	if len(c.ahead.items) >= aheadMax {
-		return true, c.settleRead(!c.flags.has(flagQuiet))
+		return true, c.settleRead(!c.flags.has(flagAnswerHere))
 	}
 	return true, nil
 }

@@ -135,10 +135,11 @@ const (
 	// client's acknowledgements either (pacing.go: blocked).
 	flagAnswering
 	flagAwaiting
-	// flagQuiet is set while the reader handles a burst that came after
-	// a quiet spell: the connection will be parked after it, so what it
-	// read is answered before, not handed to an answerer.
-	flagQuiet
+	// flagAnswerHere is set while the reader handles a burst whose
+	// read-ahead it must answer itself, not hand to an answerer: the
+	// connection will be parked after it, or cannot be parked (its
+	// reader would not come back to give the read-ahead list up).
+	flagAnswerHere
 )
 
 // blocked are the flags of a connection whose reader cannot handle its
@@ -257,10 +258,11 @@ func (c *conn) awaitBurst() bool {
 	// the burst, and answers what it read before (ahead.go). A busy one
 	// keeps this goroutine, which is cheaper per packet, and its answerer
 	// answers while it reads on; the parker nudges it into parking if it
-	// falls quiet (parkIdleAfter).
+	// falls quiet (parkIdleAfter). One that cannot park answers what it
+	// read itself.
 	parkable := c.raw != nil && !c.flags.has(flagNoPark)
 	quiet := parkable && monotime()-c.waitSince.Load() > int64(parkHotGap)
-	c.flags.set(flagQuiet, quiet)
+	c.flags.set(flagAnswerHere, quiet || !parkable)
 	c.flags.set(flagHandling, true)
 	deadline, err := c.readBurst()
 	c.flags.set(flagHandling, false)
@@ -419,7 +421,7 @@ func (c *conn) readBuffered(br *bufio.Reader) (err error) {
 	defer func() {
 		// At the end of a busy connection's burst, messages that only
 		// wait for the store go to the answerer (ahead.go).
-		if e := c.settleRead(err == nil && !c.flags.has(flagQuiet)); err == nil {
+		if e := c.settleRead(err == nil && !c.flags.has(flagAnswerHere)); err == nil {
 			err = e
 		}
 	}()
