@@ -18,12 +18,7 @@ func TestPacingQoS0LateWriterIsNotStalled(t *testing.T) {
 	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
 
 	const n = 100 // more than max_queued_messages (40)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pub.sendBytes(qos0Burst("late", n))
-		pub.ping() // every message handled
-	}()
+	done := burstInBackground(pub, "late", n)
 	// The publisher waits a whole wait (250 ms) without the writer
 	// taking anything, at least twice, before the writer goes on.
 	waitFor(t, "three publisher waits", func() bool { return b.Stats().PublisherWaits >= 3 })
@@ -53,12 +48,7 @@ func TestPacingQoS0LateWriterHoldsBackAlone(t *testing.T) {
 	pub := mustConnect(t, b.addr, packet.V311, "fast", true)
 
 	const n = 100 // more than max_queued_messages (40)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pub.sendBytes(qos0Burst("late", n))
-		pub.ping()
-	}()
+	done := burstInBackground(pub, "late", n)
 	waitFor(t, "a publisher wait", func() bool { return b.Stats().PublisherWaits >= 1 })
 	release()
 	for i := range n {
@@ -75,4 +65,17 @@ func TestPacingQoS0LateWriterHoldsBackAlone(t *testing.T) {
 	if st := b.Stats(); st.Dropped != 0 || st.StalledSubscribers != 0 {
 		t.Fatalf("dropped %d, stalled %d; want 0, 0", st.Dropped, st.StalledSubscribers)
 	}
+}
+
+// burstInBackground sends n QoS 0 messages to topic from pub and then a
+// ping, on a goroutine, and closes the returned channel once the ping is
+// answered: every message handled.
+func burstInBackground(pub *rawClient, topic string, n int) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub.sendBytes(qos0Burst(topic, n))
+		pub.ping()
+	}()
+	return done
 }

@@ -63,18 +63,7 @@ func TestStoreAheadOneCommitPerBurst(t *testing.T) {
 // next burst's records are queued while the first commit is still under
 // way; acknowledgements and deliveries keep the publisher's order.
 func TestStoreAheadReadsOnWhileCommitting(t *testing.T) {
-	st := &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
-	b := startBroker(t, storeOptions(st), nil)
-	s := persistentSub(t, b)
-	pub := mustConnect(t, b.addr, packet.V5, "pub", true)
-	for range 5 {
-		pub.ping() // busy: the bursts below come within the parker's hot gap
-	}
-	st.held.Store(true)
-	release := sync.OnceFunc(func() { close(st.release) })
-	t.Cleanup(release)
-	pub.send(&packet.Publish{Topic: "t", Payload: []byte("a"), QoS: 1, PacketID: 1})
-	waitFor(t, "the first commit under way", func() bool { return st.applies.Load() == 1 })
+	b, _, s, pub, release := busyPublisherHeldStore(t, packet.V5, true)
 	pub.send(&packet.Publish{Topic: "t", Payload: []byte("b"), QoS: 1, PacketID: 2})
 	waitFor(t, "the second burst's records queued", func() bool { return b.JournalQueued() > 0 })
 	pub.expectNothing(50 * time.Millisecond)
@@ -95,18 +84,7 @@ func TestStoreAheadReadsOnWhileCommitting(t *testing.T) {
 // answerer waits for the store waits for it (at most the settle wait),
 // and the message is delivered once durable.
 func TestStoreAheadTakeoverWhileAnswering(t *testing.T) {
-	st := &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
-	b := startBroker(t, storeOptions(st), nil)
-	s := persistentSub(t, b)
-	pub := mustConnect(t, b.addr, packet.V311, "pub", false)
-	for range 5 {
-		pub.ping()
-	}
-	st.held.Store(true)
-	release := sync.OnceFunc(func() { close(st.release) })
-	t.Cleanup(release)
-	pub.send(&packet.Publish{Topic: "t", Payload: []byte("a"), QoS: 1, PacketID: 1})
-	waitFor(t, "the commit under way", func() bool { return st.applies.Load() == 1 })
+	b, _, s, pub, release := busyPublisherHeldStore(t, packet.V311, false)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
 		release()
@@ -120,6 +98,27 @@ func TestStoreAheadTakeoverWhileAnswering(t *testing.T) {
 	if got := s.receive(1); got[0] != "t=b@1" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+// busyPublisherHeldStore starts a broker on a store whose commits are
+// held until release, with persistentSub's subscriber, and a busy
+// publisher "pub" (its packets come within the parker's hot gap) that
+// has sent "a" to "t" at QoS 1 (id 1), whose commit is under way.
+func busyPublisherHeldStore(t *testing.T, v byte, clean bool) (b *testBroker, st *heldStore, s, pub *rawClient, release func()) {
+	t.Helper()
+	st = &heldStore{Memory: store.NewMemory(), release: make(chan struct{})}
+	b = startBroker(t, storeOptions(st), nil)
+	s = persistentSub(t, b)
+	pub = mustConnect(t, b.addr, v, "pub", clean)
+	for range 5 {
+		pub.ping()
+	}
+	st.held.Store(true)
+	release = sync.OnceFunc(func() { close(st.release) })
+	t.Cleanup(release)
+	pub.send(&packet.Publish{Topic: "t", Payload: []byte("a"), QoS: 1, PacketID: 1})
+	waitFor(t, "the first commit under way", func() bool { return st.applies.Load() == 1 })
+	return b, st, s, pub, release
 }
 
 // A retained message in a burst is routed whole, after the messages

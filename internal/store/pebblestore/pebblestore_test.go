@@ -199,7 +199,10 @@ func TestCorruptStoreErrors(t *testing.T) {
 	}
 }
 
-func TestDiskFailureSurfaces(t *testing.T) {
+// fillableDisk opens a store in a fresh directory on a file system whose
+// writes fail with ENOSPC while the returned toggle is on.
+func fillableDisk(t *testing.T) (*Store, *errorfs.Toggle, string) {
+	t.Helper()
 	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
 			return syscall.ENOSPC
@@ -211,12 +214,17 @@ func TestDiskFailureSurfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, toggle, dir
+}
+
+func TestDiskFailureSurfaces(t *testing.T) {
+	s, toggle, dir := fillableDisk(t)
 	ctx := context.Background()
 	if err := s.Apply(ctx, store.PutInbound("c", 1)); err != nil {
 		t.Fatal(err)
 	}
 	toggle.On()
-	err = s.Apply(ctx, store.PutInbound("c", 2))
+	err := s.Apply(ctx, store.PutInbound("c", 2))
 	if err == nil || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("Apply on a full disk: %v", err)
 	}
@@ -297,17 +305,7 @@ func TestStartApplyKeepsOrder(t *testing.T) {
 // TestStartApplyDiskFailure: a write that fails on the disk is reported
 // by StartApply or by its wait, and every later StartApply fails.
 func TestStartApplyDiskFailure(t *testing.T) {
-	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
-			return syscall.ENOSPC
-		}
-		return nil
-	})}
-	dir := t.TempDir()
-	s, err := Open(dir, Options{Logf: quiet, fs: errorfs.Wrap(vfs.Default, toggle)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, toggle, dir := fillableDisk(t)
 	wait, err := s.StartApply(store.PutInbound("c", 1))
 	if err != nil {
 		t.Fatal(err)
