@@ -189,7 +189,7 @@ func (c *conn) settleRead(handOver bool) error {
 }
 
 // canHandOver reports whether every message in l only waits for the store
-// (see settle).
+// (see settleRead).
 func (c *conn) canHandOver(l *aheadList) bool {
 	if c.srv.journal == nil {
 		return false

@@ -202,17 +202,14 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := store.Encode(batchWriter{b}, ops); err != nil {
+	b, err := s.encode(ops)
+	if err != nil {
 		return err
 	}
+	defer b.Close()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	if err := s.failure(); err != nil {
+	if err := s.writable(); err != nil {
 		return err
 	}
 	if err := s.commit(b); err != nil {
@@ -227,30 +224,21 @@ func (s *Store) Apply(ctx context.Context, ops ...store.Op) error {
 // (ApplyNoSyncWait and Batch.SyncWait). Without fsync (Options.NoSync) it
 // is Apply.
 func (s *Store) StartApply(ops ...store.Op) (func() error, error) {
-	if len(ops) == 0 {
+	if len(ops) == 0 || !s.sync.Sync {
+		if err := s.Apply(context.Background(), ops...); err != nil {
+			return nil, err
+		}
 		return noWait, nil
 	}
-	b := s.db.NewBatch()
-	if err := store.Encode(batchWriter{b}, ops); err != nil {
-		b.Close()
+	b, err := s.encode(ops)
+	if err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		b.Close()
-		return nil, store.ErrClosed
-	}
-	if err := s.failure(); err != nil {
+	if err := s.writable(); err != nil {
 		b.Close()
 		return nil, err
-	}
-	if !s.sync.Sync {
-		defer b.Close()
-		if err := s.commit(b); err != nil {
-			return nil, s.fail(err)
-		}
-		return noWait, nil
 	}
 	if err := guard(func() error { return s.db.ApplyNoSyncWait(b, s.sync) }); err != nil {
 		// The commit pipeline failed (pebble treats it as fatal): the
@@ -267,6 +255,25 @@ func (s *Store) StartApply(ops ...store.Op) (func() error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// encode returns a new batch holding ops; the caller closes it.
+func (s *Store) encode(ops []store.Op) (*pebble.Batch, error) {
+	b := s.db.NewBatch()
+	if err := store.Encode(batchWriter{b}, ops); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// writable returns why the store takes no more writes: closed, or a
+// write failed before. Called with s.mu held.
+func (s *Store) writable() error {
+	if s.closed {
+		return store.ErrClosed
+	}
+	return s.failure()
 }
 
 func noWait() error { return nil }
