@@ -140,6 +140,13 @@ const (
 	// connection will be parked after it, or cannot be parked (its
 	// reader would not come back to give the read-ahead list up).
 	flagAnswerHere
+	// flagBare: parked without a net.Conn (bare_linux.go); flagBareHot:
+	// came back from bare soon after going bare, and stays as it is
+	// until quiet; flagSockClosed: the socket was closed. All three
+	// change under the writer's lock.
+	flagBare
+	flagBareHot
+	flagSockClosed
 )
 
 // blocked are the flags of a connection whose reader cannot handle its
@@ -183,8 +190,23 @@ func newConn(s *Server, nc net.Conn, l *Listener) *conn {
 }
 
 // remote is the client's address, for the log and introspection: made
-// when asked for, so that an idle connection does not hold it.
-func (c *conn) remote() string { return c.nc.RemoteAddr().String() }
+// when asked for, so that an idle connection does not hold it. A bare
+// connection (bare_linux.go) has the address its client was accepted
+// from.
+func (c *conn) remote() string {
+	c.w.mu.Lock()
+	nc := c.nc
+	c.w.mu.Unlock()
+	if nc != nil {
+		if a := nc.RemoteAddr(); a != nil {
+			return a.String()
+		}
+	}
+	if info := c.authInfo.Load(); info != nil && info.RemoteAddr != nil {
+		return info.RemoteAddr.String()
+	}
+	return "unknown"
+}
 
 // wrote counts bytes the writer sent, for $SYS.
 func (c *conn) wrote(n int) { c.srv.stats.bytesSent.Add(int64(n)) }
@@ -192,8 +214,15 @@ func (c *conn) wrote(n int) { c.srv.stats.bytesSent.Add(int64(n)) }
 // writeFailed closes the socket when a write fails: the reader (woken if
 // parked) then ends the connection.
 func (c *conn) writeFailed(error) {
-	c.nc.Close()
+	c.closeSocket()
 	c.wake()
+}
+
+// closeSocket closes c's socket; any goroutine may call it.
+func (c *conn) closeSocket() {
+	c.w.mu.Lock()
+	c.closeSocketLocked()
+	c.w.mu.Unlock()
 }
 
 // errClosedByBroker marks connections we closed on purpose.
@@ -366,6 +395,14 @@ func (c *conn) wake() {
 
 func (c *conn) awaitNext() {
 	defer c.srv.wg.Done()
+	// A parked connection may be bare: it needs its net.Conn back.
+	c.w.mu.Lock()
+	err := c.restoreLocked()
+	c.w.mu.Unlock()
+	if err != nil {
+		c.end(err)
+		return
+	}
 	c.awaitBytes()
 }
 
@@ -379,7 +416,7 @@ func (c *conn) end(err error) {
 		close(*p) // nothing more will be handled: the takeover may go on
 	}
 	c.finish(err)
-	if c.raw != nil {
+	if c.srv.parker != nil {
 		c.srv.parker.forget(c)
 	}
 	if c.active != nil {
@@ -708,7 +745,7 @@ func (c *conn) close(drain bool) {
 	c.closeOnce.Do(func() {
 		c.stopCredentialExpiry()
 		c.w.close(drain, 2*time.Second)
-		c.nc.Close()
+		c.closeSocket()
 	})
 	c.wake()
 }

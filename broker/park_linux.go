@@ -38,6 +38,9 @@ type parker struct {
 	done       chan struct{}
 	stopOnce   sync.Once
 	sweepEvery time.Duration
+	// The sweeper's lists, kept from sweep to sweep.
+	wakeList []parkedConn
+	bareList []*conn
 }
 
 // parkSweep is how often the parker checks the keep alive deadlines of
@@ -103,21 +106,13 @@ func (p *parker) stop() {
 // canPark reports whether c's socket can be watched by the parker, and
 // remembers what parking needs.
 func (p *parker) canPark(c *conn) bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
 	switch c.nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 	default:
 		return false // TLS and WebSocket conns buffer bytes epoll cannot see
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	fd := -1
-	if raw.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+	raw, fd, ok := rawFD(c.nc)
+	if !ok {
 		return false
 	}
 	c.raw, c.fd = raw, int32(fd)
@@ -135,16 +130,30 @@ func (p *parker) park(c *conn, deadline int64) {
 	p.seq++
 	v := uint64(p.seq)<<1 | 1
 	p.mu.Unlock()
+	// Under the writer's lock: its flusher may make c bare (bare.go) as
+	// soon as c is parked.
+	c.w.mu.Lock()
 	c.parked.Store(v)
-	if err := c.raw.Control(c.registerFD); err != nil {
+	if c.bareableLocked() {
+		c.goBareLocked()
+	}
+	var err error
+	if c.nc == nil {
+		c.registerFD(uintptr(c.fd))
+	} else {
+		err = c.raw.Control(c.registerFD)
+	}
+	c.w.mu.Unlock()
+	if err != nil {
 		// The socket is closed or closing: a reader finds out why.
 		c.wake()
 	}
 }
 
 // registerFD arms the epoll registration of c's socket for the parking in
-// c.parked; it runs inside RawConn.Control, so the descriptor cannot be
-// closed and reused meanwhile. registerMu orders registrations, so the
+// c.parked; it runs inside RawConn.Control (or, for a bare connection,
+// under the writer's lock), so the descriptor cannot be closed and reused
+// meanwhile. registerMu orders registrations, so the
 // last one always carries the current parking's sequence number.
 //
 // It also claims the descriptor's slot, here and not in park: inside
@@ -154,12 +163,7 @@ func (p *parker) park(c *conn, deadline int64) {
 // connection's slot, which would lose the new connection's wake-ups.
 func (c *conn) registerFD(fd uintptr) {
 	p := c.srv.parker
-	p.mu.Lock()
-	if int(fd) >= len(p.slots) {
-		p.slots = append(p.slots, make([]*conn, int(fd)+1-len(p.slots)+len(p.slots)/2)...)
-	}
-	p.slots[fd] = c
-	p.mu.Unlock()
+	p.claim(c, int(fd))
 	c.registerMu.Lock()
 	v := c.parked.Load()
 	if v&1 == 0 {
@@ -180,6 +184,17 @@ func (c *conn) registerFD(fd uintptr) {
 		c.srv.log.Warn("cannot park idle connection", "client", c.displayID(), "error", err)
 		c.wake()
 	}
+}
+
+// claim makes fd's slot c's: the parker wakes c for events on fd, and
+// sweeps it.
+func (p *parker) claim(c *conn, fd int) {
+	p.mu.Lock()
+	if fd >= len(p.slots) {
+		p.slots = append(p.slots, make([]*conn, fd+1-len(p.slots)+len(p.slots)/2)...)
+	}
+	p.slots[fd] = c
+	p.mu.Unlock()
 }
 
 // forget clears c's slot when c ends, unless the descriptor already
@@ -267,9 +282,14 @@ func (p *parker) wait(events []syscall.EpollEvent) (int, error) {
 // their reader finds the read deadline expired and disconnects them. It
 // also nudges readers that have waited parkIdleAfter for a packet: it sets
 // their read deadline to now, and the reader, seeing the nudge, parks.
+// And it makes bare (bare.go) the parked connections that have been quiet
+// for bareHold but were busy when they parked.
+//
+// Waking and baring take a connection's writer lock, which is held while
+// p.mu is taken: both happen after p.mu is released.
 func (p *parker) sweep(now int64) {
+	wake, bare := p.wakeList[:0], p.bareList[:0]
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for _, c := range p.slots {
 		if c == nil {
 			continue
@@ -277,7 +297,9 @@ func (p *parker) sweep(now int64) {
 		v := c.parked.Load()
 		if v&1 == 1 {
 			if dl := c.parkDeadline.Load(); dl != 0 && now >= dl {
-				wakeParked(c, v)
+				wake = append(wake, parkedConn{c, v})
+			} else if !c.flags.has(flagBare) && now-c.waitSince.Load() >= int64(bareHold) {
+				bare = append(bare, c)
 			}
 			continue
 		}
@@ -289,4 +311,20 @@ func (p *parker) sweep(now int64) {
 			c.registerMu.Unlock()
 		}
 	}
+	p.mu.Unlock()
+	for _, pc := range wake {
+		wakeParked(pc.c, pc.v)
+	}
+	for _, c := range bare {
+		c.bareIfQuiet(now)
+	}
+	clear(wake)
+	clear(bare)
+	p.wakeList, p.bareList = wake[:0], bare[:0]
+}
+
+// parkedConn is a connection and the parking it was seen in.
+type parkedConn struct {
+	c *conn
+	v uint64
 }

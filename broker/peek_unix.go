@@ -8,14 +8,11 @@ import "syscall"
 // it; ok is false when there is none (or the socket cannot be peeked:
 // TLS and WebSocket connections keep bytes the kernel does not show).
 func (c *conn) peekByte() (b byte, ok bool) {
-	if c.raw == nil {
-		return 0, false
-	}
 	var buf [1]byte
 	n := 0
 	// Control, not Read: a reader may be blocked in Read, holding the
 	// descriptor's read lock.
-	_ = c.raw.Control(func(fd uintptr) {
+	c.control(func(fd uintptr) {
 		n, _, _ = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	})
 	return buf[0], n == 1

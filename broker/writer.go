@@ -14,6 +14,8 @@ import (
 // An idle connection therefore has no writer goroutine and no buffer, and a
 // publisher never blocks on a subscriber's socket.
 type writer struct {
+	// nc is nil while the connection is bare (bare_linux.go): the
+	// flusher then asks for it back (writerEvents.restoreLocked).
 	nc net.Conn
 
 	mu sync.Mutex
@@ -88,10 +90,14 @@ func (l *packetList) reset() {
 // a burst, are dropped so the pool does not pin their arrays.
 const maxPooledList = 1024
 
-// writerEvents is what a writer tells its connection.
+// writerEvents is what a writer tells its connection. The last two are
+// called with w.mu held: restoreLocked when the flusher has something to
+// write and no socket (nc is nil), flushed when the flusher goes idle.
 type writerEvents interface {
 	wrote(n int)
 	writeFailed(err error)
+	restoreLocked() error
+	flushed()
 }
 
 func newWriter(nc net.Conn, lists *sync.Pool) *writer {
@@ -248,8 +254,17 @@ func (w *writer) flush() {
 			w.putList(w.spare)
 			w.queue, w.spare = nil, nil
 			w.wakeLocked()
+			if w.events != nil && !w.closed {
+				w.events.flushed()
+			}
 			w.mu.Unlock()
 			return
+		}
+		if w.nc == nil {
+			if err := w.events.restoreLocked(); err != nil {
+				w.failLocked(err)
+				return
+			}
 		}
 		batch := w.queue
 		w.queue, w.spare = w.spare, nil
@@ -280,19 +295,25 @@ func (w *writer) flush() {
 			w.putList(batch)
 		}
 		if err != nil && w.err == nil {
-			w.err = err
-			w.closed = true
-			w.flushing = false
-			w.putList(w.queue)
-			w.queue = nil
-			w.wakeLocked()
-			w.mu.Unlock()
-			if w.events != nil {
-				w.events.writeFailed(err)
-			}
+			w.failLocked(err)
 			return
 		}
 		w.mu.Unlock()
+	}
+}
+
+// failLocked ends the flusher after a failed write: the writer closes,
+// and unlocks w.mu before its connection hears of it.
+func (w *writer) failLocked(err error) {
+	w.err = err
+	w.closed = true
+	w.flushing = false
+	w.putList(w.queue)
+	w.queue = nil
+	w.wakeLocked()
+	w.mu.Unlock()
+	if w.events != nil {
+		w.events.writeFailed(err)
 	}
 }
 
@@ -365,7 +386,9 @@ func (w *writer) close(drain bool, timeout time.Duration) {
 	w.held = false // a closing connection holds nothing back
 	if drain && !w.closed {
 		w.startLocked()
-		_ = w.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if w.nc != nil { // else a flusher makes a new one, timed by armDeadline
+			_ = w.nc.SetWriteDeadline(time.Now().Add(timeout))
+		}
 		timer := time.NewTimer(timeout)
 	wait:
 		for w.flushing {
