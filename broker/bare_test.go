@@ -40,7 +40,8 @@ func TestIdleConnectionGoesBare(t *testing.T) {
 
 	pub := mustConnect(t, b.addr, packet.V311, "pub", true)
 	time.Sleep(150 * time.Millisecond) // longer than bareHold: not hot
-	pub.publish("t", "to a bare subscriber", 1, false, 1) // and its PUBACK
+	// publish waits for the PUBACK, which waits for the delivery.
+	pub.publish("t", "to a bare subscriber", 1, false, 1)
 	p := sub.expectPublish()
 	if string(p.Payload) != "to a bare subscriber" || p.QoS != 1 {
 		t.Fatalf("got %q QoS %d", p.Payload, p.QoS)
@@ -185,5 +186,17 @@ func TestBareUnixConnection(t *testing.T) {
 	c.publish("t", "self", 0, false, 0)
 	if p := c.expectPublish(); string(p.Payload) != "self" {
 		t.Fatalf("got %q", p.Payload)
+	}
+}
+
+// The address a client is known by stays as it was when the connection
+// is bare: its own copy, not the socket's.
+func TestBareConnectionRemoteAddress(t *testing.T) {
+	b := startBroker(t, testOptions(), nil)
+	c := mustConnect(t, b.addr, packet.V311, "dev", true)
+	waitBare(t, b, "dev", true)
+	d, ok := b.SessionDetail("dev")
+	if want := c.nc.LocalAddr().String(); !ok || d.RemoteAddr != want {
+		t.Fatalf("bare connection's address %q, want %q", d.RemoteAddr, want)
 	}
 }

@@ -164,7 +164,7 @@ func (c *conn) handleConnect(p *packet.Connect) error {
 		Password:        password,
 		HasPassword:     hasPassword,
 		ProtocolVersion: c.version,
-		RemoteAddr:      c.nc.RemoteAddr(),
+		RemoteAddr:      ownAddr(c.nc.RemoteAddr()),
 		Listener:        c.l,
 		FromCertificate: fromCert,
 		AuthMethod:      authMethod,
