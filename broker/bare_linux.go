@@ -38,7 +38,7 @@ var bareHold = 5 * time.Second
 // address without the net.Conn), and it is not hot.
 func (c *conn) bareableLocked() bool {
 	w := c.w
-	return c.nc != nil && c.raw != nil && !w.closed && !w.flushing && !w.held &&
+	return c.srv.opts.BareIdle && c.nc != nil && c.raw != nil && !w.closed && !w.flushing && !w.held &&
 		(w.queue == nil || len(w.queue.s) == 0) && c.parked.Load()&1 == 1 &&
 		!c.flags.has(flagBareHot|flagSockClosed) && c.authInfo.Load() != nil
 }

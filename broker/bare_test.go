@@ -22,6 +22,13 @@ func waitBare(t *testing.T, b *testBroker, id string, want bool) {
 	})
 }
 
+// bareOptions are testOptions with bare idle connections allowed.
+func bareOptions() broker.Options {
+	o := testOptions()
+	o.BareIdle = true
+	return o
+}
+
 // quiet waits longer than the parker's hot gap: the client's next packet
 // is a quiet burst, after which its connection is parked at once (a busy
 // one keeps its reader until the parker's idle nudge, seconds later).
@@ -32,7 +39,7 @@ func quiet() { time.Sleep(60 * time.Millisecond) }
 // bare again when quiet.
 func TestIdleConnectionGoesBare(t *testing.T) {
 	t.Cleanup(broker.SetBareHold(100 * time.Millisecond))
-	b := startBroker(t, testOptions(), nil)
+	b := startBroker(t, bareOptions(), nil)
 	sub := mustConnect(t, b.addr, packet.V5, "sub", true)
 	quiet()
 	sub.subscribe(1, packet.Subscription{Filter: "t", QoS: 1})
@@ -64,7 +71,7 @@ func TestIdleConnectionGoesBare(t *testing.T) {
 // net.Conn while it is busy, and goes bare once quiet for bareHold.
 func TestHotConnectionStaysUntilQuiet(t *testing.T) {
 	t.Cleanup(broker.SetBareHold(time.Second))
-	b := startBroker(t, testOptions(), nil)
+	b := startBroker(t, bareOptions(), nil)
 	sub := mustConnect(t, b.addr, packet.V311, "sub", true)
 	sub.subscribe(1, packet.Subscription{Filter: "t"})
 	waitBare(t, b, "sub", true)
@@ -91,7 +98,7 @@ func TestHotConnectionStaysUntilQuiet(t *testing.T) {
 // A bare connection whose client falls silent is still disconnected at
 // one and a half times its keep alive.
 func TestBareConnectionKeepAlive(t *testing.T) {
-	b := startBroker(t, testOptions(), nil)
+	b := startBroker(t, bareOptions(), nil)
 	c := dialRaw(t, b.addr, packet.V5)
 	if ack := c.connect(&packet.Connect{ClientID: "silent", CleanStart: true, KeepAlive: 1}); ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", ack.ReasonCode)
@@ -110,7 +117,7 @@ func TestBareConnectionKeepAlive(t *testing.T) {
 // Taking over a bare connection's session sends it its DISCONNECT and
 // closes it; a bare client's will goes out when its socket closes.
 func TestBareConnectionTakeoverAndWill(t *testing.T) {
-	b := startBroker(t, testOptions(), nil)
+	b := startBroker(t, bareOptions(), nil)
 	watcher := mustConnect(t, b.addr, packet.V311, "watcher", true)
 	watcher.subscribe(1, packet.Subscription{Filter: "will/#"})
 
@@ -138,7 +145,7 @@ func TestBareConnectionTakeoverAndWill(t *testing.T) {
 func TestBareConnectionKeepsNoDelay(t *testing.T) {
 	t.Cleanup(broker.SetBareHold(50 * time.Millisecond))
 	for _, noDelay := range []bool{false, true} {
-		o := testOptions()
+		o := bareOptions()
 		o.SetTCPNoDelay = noDelay
 		b := startBroker(t, o, nil)
 		sub := mustConnect(t, b.addr, packet.V311, "sub", true)
@@ -169,7 +176,7 @@ func TestBareUnixConnection(t *testing.T) {
 	l := broker.DefaultListener(0)
 	l.AllowAnonymous = true
 	t.Cleanup(broker.SetBareHold(100 * time.Millisecond))
-	b := serve(t, broker.New(testOptions()), ln, l)
+	b := serve(t, broker.New(bareOptions()), ln, l)
 	nc, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +199,7 @@ func TestBareUnixConnection(t *testing.T) {
 // The address a client is known by stays as it was when the connection
 // is bare: its own copy, not the socket's.
 func TestBareConnectionRemoteAddress(t *testing.T) {
-	b := startBroker(t, testOptions(), nil)
+	b := startBroker(t, bareOptions(), nil)
 	c := mustConnect(t, b.addr, packet.V311, "dev", true)
 	waitBare(t, b, "dev", true)
 	d, ok := b.SessionDetail("dev")

@@ -463,6 +463,7 @@ func brokerOptions(cfg *config.Config) broker.Options {
 	o.UpgradeOutgoingQoS = cfg.UpgradeOutgoingQoS
 	o.ConnectionMessages = cfg.ConnectionMessages
 	o.SetTCPNoDelay = cfg.SetTCPNoDelay
+	o.BareIdle = true // midge's listeners hand their connections to the broker alone
 	return o
 }
 
