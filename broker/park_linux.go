@@ -130,7 +130,7 @@ func (p *parker) park(c *conn, deadline int64) {
 	p.seq++
 	v := uint64(p.seq)<<1 | 1
 	p.mu.Unlock()
-	// Under the writer's lock: its flusher may make c bare (bare.go) as
+	// Under the writer's lock: its flusher may make c bare (bare_linux.go) as
 	// soon as c is parked.
 	c.w.mu.Lock()
 	c.parked.Store(v)
@@ -282,7 +282,7 @@ func (p *parker) wait(events []syscall.EpollEvent) (int, error) {
 // their reader finds the read deadline expired and disconnects them. It
 // also nudges readers that have waited parkIdleAfter for a packet: it sets
 // their read deadline to now, and the reader, seeing the nudge, parks.
-// And it makes bare (bare.go) the parked connections that have been quiet
+// And it makes bare (bare_linux.go) the parked connections that have been quiet
 // for bareHold but were busy when they parked.
 //
 // Waking and baring take a connection's writer lock, which is held while
