@@ -141,7 +141,7 @@ func (c *conn) bareIfQuiet(now int64) {
 // flushed is the writer's word that its flusher went idle (under w.mu):
 // a parked connection then goes bare.
 func (c *conn) flushed() {
-	if c.parked.Load()&1 == 1 && c.bareableLocked() {
+	if c.bareableLocked() {
 		c.goBareLocked()
 	}
 }

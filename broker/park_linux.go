@@ -135,12 +135,10 @@ func (p *parker) park(c *conn, deadline int64) {
 	c.w.mu.Lock()
 	c.parked.Store(v)
 	if c.bareableLocked() {
-		c.goBareLocked()
+		c.goBareLocked() // which registers the bare descriptor
 	}
 	var err error
-	if c.nc == nil {
-		c.registerFD(uintptr(c.fd))
-	} else {
+	if c.nc != nil {
 		err = c.raw.Control(c.registerFD)
 	}
 	c.w.mu.Unlock()
@@ -298,7 +296,7 @@ func (p *parker) sweep(now int64) {
 		if v&1 == 1 {
 			if dl := c.parkDeadline.Load(); dl != 0 && now >= dl {
 				wake = append(wake, parkedConn{c, v})
-			} else if !c.flags.has(flagBare) && now-c.waitSince.Load() >= int64(bareHold) {
+			} else if c.srv.opts.BareIdle && !c.flags.has(flagBare) && now-c.waitSince.Load() >= int64(bareHold) {
 				bare = append(bare, c)
 			}
 			continue
